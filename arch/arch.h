@@ -1,0 +1,35 @@
+/*
+ * The architecture interface seen by mm/ and hv/ (STYLE.md rule 1).
+ * Declared once, implemented twice: arch/x86/ for the real machine and
+ * tests/fake/ for host tests. mm/ and hv/ reach hardware only through this.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+/* Index of the executing CPU, 0 .. ARCH_MAX_CPUS-1. Callable anywhere. */
+#define ARCH_MAX_CPUS 64
+unsigned arch_cpu_id(void);
+
+/*
+ * Hypervisor-virtual address of a host-physical address. All managed RAM
+ * is mapped; the real arch maps it 1:1, the fake arch at an offset.
+ */
+void *arch_pa_to_va(hpa_t pa);
+hpa_t arch_va_to_pa(const void *va);
+
+/* Zero one 4 KiB frame given its hypervisor-virtual address. */
+void arch_page_zero(void *va);
+
+/* Write console bytes (serial port, or the host test's sink). */
+void arch_console_write(const char *s, size_t len);
+
+/* Stop the machine (or the host test) after a fatal error. */
+_Noreturn void arch_halt_fatal(void);
+
+/* Interrupts on the executing CPU: save-and-disable, restore. */
+unsigned long arch_irq_save(void);
+void arch_irq_restore(unsigned long flags);
+
+/* Time-stamp counter, for log timing and benchmarks. */
+uint64_t arch_tsc(void);

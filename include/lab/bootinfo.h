@@ -1,0 +1,49 @@
+/*
+ * The neutral boot-info structure: what boot/ learns from the firmware,
+ * in types that mm/ and hv/ understand. boot/ fills it before
+ * ExitBootServices; nothing after the hand-off sees an EFI type.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+/* Region kinds, ordered from least to most restrictive: where regions
+ * overlap, the larger value wins (see mm/pdb_seed.c). */
+enum bi_kind {
+	BI_USABLE = 0,      /* conventional RAM, boot-services code/data */
+	BI_HYPERVISOR,      /* labyrinth.efi's image and its own allocations */
+	BI_ACPI_RECLAIM,    /* ACPI tables: kept, owned by firmware */
+	BI_FIRMWARE,        /* runtime services code/data, ACPI NVS */
+	BI_RESERVED,        /* reserved, unusable, persistent, unknown types */
+	BI_MMIO,            /* MMIO and port space: not RAM, never managed */
+	BI_KIND_COUNT,
+};
+
+struct bi_region {
+	uint64_t base;   /* bytes; boot/ keeps the firmware's values, unaligned ones included */
+	uint64_t length; /* bytes */
+	uint32_t kind;   /* enum bi_kind */
+	uint32_t efi_type; /* the firmware's type, for the log only */
+};
+
+#define BI_MAX_REGIONS 512
+#define BI_MAX_MODULES 16
+
+/* A guest image (or manifest) read from the ESP by boot/. */
+struct bi_module {
+	uint64_t base;   /* host-physical, page aligned, HYPERVISOR-owned */
+	uint64_t length;
+	char name[48];
+};
+
+struct boot_info {
+	uint32_t region_count;
+	uint32_t module_count;
+	struct bi_region regions[BI_MAX_REGIONS];
+	struct bi_module modules[BI_MAX_MODULES];
+	uint64_t image_base, image_length;  /* labyrinth.efi in memory */
+	uint64_t firmware_total_frames;     /* sum of all non-MMIO descriptor pages, as the map gives it */
+	char cmdline[256];                  /* load options, ASCII */
+};
+
+const char *bi_kind_name(enum bi_kind k);
