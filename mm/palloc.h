@@ -1,0 +1,94 @@
+/*
+ * The atomic exclusive page allocator (DESIGN.md, "The allocator").
+ *
+ * Hands out single 4 KiB frames. Never waits, never reclaims, never takes a
+ * lock that a preempted or spinning CPU can hold: callable from VM-exit
+ * handlers and interrupt context with interrupts off and spinlocks held.
+ * When nothing is left for the caller's class it returns NULL at once.
+ *
+ * Zones by physical address: DMA (< 16 MiB), DMA32 (< 4 GiB), NORMAL (the
+ * rest), each with min/low/high watermarks. Caller classes: GUEST requests
+ * stop at `min`; ATOMIC requests (exit handlers, the hypervisor) may take
+ * the emergency reserve below `min`, down to the last frame.
+ *
+ * Ownership: taking a frame is one atomic FREE_CLEAN -> owner transition in
+ * the page database; freeing is owner -> FREE_DIRTY and is refused unless
+ * the caller names the current owner. Frames come out zeroed.
+ */
+#pragma once
+
+#include "mm/pdb.h"
+
+enum palloc_zone { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_COUNT };
+
+/* Flags: at most one zone constraint, one caller class. */
+#define PALLOC_DMA    (1u << 0) /* frame below 16 MiB */
+#define PALLOC_DMA32  (1u << 1) /* frame below 4 GiB */
+#define PALLOC_GUEST  0u        /* guest-driven: stops at the min watermark */
+#define PALLOC_ATOMIC (1u << 4) /* exit handler / hypervisor: may use the reserve */
+
+enum palloc_err {
+	PALLOC_OK = 0,
+	PALLOC_EINVAL,     /* not a managed frame, or not page aligned */
+	PALLOC_ENOTOWNER,  /* the frame is owned by someone else */
+	PALLOC_EDOUBLE,    /* the frame is already free */
+};
+
+struct palloc_zone_stats {
+	uint64_t total;        /* managed frames that belong to the allocator's zone */
+	uint64_t free_clean;
+	uint64_t free_dirty;
+	uint64_t min, low, high;
+	uint64_t allocs, frees;
+	uint64_t failed;       /* NULL returns */
+	uint64_t refused_frees;/* non-owner and double frees */
+	bool pressure;         /* free below `low` */
+};
+
+/*
+ * Build the zones from the page database (every FREE_* frame joins its zone).
+ * Call once on the boot CPU after pdb seeding, before any allocation.
+ */
+void palloc_init(void);
+
+/*
+ * Allocate one zeroed frame and record `owner`/`id` for it in the page
+ * database. `owner` must not be a FREE state. Returns its hypervisor-virtual
+ * address, or NULL at once when the caller's class may take nothing.
+ */
+void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id);
+
+/* Free a frame the caller owns as `owner`/`id`. The frame is left untouched on error. */
+enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id);
+
+/* Statistics of one zone; a consistent-enough snapshot (relaxed reads). */
+void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out);
+
+/* Scrub up to `budget` dirty frames (idle work). Returns how many were scrubbed. */
+unsigned palloc_scrub(unsigned budget);
+
+/* Boot self-test: allocate and free in every zone and class; log and CHECK the accounting. */
+bool palloc_selftest(void);
+
+/* Print each zone's size, watermarks and counts to the log. */
+void palloc_log_zones(void);
+
+/*
+ * labyrinth_void_alloc_page_gfp_atomic_exclusive - the GFP_ATOMIC contract.
+ *
+ * One dedicated 4 KiB page for `owner`/`id`, returned as a hypervisor-virtual
+ * `void *`, or NULL. "gfp_atomic": never sleeps, never waits, never reclaims;
+ * callable with interrupts off, holding spinlocks, from an exit handler or an
+ * interrupt that landed inside the allocator; may use the emergency reserve
+ * below `min`; returns NULL at once only when no free frame exists anywhere.
+ * "exclusive": the page database records `owner`/`id` as its one owner in a
+ * single atomic transition, no other CPU can have been handed the same frame,
+ * and it reads as zeros (no data of any earlier owner).
+ */
+void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner,
+						      unsigned id);
+
+#ifdef LAB_TESTING
+/* Fault injection for tests: the n-th next allocation (1 = the next) fails; 0 disables. */
+void palloc_inject_failure(unsigned long nth);
+#endif

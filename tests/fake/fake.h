@@ -1,0 +1,22 @@
+/*
+ * The fake architecture for host tests: "physical memory" is an anonymous
+ * mapping at an offset, CPUs are threads that call fake_set_cpu(), the
+ * console is captured so tests can assert on log lines.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+/* Reserve `bytes` of fake physical memory [0, bytes) (MAP_NORESERVE: only touched pages cost). */
+void fake_mem_init(uint64_t bytes);
+void fake_mem_fini(void);
+uint64_t fake_mem_size(void);
+
+/* Set the calling thread's CPU index (default 0). */
+void fake_set_cpu(unsigned id);
+
+/* Console capture: everything written since the last reset, NUL-terminated. */
+const char *fake_console_text(void);
+void fake_console_reset(void);
+/* Echo console output to stderr as well (default off; LAB_VERBOSE=1 turns it on). */
+void fake_console_echo(bool on);
