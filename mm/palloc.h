@@ -21,6 +21,19 @@
 
 enum palloc_zone { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_COUNT };
 
+#define ZONE_DMA_END   (16ull << 20) /* DMA: [0, 16 MiB) */
+#define ZONE_DMA32_END (4ull << 30)  /* DMA32: [16 MiB, 4 GiB); NORMAL: the rest */
+
+static inline enum palloc_zone palloc_zone_of(pfn_t pfn)
+{
+	if (pfn < (ZONE_DMA_END >> PAGE_SHIFT))
+		return ZONE_DMA;
+	if (pfn < (ZONE_DMA32_END >> PAGE_SHIFT))
+		return ZONE_DMA32;
+	return ZONE_NORMAL;
+}
+const char *palloc_zone_name(enum palloc_zone z);
+
 /* Flags: at most one zone constraint, one caller class. */
 #define PALLOC_DMA    (1u << 0) /* frame below 16 MiB */
 #define PALLOC_DMA32  (1u << 1) /* frame below 4 GiB */
