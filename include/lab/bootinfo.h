@@ -43,7 +43,16 @@ struct boot_info {
 	struct bi_module modules[BI_MAX_MODULES];
 	uint64_t image_base, image_length;  /* labyrinth.efi in memory */
 	uint64_t firmware_total_frames;     /* sum of all non-MMIO descriptor pages, as the map gives it */
-	char cmdline[256];                  /* load options, ASCII */
+
+	/* What boot/ allocated for the hypervisor before ExitBootServices
+	 * (all LoaderData, so BI_HYPERVISOR in the map). */
+	uint64_t pdb_base, pdb_bytes;       /* page-database storage */
+	uint64_t stack_base, stack_bytes;   /* boot CPU stack */
+	uint64_t pt_base, pt_bytes;         /* the hypervisor's own page tables */
+	uint64_t map_end;                   /* identity map covers [0, map_end) */
+	uint64_t boot_tsc;                  /* TSC at efi_main entry */
+
+	char cmdline[4096];                 /* labyrinth.cfg from the ESP, ASCII, NUL-terminated */
 };
 
 const char *bi_kind_name(enum bi_kind k);
