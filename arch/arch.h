@@ -24,6 +24,12 @@ void arch_page_zero(void *va);
 /* Write console bytes (serial port, or the host test's sink). */
 void arch_console_write(const char *s, size_t len);
 
+/*
+ * End the run with `status` (0 = success): logs "labyrinth: exit status N"
+ * and stops the emulator (the launchers turn N into their exit status).
+ */
+_Noreturn void arch_exit(unsigned status);
+
 /* Stop the machine (or the host test) after a fatal error. */
 _Noreturn void arch_halt_fatal(void);
 
@@ -31,5 +37,15 @@ _Noreturn void arch_halt_fatal(void);
 unsigned long arch_irq_save(void);
 void arch_irq_restore(unsigned long flags);
 
-/* Time-stamp counter, for log timing and benchmarks. */
+/* Time-stamp counter, for log timing and benchmarks; its rate (0 if unknown). */
 uint64_t arch_tsc(void);
+uint64_t arch_tsc_hz(void);
+
+/*
+ * The virtualization backend the CPU offers: "SVM+NPT", "VMX+EPT", or NULL
+ * with *why_not naming the missing feature.
+ */
+const char *arch_virt_detect(const char **why_not);
+
+/* Test knob: raise the named exception (ud, pf, gp, de); returns if unknown. */
+void arch_crash_test(const char *kind);

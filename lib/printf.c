@@ -38,13 +38,14 @@ static void put_num(struct sink *s, uint64_t v, unsigned base, bool upper,
 		put(s, ' ');
 }
 
-static void put_str(struct sink *s, const char *str, int width, bool left)
+static void put_str(struct sink *s, const char *str, int width, int prec,
+		    bool left)
 {
 	int n = 0;
 
 	if (!str)
 		str = "(null)";
-	while (str[n])
+	while (str[n] && (prec < 0 || n < prec))
 		n++;
 	for (; !left && width > n; width--)
 		put(s, ' ');
@@ -84,7 +85,7 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 		}
 		bool left = false;
 		char pad = ' ';
-		int width = 0, lng = 0;
+		int width = 0, prec = -1, lng = 0;
 
 		for (fmt++; *fmt == '-' || *fmt == '0'; fmt++) {
 			if (*fmt == '-')
@@ -94,6 +95,15 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 		}
 		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
 			width = width * 10 + (*fmt - '0');
+		if (*fmt == '.') {
+			prec = 0;
+			if (*++fmt == '*') {
+				prec = va_arg(ap, int);
+				fmt++;
+			}
+			for (; *fmt >= '0' && *fmt <= '9'; fmt++)
+				prec = prec * 10 + (*fmt - '0');
+		}
 		for (; *fmt == 'l' || *fmt == 'z'; fmt++)
 			lng += (*fmt == 'z') ? 2 : 1;
 		if (left)
@@ -121,7 +131,7 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 				width, pad, left);
 			break;
 		case 's':
-			put_str(s, va_arg(ap, const char *), width, left);
+			put_str(s, va_arg(ap, const char *), width, prec, left);
 			break;
 		case 'c':
 			put(s, (char)va_arg(ap, int));

@@ -6,7 +6,7 @@
 
 /*
  * Minimal printf: %d %i %u %x %X %p %s %c %%, with l/ll/z length modifiers,
- * a field width and the '0' and '-' flags. Safe with interrupts off; takes
+ * a field width, the '0' and '-' flags, and a precision for %s (%.*s). Safe with interrupts off; takes
  * no lock (one writer at a time is the caller's concern).
  */
 void log_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

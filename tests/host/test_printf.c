@@ -37,6 +37,7 @@ static void test_strings(void **state)
 	check("a|b  |  c|%", "%s|%-3s|%3s|%%", "a", "b", "c");
 	check("(null)", "%s", (char *)NULL);
 	check("x", "%c", 'x');
+	check("ab|abc", "%.2s|%.*s", "abcdef", 3, "abcdef");
 }
 
 static void test_truncation(void **state)
