@@ -33,7 +33,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 
 # ---------------------------------------------------------------------------
 # The hypervisor: freestanding, position independent (GNU-EFI relocates it).
-EFI_INC  := -I/usr/include/efi -I/usr/include/efi/x86_64
+EFI_INC  := -isystem /usr/include/efi -isystem /usr/include/efi/x86_64
 HV_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-builtin -fpic \
 	-fno-stack-protector -fno-strict-aliasing -fshort-wchar \
 	-mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-avx -mno-80387 \
@@ -73,7 +73,7 @@ $(BUILD)/hv/%.asm.o: %.asm
 
 $(BUILD)/labyrinth.so: $(HV_OBJS)
 	@[ "$(Q)" ] && echo "  LD      $@" || true
-	$(Q)$(LD) $(HV_LDFLAGS) /usr/lib/crt0-efi-x86_64.o $(HV_OBJS) -o $@ -lgnuefi
+	$(Q)$(LD) $(HV_LDFLAGS) /usr/lib/crt0-efi-x86_64.o $(HV_OBJS) $(HV_EXTRA_OBJS) -o $@ -lgnuefi
 
 $(EFI_APP): $(BUILD)/labyrinth.so
 	@[ "$(Q)" ] && echo "  EFI     $@" || true

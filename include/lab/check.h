@@ -19,6 +19,7 @@ _Noreturn void lab_panic(const char *file, int line, const char *msg);
 			lab_panic(__FILE__, __LINE__, "CHECK(" #c ") failed"); \
 	} while (0)
 
+#undef ASSERT /* GNU-EFI's efidebug.h has one too; boot/ uses ours */
 #ifdef LAB_DEBUG
 #define ASSERT(c) CHECK(c)
 #else

@@ -1,0 +1,29 @@
+/* The arch interface (arch/arch.h) for the real x86 machine. */
+#include "arch/arch.h"
+#include "arch/x86/cpu.h"
+#include "lab/string.h"
+
+/* Only the boot CPU runs today; SMP start-up will set a per-CPU index. */
+unsigned arch_cpu_id(void) { return 0; }
+
+/* All managed RAM is identity mapped (paging.c). */
+void *arch_pa_to_va(hpa_t pa) { return (void *)(uintptr_t)pa.pa; }
+hpa_t arch_va_to_pa(const void *va) { return hpa((uint64_t)(uintptr_t)va); }
+
+void arch_page_zero(void *va) { memset(va, 0, PAGE_SIZE); }
+
+unsigned long arch_irq_save(void)
+{
+	unsigned long f = read_rflags();
+
+	cli();
+	return f;
+}
+
+void arch_irq_restore(unsigned long flags)
+{
+	if (flags & RFLAGS_IF)
+		sti();
+}
+
+uint64_t arch_tsc(void) { return rdtsc(); }

@@ -1,0 +1,46 @@
+/* Parsing \labyrinth.cfg: `key=value` lines, `#` comments. */
+#include "hv/config.h"
+#include "lab/log.h"
+#include "lab/string.h"
+
+static size_t line_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] && s[n] != '\n' && s[n] != '\r')
+		n++;
+	return n;
+}
+
+static bool key_is(const char *line, size_t n, const char *key)
+{
+	size_t k = strlen(key);
+
+	return n > k && !strncmp(line, key, k) && line[k] == '=';
+}
+
+static void copy_value(char *dst, size_t cap, const char *v, size_t n)
+{
+	n = MIN(n, cap - 1);
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+void config_parse(const char *text, struct hv_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (const char *s = text; *s;) {
+		size_t n = line_len(s);
+
+		if (n == 0 || s[0] == '#' || !strncmp(s, "vm ", 3)) {
+			/* blank, comment, or a VM line (hv/scenario.c) */
+		} else if (key_is(s, n, "crash")) {
+			copy_value(cfg->crash, sizeof(cfg->crash), s + 6, n - 6);
+		} else {
+			log_printf("config: ignored line: %.*s\n", (int)n, s);
+		}
+		s += n;
+		while (*s == '\n' || *s == '\r')
+			s++;
+	}
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bochs.sh ISO [options]: boot labyrinth.efi under Bochs/OVMF (Intel VMX+EPT),
+# the serial log echoed and captured; exits with the hypervisor's status
+# (from its "labyrinth: exit status N" line), 124 on timeout, 125 if it
+# ended without a status.
+#   -m MEGS      guest RAM in MiB (default 512)
+#   -t SECONDS   time limit (default 600)
+#   -l LOG       serial log file (default build/bochs-serial.log)
+#   -q           do not echo the serial log
+set -u
+iso=$1; shift
+megs=512 limit=600 log=${BUILD:-build}/bochs-serial.log echo=1
+while getopts "m:t:l:q" o; do
+	case $o in
+	m) megs=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;; q) echo=0 ;; *) exit 2 ;;
+	esac
+done
+mkdir -p "$(dirname "$log")"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"; [ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null' EXIT
+: > "$log"
+cat > "$dir/bochsrc" <<CFG
+megs: $megs
+romimage: file=/usr/share/ovmf/OVMF.fd
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+cpu: model=corei7_skylake_x, count=1, ignore_bad_msrs=1
+ata0-master: type=cdrom, path="$(realpath "$iso")", status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev="$(realpath "$log")"
+display_library: rfb, options="timeout=0"
+clock: sync=none, time0=1
+magic_break: enabled=1
+port_e9_hack: enabled=0
+sound: driver=dummy
+speaker: enabled=0
+log: $dir/bochs.log
+panic: action=fatal
+error: action=report
+info: action=ignore
+debug: action=ignore
+CFG
+printf 'continue\nquit\n' > "$dir/cmds"
+if [ $echo = 1 ]; then tail -n +1 -f "$log" & tailpid=$!; fi
+start=$(date +%s.%N)
+timeout -k 5 "$limit" bochs -q -f "$dir/bochsrc" -rc "$dir/cmds" </dev/null >"$dir/stdout" 2>&1
+rc=$?
+end=$(date +%s.%N)
+sleep 0.2
+echo "bochs: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"
+cp "$dir/bochs.log" "$log.bochs" 2>/dev/null
+status=$(tr -d '\r' < "$log" | sed -n 's/^labyrinth: exit status \([0-9]*\).*/\1/p' | tail -n 1)
+if [ -n "$status" ]; then exit "$status"; fi
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then echo "bochs.sh: time limit of ${limit}s reached" >&2; exit 124; fi
+echo "bochs.sh: ended without an exit status (bochs exit code $rc); see $log.bochs" >&2
+tail -n 5 "$dir/stdout" >&2
+exit 125

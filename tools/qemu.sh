@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# qemu.sh ESP.img [options]: boot labyrinth.efi under QEMU/OVMF (TCG), the
+# serial log echoed and captured; exits with the hypervisor's status
+# (from its "labyrinth: exit status N" line), 124 on timeout, 125 if it
+# ended without a status.
+#   -m MEM       guest RAM (default 1G)
+#   -c CPU       QEMU CPU model (default qemu64,+svm,+npt)
+#   -t SECONDS   time limit (default 300)
+#   -l LOG       serial log file (default build/qemu-serial.log)
+#   -q           do not echo the serial log
+#   -x "ARGS"    extra QEMU arguments
+set -u
+esp=$1; shift
+mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra=""
+while getopts "m:c:t:l:qx:" o; do
+	case $o in
+	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;
+	q) echo=0 ;; x) extra=$OPTARG ;; *) exit 2 ;;
+	esac
+done
+code=/usr/share/OVMF/OVMF_CODE.fd
+vars=$(mktemp --suffix=.fd)
+trap 'rm -f "$vars"' EXIT
+cp /usr/share/OVMF/OVMF_VARS.fd "$vars"
+mkdir -p "$(dirname "$log")"
+start=$(date +%s.%N)
+# shellcheck disable=SC2086
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
+	-machine q35,accel=tcg -cpu "$cpu" -m "$mem" -smp 1 \
+	-nodefaults -display none -no-reboot -net none \
+	-drive if=pflash,format=raw,unit=0,readonly=on,file=$code \
+	-drive if=pflash,format=raw,unit=1,file="$vars" \
+	-drive format=raw,file="$esp" \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-serial stdio $extra </dev/null | tr -d '\r' | tee "$log" |
+	{ if [ $echo = 1 ]; then cat; else cat >/dev/null; fi; }
+rc=${PIPESTATUS[0]}
+end=$(date +%s.%N)
+echo "qemu: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"
+status=$(sed -n 's/^labyrinth: exit status \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+if [ -n "$status" ]; then exit "$status"; fi
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then echo "qemu.sh: time limit of ${limit}s reached" >&2; exit 124; fi
+echo "qemu.sh: ended without an exit status (QEMU exit code $rc)" >&2
+exit 125
