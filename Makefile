@@ -44,7 +44,7 @@ HV_LDFLAGS := -nostdlib -znocombreloc -T /usr/lib/elf_x86_64_efi.lds -shared \
 
 # Sources: every .c/.asm in these folders; boot/ alone sees EFI headers.
 HV_DIRS   := boot arch/x86 arch/x86/svm arch/x86/vmx mm hv lib
-HV_CSRCS  := $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.c))
+HV_CSRCS  := $(filter-out arch/x86/asm-offsets.c,$(foreach d,$(HV_DIRS),$(wildcard $(d)/*.c)))
 HV_ASRCS  := $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.asm))
 HV_OBJS   := $(patsubst %.c,$(BUILD)/hv/%.o,$(HV_CSRCS)) \
 	     $(patsubst %.asm,$(BUILD)/hv/%.asm.o,$(HV_ASRCS))
@@ -66,7 +66,15 @@ $(BUILD)/hv/%.o: %.c
 	@[ "$(Q)" ] && echo "  CC      $<" || true
 	$(Q)$(CC) $(HV_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/hv/%.asm.o: %.asm
+# Offsets of C structures for nasm, generated (never typed by hand).
+ASM_OFFSETS := $(BUILD)/gen/asm-offsets.inc
+$(ASM_OFFSETS): arch/x86/asm-offsets.c
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  GEN     $@" || true
+	$(Q)$(CC) $(HV_CFLAGS) -MMD -MP -MT $@ -MF $(@:.inc=.d) -S $< -o $(@:.inc=.s)
+	$(Q)sed -n 's/.*->\([A-Za-z_0-9]*\) \([0-9-]*\).*/%define \1 \2/p' $(@:.inc=.s) > $@
+
+$(BUILD)/hv/%.asm.o: %.asm $(ASM_OFFSETS)
 	@mkdir -p $(@D)
 	@[ "$(Q)" ] && echo "  NASM    $<" || true
 	$(Q)$(NASM) -f elf64 -g -I$(BUILD)/gen/ -Iarch/x86/ -MD $(@:.o=.d) -MP $< -o $@

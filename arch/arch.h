@@ -47,5 +47,15 @@ uint64_t arch_tsc_hz(void);
  */
 const char *arch_virt_detect(const char **why_not);
 
+/*
+ * The scheduler tick: a periodic host interrupt every `period_ms` that
+ * calls `fn` in interrupt context (and makes a running guest exit).
+ * arch_irq_window() opens interrupts for one instruction so a pending tick
+ * is taken; the hypervisor otherwise runs with interrupts off.
+ */
+void arch_timer_start(unsigned period_ms, void (*fn)(void));
+uint64_t arch_timer_ticks(void);
+void arch_irq_window(void);
+
 /* Test knob: raise the named exception (ud, pf, gp, de); returns if unknown. */
 void arch_crash_test(const char *kind);

@@ -23,6 +23,8 @@ struct irq_frame {
 	uint64_t rip, cs, rflags, rsp, ss;
 };
 
+#define TIMER_VECTOR 0x20
+
 /* Install a handler for an interrupt vector (32..255). */
 typedef void (*irq_handler_t)(struct irq_frame *f);
 void idt_set_handler(unsigned vector, irq_handler_t h);

@@ -1,0 +1,130 @@
+/*
+ * Virtual CPUs and the backend interface. The hypervisor core (hv/) sees a
+ * guest only through struct vcpu and one const struct virt_ops, chosen once
+ * at boot from what the CPU offers (STYLE.md rule 2, FreeBSD vmm's
+ * vmm_ops): AMD SVM+NPT in arch/x86/svm/, Intel VMX+EPT in arch/x86/vmx/.
+ *
+ * A backend runs the guest until the next VM exit and decodes that exit
+ * into a neutral struct vm_exit; every decision (hypercalls, devices, CPUID
+ * and MSR policy, demand faults, isolation faults) is made in hv/ once for
+ * both backends.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+struct vm;
+struct s2_format;
+
+/*
+ * The guest's general registers as hv/ reads and writes them. Backends
+ * keep this file authoritative: before entry they copy rax/rsp/rip/rflags
+ * into the VMCB / VMCS, after exit back (the rest is saved by the
+ * entry/exit stub). Layout used by assembly: offsets are generated into
+ * asm-offsets.inc from this struct, never typed by hand.
+ */
+struct guest_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rsp, rip, rflags;
+};
+
+enum exit_kind {
+	EXIT_HYPERCALL,  /* VMMCALL or VMCALL (both backends accept both) */
+	EXIT_IO,         /* IN/OUT (string/REP forms: .io.string set) */
+	EXIT_CPUID,
+	EXIT_MSR_READ,   /* RDMSR: .msr; result goes to rdx:rax */
+	EXIT_MSR_WRITE,  /* WRMSR: .msr, value in rdx:rax */
+	EXIT_HLT,
+	EXIT_S2_FAULT,   /* NPF / EPT violation: .fault */
+	EXIT_S2_MISCONFIG, /* EPT misconfiguration / NPT reserved bit: a hypervisor bug */
+	EXIT_SHUTDOWN,   /* triple fault */
+	EXIT_INTR,       /* a host interrupt or the preemption timer: reschedule */
+	EXIT_VIRT_INSN,  /* the guest executed an SVM/VMX instruction: .insn */
+	EXIT_ENTRY_FAILED, /* VMRUN/VMLAUNCH refused the state: .other.why */
+	EXIT_OTHER,      /* anything else: .other */
+};
+
+enum fault_access { ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC };
+
+struct vm_exit {
+	enum exit_kind kind;
+	/* Length of the exiting instruction, for hv/ to skip it when it
+	 * completes the instruction (0 where not applicable). */
+	unsigned insn_len;
+	uint64_t raw;    /* the backend's exit code, for logs */
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;  /* 1, 2 or 4 */
+			bool in;
+			bool string;   /* INS/OUTS or REP: not emulated */
+		} io;
+		struct {
+			uint32_t index;
+		} msr;
+		struct {
+			gpa_t gpa;
+			enum fault_access access;
+			bool mapped;   /* the walk found a present leaf (rights violation) */
+		} fault;
+		struct {
+			const char *name; /* "vmrun", "vmxon", ... */
+		} insn;
+		struct {
+			const char *why;
+		} other;
+	};
+};
+
+struct vcpu {
+	struct guest_regs regs;
+	struct vm *vm;
+	bool long_mode;   /* guest in 64-bit mode: hypercall arguments are not truncated */
+	void *arch;       /* backend state (VMCB or VMCS and friends) */
+};
+
+struct virt_ops {
+	const char *name;                    /* "SVM+NPT" or "VMX+EPT" */
+	const struct s2_format *s2_format;   /* the entry format of its tables */
+
+	/* Once on each CPU that will run guests: enable SVM / VMXON. */
+	bool (*cpu_init)(void);
+
+	/*
+	 * Allocate the vCPU's control structures (EXIT_HANDLER frames from the
+	 * atomic allocator) and set the Multiboot entry state: 32-bit protected
+	 * mode, paging off, flat 4 GiB segments, EIP = entry, EAX/EBX as given,
+	 * the second-level root `s2_root` (EPTP or nCR3 built by the backend),
+	 * translations tagged with `tag` (ASID or VPID, 1..). Every I/O port,
+	 * every MSR, CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
+	 * shutdown and host interrupts exit. False (nothing left allocated)
+	 * when frames are short.
+	 */
+	bool (*vcpu_init)(struct vcpu *v, hpa_t s2_root, unsigned tag,
+			  uint32_t entry, uint32_t eax, uint32_t ebx);
+
+	/* Free everything vcpu_init allocated. */
+	void (*vcpu_fini)(struct vcpu *v);
+
+	/* Enter the guest and return at its next exit, decoded into *e. */
+	void (*run)(struct vcpu *v, struct vm_exit *e);
+
+	/* Raise #UD / #GP(0) in the guest at its current RIP on the next entry. */
+	void (*inject_ud)(struct vcpu *v);
+	void (*inject_gp)(struct vcpu *v);
+
+	/*
+	 * Invalidate every cached translation of this vCPU's second-level
+	 * tables (INVEPT single-context; SVM: flush before the next VMRUN
+	 * of this ASID, which nothing can precede on this CPU). Returns only
+	 * when no stale translation can be used any more.
+	 */
+	void (*s2_invalidate)(struct vcpu *v);
+};
+
+/* The backend in use; NULL before hv_main picked one. */
+extern const struct virt_ops *virt;
+
+extern const struct virt_ops svm_ops; /* arch/x86/svm/svm.c */
+extern const struct virt_ops vmx_ops; /* arch/x86/vmx/vmx.c */
