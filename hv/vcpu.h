@@ -30,6 +30,7 @@ struct guest_regs {
 };
 
 enum exit_kind {
+	EXIT_NONE,       /* handled inside the backend (an exception reflected): re-enter */
 	EXIT_HYPERCALL,  /* VMMCALL or VMCALL (both backends accept both) */
 	EXIT_IO,         /* IN/OUT (string/REP forms: .io.string set) */
 	EXIT_CPUID,
@@ -122,6 +123,24 @@ struct virt_ops {
 	 */
 	void (*s2_invalidate)(struct vcpu *v);
 };
+
+/*
+ * The guest's paging state, for reading guest-linear memory (hv/gmem.c):
+ * backends fill it from the VMCB / VMCS.
+ */
+struct guest_paging {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t cs_base;
+};
+
+/*
+ * Read `len` bytes at guest-linear `la` (e.g. the instruction at RIP),
+ * walking the guest's own page tables read-only through the VM's
+ * second-level tables. False if any step is unmapped or malformed: never a
+ * fault, never a new mapping. (hv/gmem.c)
+ */
+bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la,
+		      void *buf, size_t len);
 
 /* The backend in use; NULL before hv_main picked one. */
 extern const struct virt_ops *virt;
