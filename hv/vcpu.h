@@ -122,6 +122,14 @@ struct virt_ops {
 	 * when no stale translation can be used any more.
 	 */
 	void (*s2_invalidate)(struct vcpu *v);
+
+	/*
+	 * The guest's IA32_EFER as the guest sees it (it lives in the VMCB /
+	 * VMCS). efer_write refuses (false -> hv/ injects #GP) values with bits
+	 * other than SCE, LME, LMA, NXE. Optional: NULL means #GP for EFER too.
+	 */
+	uint64_t (*efer_read)(struct vcpu *v);
+	bool (*efer_write)(struct vcpu *v, uint64_t val);
 };
 
 /*
