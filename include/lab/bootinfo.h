@@ -27,6 +27,11 @@ struct bi_region {
 };
 
 #define BI_MAX_REGIONS 512
+
+/* Every region lies below 2^52: MAXPHYADDR is at most 52 (Intel SDM
+ * Vol. 3A §4.1.4). boot/ refuses a map that does not fit. */
+#define BI_PA_LIMIT (1ull << 52)
+
 #define BI_MAX_MODULES 16
 
 /* A guest image (or manifest) read from the ESP by boot/. */
