@@ -7,6 +7,9 @@
 #include "arch/arch.h"
 #include "hv/config.h"
 #include "hv/hv.h"
+#include "hv/scenario.h"
+#include "hv/vcpu.h"
+#include "lab/string.h"
 #include "lab/log.h"
 #include "mm/palloc.h"
 #include "mm/pdb_seed.h"
@@ -15,6 +18,18 @@
 #define EXIT_OK          0
 #define EXIT_NO_BACKEND  3
 #define EXIT_SELFTEST    4
+
+const struct virt_ops *virt;
+
+/* The VMX backend is optional at link time while it is being written. */
+extern const struct virt_ops vmx_ops __attribute__((weak));
+
+static const struct virt_ops *hv_pick_backend(const char *name)
+{
+	if (!strcmp(name, "SVM+NPT"))
+		return &svm_ops;
+	return &vmx_ops; /* NULL when not linked in */
+}
 
 static uint64_t ms_since(uint64_t tsc0, uint64_t tsc_hz)
 {
@@ -53,5 +68,11 @@ _Noreturn void hv_main(struct boot_info *bi)
 	log_printf("hv: backend %s\n", backend);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
 		   (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
-	arch_exit(EXIT_OK);
+	virt = hv_pick_backend(backend);
+	if (!virt || !virt->cpu_init()) {
+		log_printf("hv: the %s backend is %s\n", backend,
+			   virt ? "unusable (no frames for its control structures)" : "not built in");
+		arch_exit(EXIT_NO_BACKEND);
+	}
+	arch_exit((unsigned)scenario_run(bi));
 }

@@ -1,0 +1,333 @@
+/*
+ * The AMD SVM backend (AMD APM vol. 2, chapter 15). One VMCB per vCPU from
+ * the atomic allocator (EXIT_HANDLER), nested paging with the VM's NPT
+ * tree, one ASID per VM, every I/O port and MSR intercepted. QEMU's SVM
+ * offers no next-RIP save: instruction lengths are known per exit (or, for
+ * IOIO, given in EXITINFO2).
+ */
+#include "arch/arch.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/svm/vmcb.h"
+#include "hv/vcpu.h"
+#include "lab/log.h"
+#include "lab/string.h"
+#include "mm/palloc.h"
+#include "mm/s2_format.h"
+
+void svm_vmrun(struct guest_regs *regs, uint64_t vmcb_pa, uint64_t host_save_pa);
+
+/*
+ * The I/O and MSR permission maps must be 12 KiB and 8 KiB of physically
+ * contiguous memory (APM vol. 2 §15.10, §15.11); the atomic allocator hands
+ * out single frames. Every bit is set (intercept everything) and they are
+ * the same for every vCPU, so one read-only copy lives in the image.
+ */
+static uint8_t iopm[3 * 4096] __attribute__((aligned(4096)));
+static uint8_t msrpm[2 * 4096] __attribute__((aligned(4096)));
+
+/* Per CPU: the VMRUN host save area (VM_HSAVE_PA) and the VMSAVE image of
+ * the host's FS/GS/TR/LDTR/syscall MSRs, reloaded after every #VMEXIT. */
+static void *host_hsave, *host_state;
+
+struct svm_vcpu {
+	struct vmcb *vmcb;
+	uint64_t vmcb_pa;
+	bool flush;
+};
+
+#define GUEST_PAT 0x0007040600070406ull /* the power-on PAT */
+#define SEG_CODE32 0xc9b                /* P, S, DB, G, type 0xb */
+#define SEG_DATA32 0xc93                /* P, S, DB, G, type 0x3 */
+#define SEG_TSS32_BUSY 0x08b
+#define SEG_LDT 0x082
+#define SEG_L (1u << 9)
+
+static bool svm_cpu_init(void)
+{
+	memset(iopm, 0xff, sizeof(iopm));
+	memset(msrpm, 0xff, sizeof(msrpm));
+	host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
+	host_state = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
+	if (!host_hsave || !host_state)
+		return false;
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+	wrmsr(MSR_VM_HSAVE_PA, arch_va_to_pa(host_hsave).pa);
+	uint64_t pa = arch_va_to_pa(host_state).pa;
+	__asm__ volatile("vmsave %%rax" : : "a"(pa) : "memory");
+	return true;
+}
+
+static void set_seg(struct vmcb_seg *s, uint16_t sel, uint16_t attrib, uint32_t limit)
+{
+	*s = (struct vmcb_seg){ .selector = sel, .attrib = attrib, .limit = limit };
+}
+
+/* Multiboot entry state: 32-bit protected mode, paging off, flat segments. */
+static void svm_init_save(struct vmcb_save *s, uint32_t entry, uint32_t eax)
+{
+	set_seg(&s->cs, 0x08, SEG_CODE32, 0xffffffff);
+	set_seg(&s->ds, 0x10, SEG_DATA32, 0xffffffff);
+	s->es = s->ss = s->fs = s->gs = s->ds;
+	set_seg(&s->gdtr, 0, 0, 0xffff);
+	set_seg(&s->idtr, 0, 0, 0xffff);
+	set_seg(&s->tr, 0, SEG_TSS32_BUSY, 0xffff);
+	set_seg(&s->ldtr, 0, SEG_LDT, 0xffff);
+	s->cr0 = CR0_PE | (1u << 4); /* PE, ET */
+	s->efer = EFER_SVME;         /* VMRUN requires it; hidden from the guest */
+	s->rflags = 2;
+	s->rip = entry;
+	s->rax = eax;
+	s->dr6 = 0xffff0ff0;
+	s->dr7 = 0x400;
+	s->g_pat = GUEST_PAT;
+}
+
+static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asid)
+{
+	c->intercept_exc = (1u << 6) | (1u << 17); /* #UD (VMCALL), #AC (no delivery loops) */
+	c->intercept_misc1 = INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI |
+			     INTERCEPT_INIT | INTERCEPT_CPUID | INTERCEPT_INVD |
+			     INTERCEPT_HLT | INTERCEPT_INVLPGA | INTERCEPT_IOIO |
+			     INTERCEPT_MSR | INTERCEPT_TASKSW | INTERCEPT_SHUTDOWN;
+	c->intercept_misc2 = INTERCEPT_VMRUN | INTERCEPT_VMMCALL | INTERCEPT_VMLOAD |
+			     INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI |
+			     INTERCEPT_SKINIT | INTERCEPT_ICEBP | INTERCEPT_XSETBV;
+	c->iopm_base_pa = arch_va_to_pa(iopm).pa;
+	c->msrpm_base_pa = arch_va_to_pa(msrpm).pa;
+	c->asid = asid;
+	c->tlb_control = TLB_CONTROL_FLUSH_ALL;
+	c->np_enable = 1;
+	c->n_cr3 = s2_root.pa;
+}
+
+static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
+			  uint32_t entry, uint32_t eax, uint32_t ebx)
+{
+	static struct svm_vcpu slots[64];
+	struct svm_vcpu *sv = &slots[tag % 64];
+	struct vmcb *vmcb = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, tag);
+
+	if (!vmcb || tag == 0)
+		return false;
+	sv->vmcb = vmcb;
+	sv->vmcb_pa = arch_va_to_pa(vmcb).pa;
+	sv->flush = true;
+	svm_init_control(&vmcb->ctl, s2_root, tag);
+	svm_init_save(&vmcb->save, entry, eax);
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->regs.rip = entry;
+	v->regs.rax = eax;
+	v->regs.rbx = ebx;
+	v->regs.rflags = 2;
+	v->arch = sv;
+	return true;
+}
+
+static void svm_vcpu_fini(struct vcpu *v)
+{
+	struct svm_vcpu *sv = v->arch;
+
+	if (sv && sv->vmcb)
+		CHECK(palloc_free(sv->vmcb, PDB_EXIT_HANDLER, sv->vmcb->ctl.asid) == PALLOC_OK);
+	if (sv)
+		sv->vmcb = NULL;
+	v->arch = NULL;
+}
+
+static void svm_inject(struct vcpu *v, unsigned vector, bool has_error)
+{
+	struct svm_vcpu *sv = v->arch;
+
+	sv->vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
+				  (has_error ? EVENTINJ_EV : 0);
+}
+
+static void svm_inject_ud(struct vcpu *v) { svm_inject(v, 6, false); }
+static void svm_inject_gp(struct vcpu *v) { svm_inject(v, 13, true); }
+
+/*
+ * Translations of this VM are tagged with its ASID, and only this CPU runs
+ * it: flushing the TLB at the next VMRUN (TLB_CONTROL, APM vol. 2 §15.16)
+ * means no stale translation can be used, since the guest cannot run
+ * before that VMRUN. QEMU offers no flush-by-ASID, so the whole TLB.
+ */
+static void svm_s2_invalidate(struct vcpu *v)
+{
+	struct svm_vcpu *sv = v->arch;
+
+	sv->flush = true;
+}
+
+static void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
+{
+	*p = (struct guest_paging){ .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
+				    .efer = s->efer, .cs_base = s->cs.base };
+}
+
+/* #UD intercepted: VMCALL (0f 01 c1) is a hypercall; anything else goes back to the guest. */
+static void svm_decode_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
+{
+	static const uint8_t vmcall[3] = { 0x0f, 0x01, 0xc1 };
+	struct guest_paging p;
+	uint8_t insn[3];
+
+	svm_paging(&vmcb->save, &p);
+	if (gmem_read_linear(v->vm, &p, p.cs_base + v->regs.rip, insn, 3) &&
+	    !memcmp(insn, vmcall, 3)) {
+		e->kind = EXIT_HYPERCALL;
+		e->insn_len = 3;
+		return;
+	}
+	svm_inject_ud(v);
+	e->kind = EXIT_NONE;
+}
+
+static void svm_decode_io(struct vcpu *v, const struct vmcb_control *c, struct vm_exit *e)
+{
+	uint32_t info = (uint32_t)c->exit_info1;
+
+	e->kind = EXIT_IO;
+	e->io.port = info >> 16;
+	e->io.size = (info >> IOIO_SZ_SHIFT) & 7;
+	e->io.size = e->io.size == 4 ? 4 : e->io.size == 2 ? 2 : 1;
+	e->io.in = info & IOIO_IN;
+	e->io.string = info & (IOIO_STR | IOIO_REP);
+	e->insn_len = (unsigned)(c->exit_info2 - v->regs.rip); /* EXITINFO2 = next RIP */
+}
+
+static void svm_decode_npf(const struct vmcb_control *c, struct vm_exit *e)
+{
+	uint64_t err = c->exit_info1;
+
+	e->kind = (err & NPF_RSVD) ? EXIT_S2_MISCONFIG : EXIT_S2_FAULT;
+	e->fault.gpa = gpa(c->exit_info2);
+	e->fault.access = (err & NPF_FETCH) ? ACCESS_EXEC
+			  : (err & NPF_WRITE) ? ACCESS_WRITE : ACCESS_READ;
+	e->fault.mapped = err & NPF_PRESENT;
+}
+
+static const char *svm_insn_name(uint64_t code)
+{
+	switch (code) {
+	case SVM_EXIT_VMRUN: return "vmrun";
+	case SVM_EXIT_VMLOAD: return "vmload";
+	case SVM_EXIT_VMSAVE: return "vmsave";
+	case SVM_EXIT_STGI: return "stgi";
+	case SVM_EXIT_CLGI: return "clgi";
+	case SVM_EXIT_SKINIT: return "skinit";
+	case SVM_EXIT_INVLPGA: return "invlpga";
+	case SVM_EXIT_XSETBV: return "xsetbv";
+	case SVM_EXIT_ICEBP: return "icebp";
+	default: return NULL;
+	}
+}
+
+static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
+{
+	const struct vmcb_control *c = &vmcb->ctl;
+	uint64_t code = c->exit_code;
+
+	memset(e, 0, sizeof(*e));
+	e->raw = code;
+	e->kind = EXIT_OTHER;
+	e->other.why = "unexpected #VMEXIT code";
+	if (svm_insn_name(code)) {
+		e->kind = EXIT_VIRT_INSN;
+		e->insn.name = svm_insn_name(code);
+		return;
+	}
+	switch (code) {
+	case SVM_EXIT_VMMCALL: e->kind = EXIT_HYPERCALL; e->insn_len = 3; break;
+	case SVM_EXIT_CPUID: e->kind = EXIT_CPUID; e->insn_len = 2; break;
+	case SVM_EXIT_HLT: e->kind = EXIT_HLT; e->insn_len = 1; break;
+	case SVM_EXIT_MSR:
+		e->kind = c->exit_info1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
+		e->msr.index = (uint32_t)v->regs.rcx;
+		e->insn_len = 2;
+		break;
+	case SVM_EXIT_IOIO: svm_decode_io(v, c, e); break;
+	case SVM_EXIT_NPF: svm_decode_npf(c, e); break;
+	case SVM_EXIT_INTR: case SVM_EXIT_NMI: case SVM_EXIT_SMI: case SVM_EXIT_INIT:
+		e->kind = EXIT_INTR;
+		break;
+	case SVM_EXIT_SHUTDOWN: e->kind = EXIT_SHUTDOWN; break;
+	case SVM_EXIT_EXCP_BASE + 6: svm_decode_ud(v, vmcb, e); break;
+	case SVM_EXIT_EXCP_BASE + 17:
+		svm_inject(v, 17, true); /* #AC: reflect, error code 0 */
+		e->kind = EXIT_NONE;
+		break;
+	case SVM_EXIT_INVD: e->kind = EXIT_NONE; e->insn_len = 0; v->regs.rip += 2; break;
+	case SVM_EXIT_TASKSW: e->other.why = "hardware task switch"; break;
+	case (uint32_t)SVM_EXIT_INVALID: case ~0ull:
+		e->kind = EXIT_ENTRY_FAILED;
+		e->other.why = "VMRUN refused the guest state (VMEXIT_INVALID)";
+		break;
+	}
+}
+
+/*
+ * An exit that interrupted an event delivery (say, an NPF on the guest's
+ * IDT while delivering #UD) leaves that event in EXITINTINFO: deliver it
+ * again at the next VMRUN (APM vol. 2 §15.7.2).
+ */
+static void svm_requeue_event(struct vmcb_control *c)
+{
+	c->event_inj = (c->exit_int_info & EVENTINJ_VALID) ? c->exit_int_info : 0;
+}
+
+static void svm_run(struct vcpu *v, struct vm_exit *e)
+{
+	struct svm_vcpu *sv = v->arch;
+	struct vmcb *vmcb = sv->vmcb;
+
+	vmcb->save.rax = v->regs.rax;
+	vmcb->save.rsp = v->regs.rsp;
+	vmcb->save.rip = v->regs.rip;
+	vmcb->save.rflags = v->regs.rflags;
+	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
+	sv->flush = false;
+	__asm__ volatile("clgi" ::: "memory");
+	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(host_state).pa);
+	__asm__ volatile("stgi" ::: "memory");
+	v->regs.rax = vmcb->save.rax;
+	v->regs.rsp = vmcb->save.rsp;
+	v->regs.rip = vmcb->save.rip;
+	v->regs.rflags = vmcb->save.rflags;
+	v->long_mode = (vmcb->save.efer & EFER_LMA) && (vmcb->save.cs.attrib & SEG_L);
+	svm_requeue_event(&vmcb->ctl);
+	svm_decode(v, vmcb, e);
+}
+
+/*
+ * EFER as the guest sees it: SVME is Labyrinth's (VMRUN requires it set in
+ * the guest's EFER) and never shown.
+ */
+static uint64_t svm_efer_read(struct vcpu *v)
+{
+	return ((struct svm_vcpu *)v->arch)->vmcb->save.efer & ~EFER_SVME;
+}
+
+static bool svm_efer_write(struct vcpu *v, uint64_t val)
+{
+	const uint64_t allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+	struct vmcb_save *s = &((struct svm_vcpu *)v->arch)->vmcb->save;
+
+	if (val & ~allowed)
+		return false;
+	s->efer = (val & ~EFER_LMA) | (s->efer & EFER_LMA) | EFER_SVME;
+	return true;
+}
+
+const struct virt_ops svm_ops = {
+	.name = "SVM+NPT",
+	.s2_format = &npt_format,
+	.cpu_init = svm_cpu_init,
+	.vcpu_init = svm_vcpu_init,
+	.vcpu_fini = svm_vcpu_fini,
+	.run = svm_run,
+	.inject_ud = svm_inject_ud,
+	.inject_gp = svm_inject_gp,
+	.s2_invalidate = svm_s2_invalidate,
+	.efer_read = svm_efer_read,
+	.efer_write = svm_efer_write,
+};

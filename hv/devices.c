@@ -1,0 +1,88 @@
+/*
+ * The guest's devices: COM1 (0x3f8-0x3ff) as a console whose lines go to
+ * the log prefixed with the VM's name, the exit port 0xf4 (like QEMU's
+ * isa-debug-exit: a write of V ends the guest with status (V << 1) | 1),
+ * and every other port harmless: reads all ones, writes dropped, the first
+ * access of each port logged.
+ */
+#include "hv/vm.h"
+#include "lab/log.h"
+
+#define COM1_BASE 0x3f8
+#define COM1_LSR  (COM1_BASE + 5)
+#define LSR_IDLE  0x60 /* transmitter empty and idle: writes never wait */
+#define EXIT_PORT 0xf4
+
+void devices_flush_console(struct vm *vm)
+{
+	if (!vm->line_len)
+		return;
+	log_printf("%s| %.*s\n", vm->name, (int)vm->line_len, vm->line);
+	vm->line_len = 0;
+}
+
+static void console_putc(struct vm *vm, char c)
+{
+	if (c == '\n') {
+		if (vm->line_len)
+			devices_flush_console(vm);
+		else
+			log_printf("%s|\n", vm->name);
+		return;
+	}
+	if (c == '\r')
+		return;
+	if ((unsigned char)c < 0x20 || (unsigned char)c > 0x7e)
+		c = '?'; /* the log stays printable whatever a guest writes */
+	vm->line[vm->line_len++] = c;
+	if (vm->line_len == sizeof(vm->line))
+		devices_flush_console(vm);
+}
+
+static void log_port_once(struct vm *vm, uint16_t port, bool in)
+{
+	for (unsigned i = 0; i < vm->ports_logged_count; i++)
+		if (vm->ports_logged[i] == port)
+			return;
+	if (vm->ports_logged_count == VM_PORTS_LOGGED) {
+		return;
+	}
+	vm->ports_logged[vm->ports_logged_count++] = port;
+	log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; logged once)%s\n",
+		   vm->id, vm->name, port, in ? "read" : "write",
+		   vm->ports_logged_count == VM_PORTS_LOGGED ? "; no more ports logged" : "");
+}
+
+static void io_in(struct vm *vm, const struct vm_exit *e)
+{
+	uint64_t mask = e->io.size == 4 ? 0xffffffffull : e->io.size == 2 ? 0xffff : 0xff;
+	uint64_t v = mask;
+
+	if (e->io.port >= COM1_BASE && e->io.port <= COM1_BASE + 7)
+		v = e->io.port == COM1_LSR ? LSR_IDLE : 0;
+	else
+		log_port_once(vm, e->io.port, true);
+	/* A 32-bit IN zero-extends into RAX; 8/16-bit ones keep the rest. */
+	if (e->io.size == 4)
+		vm->vcpu.regs.rax = v;
+	else
+		vm->vcpu.regs.rax = (vm->vcpu.regs.rax & ~mask) | v;
+}
+
+void devices_io(struct vm *vm, const struct vm_exit *e)
+{
+	uint32_t val = (uint32_t)vm->vcpu.regs.rax;
+
+	if (e->io.in) {
+		io_in(vm, e);
+		return;
+	}
+	if (e->io.port == COM1_BASE) {
+		console_putc(vm, (char)(val & 0xff));
+	} else if (e->io.port == EXIT_PORT) {
+		uint32_t v = e->io.size == 4 ? val : e->io.size == 2 ? (val & 0xffff) : (val & 0xff);
+		vm_end(vm, (int)(((uint64_t)v << 1 | 1) & 0x7fffffff), "exit port 0xf4");
+	} else if (e->io.port < COM1_BASE || e->io.port > COM1_BASE + 7) {
+		log_port_once(vm, e->io.port, false);
+	}
+}

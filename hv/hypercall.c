@@ -1,0 +1,103 @@
+/*
+ * Hypercall ABI v1 (docs/abi.md): VMMCALL or VMCALL, number in RAX,
+ * arguments in RBX, RCX, RDX, RSI, result in RAX (>= 0, or a negated Linux
+ * errno). Outside 64-bit mode arguments are truncated to 32 bits, as the
+ * guest can set no more. Every argument is the guest's: validated here in
+ * the documented order, -EINVAL before -ESRCH before the mapping state.
+ */
+#include "hv/abi.h"
+#include "hv/hv_internal.h"
+#include "hv/vm.h"
+#include "lab/log.h"
+#include "mm/palloc.h"
+
+static bool heap_gpa_ok(uint64_t g)
+{
+	return IS_ALIGNED(g, PAGE_SIZE) && g >= HEAP_BASE && g - HEAP_BASE < HEAP_SIZE;
+}
+
+static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
+{
+	if (!heap_gpa_ok(g))
+		return -LAB_EINVAL;
+	return mem_protect_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
+}
+
+static int64_t hc_page_free(struct vm *vm, uint64_t g)
+{
+	if (!heap_gpa_ok(g))
+		return -LAB_EINVAL;
+	return mem_protect_errno(mem_protect_guest_to_free(&vm->s2, gpa(g)));
+}
+
+static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64_t g2)
+{
+	if (!heap_gpa_ok(g) || !heap_gpa_ok(g2))
+		return -LAB_EINVAL;
+	struct vm *to = vm_by_id(target);
+	if (!to || to == vm)
+		return -LAB_ESRCH;
+	return mem_protect_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
+}
+
+static int64_t hc_page_owned(struct vm *vm, uint64_t g)
+{
+	bool mapped;
+
+	(void)gmem_va(vm, g, &mapped);
+	return mapped;
+}
+
+/* Eight u64 into a buffer wholly inside the caller's mapped memory. */
+static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
+{
+	uint64_t out[8] = { 0 };
+	bool ok;
+
+	if (g > UINT64_MAX - sizeof(out))
+		return -LAB_EFAULT;
+	for (uint64_t p = ALIGN_DOWN(g, PAGE_SIZE); p < g + sizeof(out); p += PAGE_SIZE)
+		if ((void)gmem_va(vm, p, &ok), !ok)
+			return -LAB_EFAULT;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_stats s;
+		palloc_zone_stats(z, &s);
+		out[0] += s.total, out[1] += s.free_clean, out[2] += s.free_dirty;
+		out[3] += s.min, out[4] += s.low, out[5] += s.high;
+	}
+	out[6] = vm->s2.frames_owned;
+	out[7] = vm->s2.frame_budget;
+	return gmem_copy_to(vm, g, out, sizeof(out)) ? 0 : -LAB_EFAULT;
+}
+
+static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
+{
+	switch (nr) {
+	case HC_VERSION: return ABI_VERSION;
+	case HC_SELF: return vm->id;
+	case HC_EXIT:
+		vm_end(vm, (int)(a[0] & 0x7fffffff), "EXIT hypercall");
+		return 0;
+	case HC_YIELD:
+		need_resched = true;
+		return 0;
+	case HC_PAGE_ALLOC: return hc_page_alloc(vm, a[0]);
+	case HC_PAGE_FREE: return hc_page_free(vm, a[0]);
+	case HC_PAGE_DONATE: return hc_page_donate(vm, a[0], a[1], a[2]);
+	case HC_PAGE_OWNED: return hc_page_owned(vm, a[0]);
+	case HC_MEM_STATS: return hc_mem_stats(vm, a[0]);
+	case HC_AUDIT: return hv_audit(false);
+	default: return -LAB_ENOSYS;
+	}
+}
+
+void hypercall_handle(struct vm *vm)
+{
+	struct guest_regs *r = &vm->vcpu.regs;
+	uint64_t mask = vm->vcpu.long_mode ? ~0ull : 0xffffffffull;
+	uint64_t a[4] = { r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask };
+	int64_t ret = hc_dispatch(vm, r->rax & mask, a);
+
+	vm->hypercalls++;
+	r->rax = (uint64_t)ret & mask;
+}

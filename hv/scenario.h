@@ -1,0 +1,8 @@
+/* Running the scenario of \labyrinth.cfg (hv/scenario.c). */
+#pragma once
+
+#include "lab/bootinfo.h"
+
+/* Create the VMs, run them to the end, audit and account. Returns the
+ * hypervisor's exit status: 0, or 5 when the audit or the accounting failed. */
+int scenario_run(const struct boot_info *bi);

@@ -1,0 +1,113 @@
+/* VM lifecycle: create from the manifest, end, isolation faults. */
+#include "hv/vm.h"
+#include "lab/log.h"
+#include "lab/string.h"
+#include "mm/palloc.h"
+
+static struct vm vms[VM_MAX];
+
+struct vm *vm_slot(unsigned i) { return i < VM_MAX ? &vms[i] : NULL; }
+
+struct vm *vm_by_id(uint64_t id)
+{
+	if (id < 1 || id > VM_MAX || vms[id - 1].state != VM_RUNNING)
+		return NULL;
+	return &vms[id - 1];
+}
+
+unsigned vm_running_count(bool count_until_others)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < VM_MAX; i++)
+		if (vms[i].state == VM_RUNNING && (count_until_others || !vms[i].until_others))
+			n++;
+	return n;
+}
+
+/* The backend's invalidation, for mm/mem_protect (s2.h states the contract). */
+static void vm_invalidate(struct s2_vm *s2)
+{
+	struct vcpu *v = s2->arch;
+
+	if (v->arch)
+		virt->s2_invalidate(v);
+}
+
+static struct vm *vm_alloc_slot(void)
+{
+	for (unsigned i = 0; i < VM_MAX; i++)
+		if (vms[i].state == VM_UNUSED)
+			return &vms[i];
+	return NULL;
+}
+
+static void vm_release_memory(struct vm *vm)
+{
+	struct mem_protect_teardown t;
+
+	mem_protect_vm_teardown(&vm->s2, &t);
+	log_printf("hv: vm %u (%s): reclaimed %lu frames (%lu mapped, %lu unmapped) and %lu table pages%s\n",
+		   vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
+		   t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
+	if (vm->vcpu.arch)
+		virt->vcpu_fini(&vm->vcpu);
+}
+
+struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t image_len)
+{
+	struct vm *vm = vm_alloc_slot();
+	uint32_t entry, mbi;
+
+	if (!vm) {
+		log_printf("hv: %s: more than %u VMs\n", p->name, VM_MAX);
+		return NULL;
+	}
+	memset(vm, 0, sizeof(*vm));
+	vm->id = (unsigned)(vm - vms) + 1;
+	memcpy(vm->name, p->name, sizeof(vm->name));
+	vm->mem_bytes = p->mem_bytes;
+	vm->until_others = p->until_others;
+	vm->exit_status = -1;
+	vm->vcpu.vm = vm;
+	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
+	if (mem_protect_vm_init(&vm->s2, vm->id, virt->s2_format, budget, vm_invalidate,
+				&vm->vcpu) != MP_OK) {
+		log_printf("hv: %s: no memory for its tables\n", p->name);
+		return NULL;
+	}
+	vm->state = VM_RUNNING;
+	if (!loader_load(vm, image, image_len, p->cmdline, &entry, &mbi) ||
+	    !virt->vcpu_init(&vm->vcpu, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
+		log_printf("hv: %s: not started\n", p->name);
+		vm_release_memory(vm);
+		vm->state = VM_UNUSED;
+		return NULL;
+	}
+	log_printf("hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded\n",
+		   vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned);
+	return vm;
+}
+
+void vm_end(struct vm *vm, int status, const char *why)
+{
+	if (vm->state != VM_RUNNING)
+		return;
+	devices_flush_console(vm);
+	vm->exit_status = status;
+	if (status >= 0)
+		log_printf("hv: vm %u (%s) ended: %s, status %d (%lu exits, %lu demand faults, %lu preemptions)\n",
+			   vm->id, vm->name, why, status, vm->exits, vm->demand_faults, vm->preemptions);
+	else
+		log_printf("hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
+			   vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
+	vm_release_memory(vm);
+	vm->state = VM_ENDED;
+}
+
+void vm_isolation_fault(struct vm *vm, const char *what, uint64_t g, const char *access)
+{
+	log_printf("hv: isolation fault: vm %u (%s): %s gpa=0x%lx rip=0x%lx access=%s\n",
+		   vm->id, vm->name, what, g, vm->vcpu.regs.rip, access);
+	vm_end(vm, -1, "isolation fault");
+}

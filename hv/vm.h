@@ -1,0 +1,74 @@
+/*
+ * Virtual machines: one vCPU each, created from the scenario manifest in
+ * \labyrinth.cfg, run round-robin on the boot CPU.
+ */
+#pragma once
+
+#include "hv/vcpu.h"
+#include "mm/mem_protect.h"
+
+#define VM_MAX        15   /* ids 1..15: QEMU's SVM offers 16 ASIDs */
+#define VM_NAME_MAX   24
+#define VM_CMDLINE_MAX 200
+#define VM_PORTS_LOGGED 16
+
+/* The PAGE_ALLOC window (docs/abi.md): GPA [4 GiB, 5 GiB). */
+#define HEAP_BASE (4ull << 30)
+#define HEAP_SIZE (1ull << 30)
+
+enum vm_state { VM_UNUSED = 0, VM_RUNNING, VM_ENDED };
+
+struct vm {
+	unsigned id;
+	enum vm_state state;
+	char name[VM_NAME_MAX];
+	uint64_t mem_bytes;          /* RAM: GPA [0, mem_bytes) */
+	bool until_others;           /* stopped when every other VM has ended */
+	struct s2_vm s2;
+	struct vcpu vcpu;
+	int exit_status;             /* -1 until it ends with a status */
+	char line[128];              /* console line being assembled */
+	unsigned line_len;
+	uint16_t ports_logged[VM_PORTS_LOGGED];
+	unsigned ports_logged_count;
+	uint64_t exits, preemptions, demand_faults, hypercalls;
+};
+
+/* Parameters of one VM from the manifest. */
+struct vm_params {
+	char name[VM_NAME_MAX];
+	char image[48];
+	char cmdline[VM_CMDLINE_MAX];
+	uint64_t mem_bytes;
+	uint64_t budget;            /* frames; 0 = mem / 4 KiB + 64 */
+	bool until_others;
+};
+
+struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t image_len);
+/* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
+void vm_end(struct vm *vm, int status, const char *why);
+/* Stop a VM for what it did: the logged isolation fault. */
+void vm_isolation_fault(struct vm *vm, const char *what, uint64_t gpa_val,
+			const char *access);
+struct vm *vm_by_id(uint64_t id);
+unsigned vm_running_count(bool count_until_others);
+struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
+
+/* Guest memory by GPA through the VM's tables; never maps anything. */
+void *gmem_va(struct vm *vm, uint64_t gpa, bool *ok);
+bool gmem_copy_to(struct vm *vm, uint64_t gpa, const void *src, size_t len);
+
+/* hv/loader.c: load a Multiboot image into a fresh VM; sets the entry state. */
+bool loader_load(struct vm *vm, const void *image, uint64_t len, const char *cmdline,
+		 uint32_t *entry, uint32_t *mbi);
+
+/* hv/exit.c */
+void exit_handle(struct vm *vm, struct vm_exit *e);
+extern bool need_resched;
+
+/* hv/hypercall.c */
+void hypercall_handle(struct vm *vm);
+
+/* hv/devices.c */
+void devices_io(struct vm *vm, const struct vm_exit *e);
+void devices_flush_console(struct vm *vm);
