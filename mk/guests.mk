@@ -1,0 +1,48 @@
+# Test guests (guests/): Multiboot v1 images for Labyrinth and plain QEMU.
+# See docs/guests.md. Each guests/<name>.c plus the guest library
+# (guests/lib/) becomes $(BUILD)/guests/<name>.elf: a flat image that is at the
+# same time an ELF32 file and a Multiboot image with the address fields.
+#   make guests              build them all
+#   make test-guests-qemu    run the plain-QEMU suite (tests/guests/)
+
+GUEST_NAMES := hello memtouch
+GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
+
+GUEST_LIB_OBJS := $(patsubst guests/lib/%.c,$(BUILD)/guests/lib/%.o,$(wildcard guests/lib/*.c)) \
+	$(patsubst guests/lib/%.asm,$(BUILD)/guests/lib/%.asm.o,$(wildcard guests/lib/*.asm))
+
+# 64-bit freestanding code linked at 1 MiB: no PIC, small code model, no red
+# zone (exceptions arrive on the same stack), no SSE/x87 state.
+GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -m64 -ffreestanding -fno-builtin \
+	-fno-pic -fno-pie -mcmodel=small -mno-red-zone -mno-sse -mno-sse2 \
+	-mno-mmx -mno-80387 -mgeneral-regs-only -fno-stack-protector \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -Iguests/lib -Iguests
+GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z noexecstack --no-warn-rwx-segments -T guests/lib/guest.ld
+
+.PHONY: guests test-guests-qemu
+guests: $(GUEST_ELFS)
+
+$(BUILD)/guests/%.o: guests/%.c
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  GUESTCC $<" || true
+	$(Q)$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/guests/lib/%.asm.o: guests/lib/%.asm
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  NASM    $<" || true
+	$(Q)$(NASM) -f elf64 -g -MD $(@:.o=.d) -MP $< -o $@
+
+# <name>.elf64 keeps the symbols (for gdb/addr2line); <name>.elf is the image,
+# checked by mbcheck.py (ELF32 + Multiboot header agree with the file).
+$(BUILD)/guests/%.elf64: $(BUILD)/guests/%.o $(GUEST_LIB_OBJS) guests/lib/guest.ld
+	@[ "$(Q)" ] && echo "  GUESTLD $@" || true
+	$(Q)$(LD) $(GUEST_LDFLAGS) $< $(GUEST_LIB_OBJS) -o $@
+
+$(BUILD)/guests/%.elf: $(BUILD)/guests/%.elf64 guests/lib/mbcheck.py
+	@[ "$(Q)" ] && echo "  IMAGE   $@" || true
+	$(Q)$(OBJCOPY) -O binary $< $@.tmp
+	$(Q)python3 guests/lib/mbcheck.py $@.tmp && mv $@.tmp $@
+
+TEST_SUITES += test-guests-qemu
+test-guests-qemu: $(GUEST_ELFS)
+	$(Q)tests/guests/run-qemu.sh

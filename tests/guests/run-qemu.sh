@@ -1,0 +1,50 @@
+#!/bin/sh
+# run-qemu.sh: the plain-QEMU suite of the test guests (make test-guests-qemu).
+#
+# Runs guests that need no hypervisor under plain QEMU (-kernel, TCG), checks
+# each run against its guests/<name>[.<variant>].expect with expect.py, and
+# records one test case per check (tools/record.sh guests-qemu/<run> P F).
+# The console output of each run is kept in $BUILD/guests/<run>.qemu.out: the
+# scenario runner compares Labyrinth's output of the same guest with it.
+set -u
+BUILD=${BUILD:-build}
+G=$BUILD/guests
+HERE=$(dirname "$0")
+
+# qemu_run ELF ARGS CPU SECONDS OUT: QEMU's exit status. SeaBIOS's serial
+# console (sercon) is turned off, so OUT holds only what the guest printed.
+qemu_run() {
+	timeout "$4" qemu-system-x86_64 -accel tcg -machine q35 -cpu "$3" -m 64M \
+		-nographic -nodefaults -serial stdio -no-reboot \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-fw_cfg name=etc/sercon-port,string=0 \
+		-kernel "$1" -append "$2" >"$5" 2>"$5.err" </dev/null
+}
+
+# How the guest ended: QEMU exits with (value << 1) | 1 for a write of value
+# to isa-debug-exit, 0 after a shutdown or triple fault (-no-reboot), and
+# timeout(1) with 124.
+result_of() {
+	case $1 in
+	0 | 124) echo stopped ;;
+	*) if [ $(($1 % 2)) -eq 1 ]; then echo "exit $((($1 - 1) / 2))"; else echo "qemu status $1"; fi ;;
+	esac
+}
+
+# run_case RUN CPU SECONDS: RUN is <name> or <name>.<variant>.
+run_case() {
+	run=$1 name=${1%%.*}
+	expect=guests/$run.expect
+	out=$G/$run.qemu.out
+	args=$(sed -n 's/^args //p' "$expect")
+	qemu_run "$G/$name.elf" "$args" "$2" "$3" "$out"
+	result=$(result_of $?)
+	python3 "$HERE/expect.py" "$expect" "$out" "$result" >"$G/$run.qemu.check"
+	grep '^FAIL' "$G/$run.qemu.check" | sed "s|^|  $run: |"
+	set -- $(sed -n 's/^counts //p' "$G/$run.qemu.check")
+	tools/record.sh "guests-qemu/$run" "${1:-0}" "${2:-1}"
+	echo "$( [ "${2:-1}" -eq 0 ] && echo ok || echo FAIL)   guests-qemu/$run: ${1:-0} passed, ${2:-1} failed"
+}
+
+run_case hello qemu64 30
+run_case memtouch qemu64 60
