@@ -97,10 +97,18 @@ HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -Wno-missing-prototypes \
 	-fno-omit-frame-pointer -Iinclude -I. -Itests -DLAB_HOST -DLAB_DEBUG -DLAB_TESTING \
 	-DLAB_VERSION='"$(VERSION)"' -pthread
 HOST_LDLIBS := -lcmocka -pthread
+HOST_LIB := $(BUILD)/host/libhost.a
+# ---------------------------------------------------------------------------
+# Fragments: guests, ESP/ISO, suites, benchmarks.
+TEST_SUITES  := test-host
+BENCH_TARGETS :=
+include $(sort $(wildcard mk/*.mk))
+
+# The host library and test binaries: after the fragments, which may add
+# to HOST_LIB_SRCS.
 # Files compiled into the host library (mk fragments may add to this).
 HOST_LIB_SRCS += $(wildcard mm/*.c) lib/printf.c lib/panic.c $(wildcard tests/fake/*.c) $(HOST_HV_SRCS)
 HOST_LIB_OBJS  = $(patsubst %.c,$(BUILD)/host/%.o,$(HOST_LIB_SRCS))
-HOST_LIB := $(BUILD)/host/libhost.a
 HOST_TEST_SRCS := $(wildcard tests/host/test_*.c)
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/tests/%,$(HOST_TEST_SRCS))
 
@@ -125,12 +133,6 @@ $(BUILD)/host/tests/%: $(BUILD)/host/tests/host/%.o $(HOST_LIB)
 host-tests: $(HOST_TESTS)
 
 # ---------------------------------------------------------------------------
-# Fragments: guests, ESP/ISO, suites, benchmarks.
-TEST_SUITES  := test-host
-BENCH_TARGETS :=
-include $(sort $(wildcard mk/*.mk))
-
-# ---------------------------------------------------------------------------
 deps:
 	$(Q)tools/deps.sh
 
@@ -138,7 +140,9 @@ deps:
 # never stops the others; the summary decides the exit status.
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
-	$(Q)$(MAKE) --no-print-directory -k $(TEST_SUITES) || true
+	$(Q)for s in $(TEST_SUITES); do \
+		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \
+	done
 	$(Q)tools/summary.sh $(BUILD)/results.txt
 
 test-host: $(HOST_TESTS)
