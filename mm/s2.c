@@ -2,8 +2,11 @@
  * The generic second-level walker (see s2.h).
  *
  * Ordering argument (STYLE.md rule 7). Hardware walkers of other CPUs read
- * a tree at any moment, with no lock; they never write it (EPTP A/D off;
- * NPT A/D writes are hardware's own read-modify-write of a present entry).
+ * a tree at any moment, with no lock. EPT hardware never writes it (EPTP
+ * A/D off); NPT hardware sets A/D bits in present entries with locked
+ * read-modify-writes (APM vol. 2 §5.4.2). So the walker never compares an
+ * entry for equality with what it once wrote, installs with a
+ * compare-exchange from the value it read, and clears with an exchange.
  *
  *  - A new table page is zero (palloc or the caller zeroed it) before it
  *    is published: the compare-exchange that installs its parent entry has

@@ -53,6 +53,10 @@ struct s2_format {
 	uint64_t (*make_table)(hpa_t table);
 	/* 4 KiB leaf (level 0) mapping `frame` with S2_PERM_* `perms` (R set). */
 	uint64_t (*make_leaf)(hpa_t frame, unsigned perms);
+	/* Large leaf at `level` (1 = 2 MiB, 2 = 1 GiB) mapping `base` (aligned
+	 * to the page size). Never used by the walker: only for tests and the
+	 * auditor's corruption injection, to prove large pages are caught. */
+	uint64_t (*make_large_leaf)(hpa_t base, unsigned level, unsigned perms);
 	/* Table page of a table entry, or base of the page a leaf maps. */
 	hpa_t (*addr)(uint64_t e, unsigned level);
 	/* S2_PERM_* rights granted by a present entry. */

@@ -83,6 +83,11 @@ static void test_large_pages(void **state)
 	/* Bit 7 of a 4 KiB PTE is ignored: still a 4 KiB leaf. */
 	assert_int_equal(s2_format_kind(f, pde, 0), S2_KIND_LEAF);
 	assert_true(f->valid(pde, 0));
+	/* The constructor used by tests and corruption injection. */
+	assert_int_equal(f->make_large_leaf(hpa(0x40200000ull), 1, S2_PERM_RWX),
+			 pde | (1 << 6));
+	assert_int_equal(f->make_large_leaf(hpa(0x80000000ull), 2, S2_PERM_RWX),
+			 pdpte | (1 << 6));
 	assert_int_equal(s2_level_size(1), 2ull << 20);
 	assert_int_equal(s2_level_size(2), 1ull << 30);
 }

@@ -79,6 +79,8 @@ static void test_large_pages(void **state)
 	assert_false(f->valid(pde | 0x2000, 1));
 	assert_int_equal(s2_format_kind(f, pdpe, 2), S2_KIND_LEAF);
 	assert_false(f->valid(pdpe | 0x100000, 2));
+	assert_int_equal(f->make_large_leaf(hpa(0x40200000ull), 1, S2_PERM_RWX), pde);
+	assert_int_equal(f->make_large_leaf(hpa(0x80000000ull), 2, S2_PERM_RWX), pdpe);
 	/* PS in a PML4E is MBZ. */
 	assert_int_equal(s2_format_kind(f, pde, 3), S2_KIND_TABLE);
 	assert_false(f->valid(pde, 3));

@@ -210,8 +210,7 @@ static uint64_t *pd_slot(void)
 
 static uint64_t large_leaf(hpa_t base)
 {
-	/* A valid 2 MiB leaf: the 4 KiB leaf encoding plus PS (bit 7). */
-	return tree.fmt->make_leaf(base, S2_PERM_RWX) | (1ull << 7);
+	return tree.fmt->make_large_leaf(base, 1, S2_PERM_RWX);
 }
 
 struct counts {

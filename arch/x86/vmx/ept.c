@@ -99,6 +99,14 @@ static uint64_t ept_make_leaf(hpa_t frame, unsigned perms)
 	return e;
 }
 
+static uint64_t ept_make_large_leaf(hpa_t base, unsigned level, unsigned perms)
+{
+	CHECK(level == 1 || level == 2);
+	ASSERT(IS_ALIGNED(base.pa, s2_level_size(level)));
+	return ept_make_leaf(hpa(base.pa & ~(s2_level_size(level) - 1)), perms) |
+	       EPT_PS;
+}
+
 static hpa_t ept_addr(uint64_t e, unsigned level)
 {
 	if (ept_large(e, level))
@@ -124,6 +132,7 @@ const struct s2_format ept_format = {
 	.valid = ept_valid,
 	.make_table = ept_make_table,
 	.make_leaf = ept_make_leaf,
+	.make_large_leaf = ept_make_large_leaf,
 	.addr = ept_addr,
 	.perms = ept_perms,
 	.root_pointer = ept_root_pointer,

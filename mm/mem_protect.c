@@ -1,0 +1,502 @@
+/*
+ * Ownership transitions of guest memory: see mem_protect.h for the shape,
+ * the lock order and the table of transitions.
+ *
+ * Why the order of steps inside each transition is safe:
+ *  - Records are claimed before leaves are published (map) and leaves are
+ *    cleared, then translations invalidated, before records change owner
+ *    (unmap, donate, teardown): DESIGN.md invariant 6. A frame is never
+ *    both reachable by a guest and owned by anyone but that guest.
+ *  - Every record change is one compare-exchange of the whole pdb word
+ *    from the exact record checked under the lock, wrapped in CHECK: a
+ *    mismatch means someone broke the rules and the machine stops.
+ *  - Every page a commit consumes was reserved before the first change.
+ */
+#include "arch/arch.h"
+#include "lab/atomic.h"
+#include "lab/check.h"
+#include "lab/log.h"
+#include "mm/mem_protect.h"
+#include "mm/palloc.h"
+
+#ifdef LAB_TESTING
+bool mem_protect_test_skip_invalidate;
+#endif
+
+int mem_protect_errno(enum mem_protect_err e)
+{
+	static const int errnos[MP_ERR_COUNT] = {
+		[MP_OK] = 0,        [MP_EINVAL] = -22, [MP_ENOENT] = -2,
+		[MP_EEXIST] = -17,  [MP_ENOSPC] = -28, [MP_ENOMEM] = -12,
+		[MP_EPERM] = -1,    [MP_EBUSY] = -16,
+	};
+	return (unsigned)e < MP_ERR_COUNT ? errnos[e] : -22;
+}
+
+const char *mem_protect_err_name(enum mem_protect_err e)
+{
+	static const char *const names[MP_ERR_COUNT] = {
+		[MP_OK] = "ok",         [MP_EINVAL] = "EINVAL",
+		[MP_ENOENT] = "ENOENT", [MP_EEXIST] = "EEXIST",
+		[MP_ENOSPC] = "ENOSPC", [MP_ENOMEM] = "ENOMEM",
+		[MP_EPERM] = "EPERM",   [MP_EBUSY] = "EBUSY",
+	};
+	return (unsigned)e < MP_ERR_COUNT ? names[e] : "invalid";
+}
+
+/* ---- locks ------------------------------------------------------------ */
+
+static void vm_lock(struct s2_vm *vm)
+{
+	uint32_t expected = 0;
+
+	while (!atomic_cas_acq_rel(&vm->lock, &expected, 1)) {
+		while (atomic_load_relaxed(&vm->lock))
+			__builtin_ia32_pause();
+		expected = 0;
+	}
+}
+
+static void vm_unlock(struct s2_vm *vm)
+{
+	atomic_store_release(&vm->lock, 0);
+}
+
+/* Donate's two locks: lower VM id first, everywhere. */
+static void vm_lock_two(struct s2_vm *a, struct s2_vm *b)
+{
+	if (a->id > b->id) {
+		struct s2_vm *t = a;
+
+		a = b;
+		b = t;
+	}
+	vm_lock(a);
+	vm_lock(b);
+}
+
+static void vm_unlock_two(struct s2_vm *a, struct s2_vm *b)
+{
+	vm_unlock(a);
+	vm_unlock(b);
+}
+
+/* ---- page-database records ---------------------------------------------- */
+
+static uint64_t rec_guest(const struct s2_vm *vm, gpa_t g)
+{
+	return pdb_make(PDB_GUEST, vm->id, (g.ga >> PAGE_SHIFT) + 1);
+}
+
+static uint64_t rec_guest_unmapped(const struct s2_vm *vm)
+{
+	return pdb_make(PDB_GUEST, vm->id, 0);
+}
+
+/* One ownership step: the whole record from `old` to `new`, or nothing. */
+static bool rec_cas(hpa_t frame, uint64_t old, uint64_t new)
+{
+	return atomic_cas_acq_rel(&pdb_entry(hpa_pfn(frame))->word, &old, new);
+}
+
+/* ---- argument checks ---------------------------------------------------- */
+
+static bool gpa_ok(gpa_t g)
+{
+	return s2_gpa_valid(g) && IS_ALIGNED(g.ga, PAGE_SIZE);
+}
+
+static bool class_ok(unsigned palloc_class)
+{
+	return (palloc_class & ~(PALLOC_ATOMIC | PALLOC_DMA | PALLOC_DMA32)) == 0 &&
+	       (palloc_class & (PALLOC_DMA | PALLOC_DMA32)) !=
+		       (PALLOC_DMA | PALLOC_DMA32);
+}
+
+static bool budget_left(const struct s2_vm *vm)
+{
+	return vm->frames_owned < vm->frame_budget;
+}
+
+/* ---- reservations and invalidation --------------------------------------- */
+
+static void reserve_release(struct s2_vm *vm, struct s2_reserve *r)
+{
+	while (r->count > 0) {
+		void *va = arch_pa_to_va(r->page[--r->count]);
+
+		CHECK(palloc_free(va, PDB_STAGE2, vm->id) == PALLOC_OK);
+	}
+}
+
+/* Prepare: `need` zeroed table pages for `vm`, or none at all. */
+static bool reserve_fill(struct s2_vm *vm, struct s2_reserve *r, unsigned need)
+{
+	CHECK(need <= S2_RESERVE_MAX);
+	r->count = 0;
+	while (r->count < need) {
+		void *va = palloc_alloc(PALLOC_ATOMIC, PDB_STAGE2, vm->id);
+
+		if (!va) {
+			reserve_release(vm, r);
+			return false;
+		}
+		r->page[r->count++] = arch_va_to_pa(va);
+	}
+	return true;
+}
+
+/* Commit a prepared map and account for the table pages it used. */
+static void map_commit(struct s2_vm *vm, gpa_t g, hpa_t frame,
+		       struct s2_reserve *r)
+{
+	vm->tables_owned += s2_map_commit(&vm->tree, g, frame, S2_PERM_RWX, r);
+	reserve_release(vm, r); /* left over only if another mapper raced us */
+}
+
+/* All of `vm`'s translations gone on all CPUs when this returns (s2.h). */
+static void vm_invalidate(struct s2_vm *vm)
+{
+#ifdef LAB_TESTING
+	if (mem_protect_test_skip_invalidate)
+		return;
+#endif
+	vm->invalidations++;
+	vm->invalidate(vm);
+}
+
+/* Map prepare: the slot at `g` must be free. */
+static enum mem_protect_err target_check(const struct s2_vm *vm, gpa_t g,
+					 unsigned *need)
+{
+	return s2_map_prepare(&vm->tree, g, need) == S2_OK ? MP_OK : MP_EEXIST;
+}
+
+/* The frame mapped at `g` (a 4 KiB leaf) and the record it must have. */
+static enum mem_protect_err source_check(const struct s2_vm *vm, gpa_t g,
+					 hpa_t *frame)
+{
+	enum s2_status st = s2_lookup(&vm->tree, g, frame, NULL);
+
+	if (st == S2_ABSENT)
+		return MP_ENOENT;
+	if (st != S2_OK)
+		return MP_EINVAL; /* a large or malformed entry: not ours */
+	/* Invariant 2: the leaf's frame names this leaf as its one mapping. */
+	CHECK(pdb_pfn_valid(hpa_pfn(*frame)) &&
+	      pdb_read(hpa_pfn(*frame)) == rec_guest(vm, g));
+	return MP_OK;
+}
+
+/* ---- transitions ---------------------------------------------------------- */
+
+enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id,
+					 const struct s2_format *fmt,
+					 uint64_t frame_budget,
+					 s2_invalidate_fn invalidate, void *arch)
+{
+	void *root;
+
+	if (id > PDB_ID_MAX || !fmt || !invalidate)
+		return MP_EINVAL;
+	root = palloc_alloc(PALLOC_ATOMIC, PDB_STAGE2, id);
+	if (!root)
+		return MP_ENOMEM;
+	*vm = (struct s2_vm){
+		.id = id,
+		.tree = { .fmt = fmt, .root = arch_va_to_pa(root) },
+		.invalidate = invalidate,
+		.arch = arch,
+		.frame_budget = frame_budget,
+		.tables_owned = 1,
+	};
+	return MP_OK;
+}
+
+static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g,
+						 unsigned palloc_class,
+						 hpa_t *frame_out)
+{
+	struct s2_reserve r;
+	unsigned need;
+	void *va;
+	hpa_t frame;
+
+	if (target_check(vm, g, &need) != MP_OK)
+		return MP_EEXIST;
+	if (!budget_left(vm))
+		return MP_ENOSPC;
+	if (!reserve_fill(vm, &r, need))
+		return MP_ENOMEM;
+	va = palloc_alloc(palloc_class, PDB_GUEST, vm->id);
+	if (!va) {
+		reserve_release(vm, &r);
+		return MP_ENOMEM;
+	}
+	frame = arch_va_to_pa(va);
+	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g)));
+	map_commit(vm, g, frame, &r);
+	vm->frames_owned++;
+	if (frame_out)
+		*frame_out = frame;
+	return MP_OK;
+}
+
+enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g,
+					       unsigned palloc_class,
+					       hpa_t *frame_out)
+{
+	enum mem_protect_err err;
+
+	if (!gpa_ok(g) || !class_ok(palloc_class))
+		return MP_EINVAL;
+	vm_lock(vm);
+	err = free_to_guest_locked(vm, g, palloc_class, frame_out);
+	vm_unlock(vm);
+	return err;
+}
+
+enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm,
+					     unsigned palloc_class,
+					     hpa_t *frame_out)
+{
+	enum mem_protect_err err = MP_OK;
+	void *va = NULL;
+
+	if (!class_ok(palloc_class) || !frame_out)
+		return MP_EINVAL;
+	vm_lock(vm);
+	if (!budget_left(vm))
+		err = MP_ENOSPC;
+	else if (!(va = palloc_alloc(palloc_class, PDB_GUEST, vm->id)))
+		err = MP_ENOMEM;
+	if (va) {
+		CHECK(pdb_read(hpa_pfn(arch_va_to_pa(va))) == rec_guest_unmapped(vm));
+		vm->frames_owned++;
+		*frame_out = arch_va_to_pa(va);
+	}
+	vm_unlock(vm);
+	return err;
+}
+
+/* The frame may be mapped by `vm` only if GUEST(vm) and unmapped. */
+static enum mem_protect_err frame_check(const struct s2_vm *vm, hpa_t frame)
+{
+	uint64_t w;
+
+	if (!IS_ALIGNED(frame.pa, PAGE_SIZE) || !pdb_pfn_valid(hpa_pfn(frame)))
+		return MP_EINVAL;
+	w = pdb_read(hpa_pfn(frame));
+	if (pdb_word_owner(w) != PDB_GUEST || pdb_word_id(w) != vm->id)
+		return MP_EPERM;
+	return pdb_word_aux(w) == 0 ? MP_OK : MP_EBUSY;
+}
+
+static enum mem_protect_err guest_map_locked(struct s2_vm *vm, gpa_t g,
+					     hpa_t frame)
+{
+	enum mem_protect_err err;
+	struct s2_reserve r;
+	unsigned need;
+
+	err = frame_check(vm, frame);
+	if (err != MP_OK)
+		return err;
+	if (target_check(vm, g, &need) != MP_OK)
+		return MP_EEXIST;
+	if (!reserve_fill(vm, &r, need))
+		return MP_ENOMEM;
+	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g)));
+	map_commit(vm, g, frame, &r);
+	return MP_OK;
+}
+
+enum mem_protect_err mem_protect_guest_map(struct s2_vm *vm, gpa_t g,
+					   hpa_t frame)
+{
+	enum mem_protect_err err;
+
+	if (!gpa_ok(g))
+		return MP_EINVAL;
+	vm_lock(vm);
+	err = guest_map_locked(vm, g, frame);
+	vm_unlock(vm);
+	return err;
+}
+
+static enum mem_protect_err guest_to_free_locked(struct s2_vm *vm, gpa_t g)
+{
+	enum mem_protect_err err;
+	hpa_t frame;
+
+	err = source_check(vm, g, &frame);
+	if (err != MP_OK)
+		return err;
+	CHECK(s2_unmap_commit(&vm->tree, g).pa == frame.pa);
+	vm_invalidate(vm);
+	CHECK(rec_cas(frame, rec_guest(vm, g), rec_guest_unmapped(vm)));
+	CHECK(palloc_free(arch_pa_to_va(frame), PDB_GUEST, vm->id) == PALLOC_OK);
+	vm->frames_owned--;
+	return MP_OK;
+}
+
+enum mem_protect_err mem_protect_guest_to_free(struct s2_vm *vm, gpa_t g)
+{
+	enum mem_protect_err err;
+
+	if (!gpa_ok(g))
+		return MP_EINVAL;
+	vm_lock(vm);
+	err = guest_to_free_locked(vm, g);
+	vm_unlock(vm);
+	return err;
+}
+
+static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from,
+					  struct s2_vm *to, gpa_t g_to)
+{
+	enum mem_protect_err err;
+	struct s2_reserve r;
+	unsigned need;
+	hpa_t frame;
+
+	err = source_check(from, g_from, &frame);
+	if (err != MP_OK)
+		return err;
+	if (target_check(to, g_to, &need) != MP_OK)
+		return MP_EEXIST;
+	if (!budget_left(to))
+		return MP_ENOSPC;
+	if (!reserve_fill(to, &r, need))
+		return MP_ENOMEM;
+	CHECK(s2_unmap_commit(&from->tree, g_from).pa == frame.pa);
+	vm_invalidate(from);
+	CHECK(rec_cas(frame, rec_guest(from, g_from), rec_guest(to, g_to)));
+	map_commit(to, g_to, frame, &r);
+	from->frames_owned--;
+	to->frames_owned++;
+	return MP_OK;
+}
+
+enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from,
+						    gpa_t g_from,
+						    struct s2_vm *to,
+						    gpa_t g_to)
+{
+	enum mem_protect_err err;
+
+	if (!gpa_ok(g_from) || !gpa_ok(g_to) || from == to || from->id == to->id)
+		return MP_EINVAL;
+	vm_lock_two(from, to);
+	err = donate_locked(from, g_from, to, g_to);
+	vm_unlock_two(from, to);
+	return err;
+}
+
+/* ---- teardown ------------------------------------------------------------- */
+
+struct teardown_ctx {
+	struct s2_vm *vm;
+	struct mem_protect_teardown n;
+};
+
+static void teardown_anomaly(struct teardown_ctx *c, const char *what,
+			     gpa_t g, unsigned level, uint64_t e)
+{
+	c->n.anomalies++;
+	log_printf("mem_protect: vm %u teardown: %s at gpa 0x%llx level %u "
+		   "entry 0x%llx not freed\n", c->vm->id, what,
+		   (unsigned long long)g.ga, level, (unsigned long long)e);
+}
+
+/* Descend only into pages this VM owns as table pages. */
+static bool teardown_table(void *ctx, hpa_t table, unsigned level, gpa_t base)
+{
+	struct teardown_ctx *c = ctx;
+	pfn_t pfn = hpa_pfn(table);
+
+	if (pdb_pfn_valid(pfn) &&
+	    pdb_read(pfn) == pdb_make(PDB_STAGE2, c->vm->id, 0))
+		return true;
+	teardown_anomaly(c, "foreign table page", base, level, table.pa);
+	return false;
+}
+
+static void teardown_table_done(void *ctx, hpa_t table, unsigned level)
+{
+	struct teardown_ctx *c = ctx;
+
+	CHECK(palloc_free(arch_pa_to_va(table), PDB_STAGE2, c->vm->id) ==
+	      PALLOC_OK);
+	c->n.tables++;
+}
+
+static void teardown_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
+			  uint64_t *slot)
+{
+	struct teardown_ctx *c = ctx;
+	hpa_t frame = c->vm->tree.fmt->addr(e, level);
+
+	atomic_store_relaxed(slot, 0);
+	if (level != 0 || !pdb_pfn_valid(hpa_pfn(frame)) ||
+	    !rec_cas(frame, rec_guest(c->vm, g), rec_guest_unmapped(c->vm))) {
+		teardown_anomaly(c, level ? "large leaf" : "foreign leaf", g,
+				 level, e);
+		return;
+	}
+	CHECK(palloc_free(arch_pa_to_va(frame), PDB_GUEST, c->vm->id) ==
+	      PALLOC_OK);
+	c->n.mapped_frames++;
+}
+
+static void teardown_bad(void *ctx, gpa_t g, unsigned level, uint64_t e)
+{
+	teardown_anomaly(ctx, "malformed entry", g, level, e);
+}
+
+/* Owned frames that no leaf maps: one bounded scan of the database. */
+static void teardown_unmapped(struct teardown_ctx *c, uint64_t left)
+{
+	uint64_t unmapped = rec_guest_unmapped(c->vm);
+
+	for (pfn_t pfn = 0; pfn < pdb.pfn_end && left > 0; pfn++) {
+		if (pdb_read(pfn) != unmapped)
+			continue;
+		CHECK(palloc_free(arch_pa_to_va(pfn_hpa(pfn)), PDB_GUEST,
+				  c->vm->id) == PALLOC_OK);
+		c->n.unmapped_frames++;
+		left--;
+	}
+}
+
+void mem_protect_vm_teardown(struct s2_vm *vm, struct mem_protect_teardown *out)
+{
+	static const struct s2_visitor v = {
+		.table = teardown_table,
+		.table_done = teardown_table_done,
+		.leaf = teardown_leaf,
+		.bad = teardown_bad,
+	};
+	struct teardown_ctx c = { .vm = vm };
+
+	vm_lock(vm);
+	if (vm->tables_owned == 0) { /* torn down already */
+		vm_unlock(vm);
+		if (out)
+			*out = c.n;
+		return;
+	}
+	/* No vCPU runs `vm` or will enter it again: after this invalidation
+	 * nothing can use its tables, so each leaf may be cleared and its
+	 * frame freed right away (invariant 6). */
+	vm_invalidate(vm);
+	s2_visit(&vm->tree, &v, &c);
+	teardown_unmapped(&c, vm->frames_owned - c.n.mapped_frames);
+	vm->tree.root = hpa(0);
+	vm->frames_owned = 0;
+	vm->tables_owned = 0;
+	vm->frame_budget = 0;
+	vm_unlock(vm);
+	if (out)
+		*out = c.n;
+}
