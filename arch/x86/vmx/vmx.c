@@ -1,0 +1,378 @@
+/*
+ * The Intel VMX + EPT backend (hv/vcpu.h's struct virt_ops).
+ *
+ *   cpu_init   fixed CR0/CR4 bits, VMXON region, VMXON (§24.7, §24.8)
+ *   vcpu_init  VMCS + state frame, controls from the capability MSRs
+ *              (vmx_caps.c), host state, Multiboot guest state (vmx_vmcs.c)
+ *   run        RSP/RIP/RFLAGS to the VMCS, vmx_enter (vmx_run.asm), decode
+ *              the exit (vmx_exit.c); the few exits the backend completes
+ *              itself (vmx_emul.c) re-enter at once
+ *
+ * Each vCPU runs on the CPU that first loaded its VMCS: moving it would
+ * need a VMCLEAR on the old CPU first (§25.11.1), which nothing does yet.
+ */
+#include "arch/arch.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/vmx/vmx.h"
+#include "arch/x86/vmx/vmx_exit.h"
+#include "arch/x86/vmx/vmx_insn.h"
+#include "lab/log.h"
+#include "lab/string.h"
+#include "mm/palloc.h"
+
+/* pdb id of the per-CPU VMXON region; a vCPU's frames carry its VM's tag. */
+#define VMX_CPU_FRAME_ID 0
+
+struct vmx_caps vmx_caps;
+struct vmx_controls vmx_controls;
+
+/* Per-CPU VMX state, touched only by its own CPU. */
+static struct vmx_cpu {
+	bool on;                        /* VMXON done */
+	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
+	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
+} vmx_cpus[ARCH_MAX_CPUS];
+
+static void vmx_caps_read(struct vmx_caps *c)
+{
+	c->basic = rdmsr(MSR_VMX_BASIC);
+	c->pin = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_PIN));
+	c->proc = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_PROC));
+	c->exit = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_EXIT));
+	c->entry = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_ENTRY));
+	c->proc2 = rdmsr(MSR_VMX_PROCBASED2);
+	c->cr0_fixed0 = rdmsr(MSR_VMX_CR0_FIXED0);
+	c->cr0_fixed1 = rdmsr(MSR_VMX_CR0_FIXED1);
+	c->cr4_fixed0 = rdmsr(MSR_VMX_CR4_FIXED0);
+	c->cr4_fixed1 = rdmsr(MSR_VMX_CR4_FIXED1);
+	c->ept_vpid = rdmsr(MSR_VMX_EPT_VPID_CAP);
+}
+
+/* Capabilities and controls, once; false (logged) if VMX cannot run
+ * Labyrinth's guests. */
+static bool vmx_setup_controls(void)
+{
+	static bool done;
+	struct vmx_ctl_refusal r;
+
+	if (done)
+		return true;
+	vmx_caps_read(&vmx_caps);
+	if (VMX_BASIC_SIZE(vmx_caps.basic) > PAGE_SIZE ||
+	    VMX_BASIC_MEMTYPE(vmx_caps.basic) != VMX_BASIC_MEMTYPE_WB) {
+		log_printf("vmx: VMCS size %u / memory type %u unsupported\n",
+			   VMX_BASIC_SIZE(vmx_caps.basic),
+			   VMX_BASIC_MEMTYPE(vmx_caps.basic));
+		return false;
+	}
+	if (!vmx_controls_compute(&vmx_caps, &vmx_controls, &r)) {
+		log_printf("vmx: %s controls refused: missing 0x%x, forced 0x%x\n",
+			   r.field, r.missing, r.forced);
+		return false;
+	}
+	log_printf("vmx: revision 0x%x%s, controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x\n",
+		   VMX_BASIC_REVISION(vmx_caps.basic),
+		   (vmx_caps.basic & VMX_BASIC_TRUE_CTLS) ? " (TRUE MSRs)" : "",
+		   vmx_controls.pin, vmx_controls.proc, vmx_controls.proc2,
+		   vmx_controls.exit, vmx_controls.entry);
+	done = true;
+	return true;
+}
+
+/* A zeroed EXIT_HANDLER frame, below 4 GiB if VMX wants 32-bit addresses
+ * (IA32_VMX_BASIC bit 48). */
+static void *vmx_frame_alloc(unsigned id)
+{
+	unsigned flags = PALLOC_ATOMIC;
+
+	if (vmx_caps.basic & VMX_BASIC_ADDR32)
+		flags |= PALLOC_DMA32;
+	return palloc_alloc(flags, PDB_EXIT_HANDLER, id);
+}
+
+static void vmx_frame_free(void *va, unsigned id)
+{
+	CHECK(palloc_free(va, PDB_EXIT_HANDLER, id) == PALLOC_OK);
+}
+
+/* VMXON and VMCS regions start with the revision identifier (§25.2). */
+static void vmx_region_init(void *region)
+{
+	*(uint32_t *)region = VMX_BASIC_REVISION(vmx_caps.basic);
+}
+
+/*
+ * VMXON on this CPU (§24.7): CR0 and CR4 take the bits VMX fixes
+ * (IA32_VMX_CR0/CR4_FIXED0/1, A.7/A.8: CR0.NE under Bochs, CR4.VMXE),
+ * then VMXON with a fresh region. IA32_FEATURE_CONTROL was locked with
+ * VMX enabled by arch_virt_detect().
+ */
+static bool vmx_cpu_init(void)
+{
+	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+
+	if (c->on)
+		return true;
+	if (!vmx_setup_controls())
+		return false;
+	c->vmxon = vmx_frame_alloc(VMX_CPU_FRAME_ID);
+	if (!c->vmxon)
+		return false;
+	vmx_region_init(c->vmxon);
+	write_cr4(vmx_fixed_apply(read_cr4() | CR4_VMXE, vmx_caps.cr4_fixed0,
+				  vmx_caps.cr4_fixed1));
+	write_cr0(vmx_fixed_apply(read_cr0(), vmx_caps.cr0_fixed0,
+				  vmx_caps.cr0_fixed1));
+	if (!vmx_vmxon(arch_va_to_pa(c->vmxon))) {
+		log_printf("vmx: VMXON failed on CPU %u\n", arch_cpu_id());
+		vmx_frame_free(c->vmxon, VMX_CPU_FRAME_ID);
+		c->vmxon = NULL;
+		return false;
+	}
+	c->on = true;
+	log_printf("vmx: VMXON on CPU %u (CR0 0x%llx CR4 0x%llx)\n", arch_cpu_id(),
+		   (unsigned long long)read_cr0(), (unsigned long long)read_cr4());
+	return true;
+}
+
+/* Make x's VMCS the current one on this CPU (VMPTRLD unless it is). */
+void vmx_load(struct vmx_vcpu *x)
+{
+	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+
+	CHECK(c->on);
+	CHECK(!x->loaded || x->cpu == arch_cpu_id());
+	if (c->current == x)
+		return;
+	CHECK(vmx_vmptrld(x->vmcs_pa));
+	c->current = x;
+	x->cpu = arch_cpu_id();
+	x->loaded = true;
+}
+
+/* Drop every cached translation tagged with x's EPTP and VPID on this CPU
+ * (§29.4.3.1): single-context when the CPU has it, all contexts else. */
+static void vmx_flush(const struct vmx_vcpu *x)
+{
+	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
+
+	CHECK(vmx_invept(single ? INVEPT_SINGLE : INVEPT_ALL, x->eptp));
+	single = vmx_caps.ept_vpid & VPID_CAP_INVVPID_SINGLE;
+	CHECK(vmx_invvpid(single ? INVVPID_SINGLE : INVVPID_ALL, x->vpid));
+}
+
+static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
+			  uint32_t entry, uint32_t eax, uint32_t ebx)
+{
+	if (tag == 0 || tag > 0xffff || !vmx_cpus[arch_cpu_id()].on)
+		return false;
+	struct vmx_vcpu *x = vmx_frame_alloc(tag);
+	void *vmcs = vmx_frame_alloc(tag);
+	if (!x || !vmcs) {
+		if (x)
+			vmx_frame_free(x, tag);
+		if (vmcs)
+			vmx_frame_free(vmcs, tag);
+		return false;
+	}
+	*x = (struct vmx_vcpu){
+		.vmcs = vmcs, .vmcs_pa = arch_va_to_pa(vmcs),
+		.eptp = ept_format.root_pointer(s2_root),
+		.s2 = { .fmt = &ept_format, .root = s2_root },
+		.vpid = (uint16_t)tag, .exit_rip = entry,
+	};
+	vmx_region_init(vmcs);
+	CHECK(vmx_vmclear(x->vmcs_pa)); /* launch state "clear" (§25.11.3) */
+	vmx_load(x);
+	vmx_vmcs_controls(x);
+	vmx_vmcs_guest(entry);
+	vmx_flush(x); /* a reused VPID or root page must not see old entries */
+	v->arch = x;
+	v->long_mode = false;
+	v->regs = (struct guest_regs){ .rax = eax, .rbx = ebx, .rip = entry,
+				       .rflags = 0x2 };
+	return true;
+}
+
+static void vmx_vcpu_fini(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+
+	if (!x)
+		return;
+	CHECK(!x->loaded || x->cpu == arch_cpu_id());
+	CHECK(vmx_vmclear(x->vmcs_pa)); /* no longer active anywhere */
+	if (c->current == x)
+		c->current = NULL;
+	vmx_flush(x);
+	vmx_frame_free(x->vmcs, x->vpid);
+	vmx_frame_free(x, x->vpid);
+	v->arch = NULL;
+}
+
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code)
+{
+	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
+
+	vmx_load(x);
+	/* No error code in real mode (unrestricted guest, CR0.PE = 0):
+	 * §27.2.1.3. */
+	if (error_code && (vmcs_read(VMCS_GUEST_CR0) & CR0_PE)) {
+		info |= INTR_INFO_ERROR_CODE;
+		vmcs_write(VMCS_ENTRY_EXC_ERROR, 0);
+	}
+	vmcs_write(VMCS_ENTRY_INTR_INFO, info);
+}
+
+static void vmx_inject_ud(struct vcpu *v)
+{
+	vmx_inject_exception(v->arch, VECTOR_UD, false);
+}
+
+static void vmx_inject_gp(struct vcpu *v)
+{
+	vmx_inject_exception(v->arch, VECTOR_GP, true);
+}
+
+static void vmx_s2_invalidate(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
+
+	CHECK(vmx_cpus[arch_cpu_id()].on);
+	CHECK(vmx_invept(single ? INVEPT_SINGLE : INVEPT_ALL, x->eptp));
+}
+
+/* hv/ moved RIP past an instruction it completed: blocking by STI or
+ * MOV SS covered that instruction only (§25.4.2, Table 25-3). */
+static void vmx_regs_to_vmcs(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	if (v->regs.rip != x->exit_rip) {
+		uint64_t s = vmcs_read(VMCS_GUEST_INTERRUPTIBILITY);
+
+		if (s & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+			vmcs_write(VMCS_GUEST_INTERRUPTIBILITY,
+				   s & ~(uint64_t)(INTERRUPTIBILITY_STI |
+						   INTERRUPTIBILITY_MOV_SS));
+	}
+	vmcs_write(VMCS_GUEST_RSP, v->regs.rsp);
+	vmcs_write(VMCS_GUEST_RIP, v->regs.rip);
+	vmcs_write(VMCS_GUEST_RFLAGS, v->regs.rflags);
+}
+
+/* 64-bit mode: IA32_EFER.LMA (saved at exit) and CS.L. */
+static void vmx_regs_from_vmcs(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	v->regs.rsp = vmcs_read(VMCS_GUEST_RSP);
+	v->regs.rip = x->exit_rip = vmcs_read(VMCS_GUEST_RIP);
+	v->regs.rflags = vmcs_read(VMCS_GUEST_RFLAGS);
+	v->long_mode = (vmcs_read(VMCS_GUEST_EFER) & EFER_LMA) &&
+		       (vmcs_read(VMCS_GUEST_CS_AR) & AR_L);
+}
+
+/* An event whose delivery the exit interrupted (IDT-vectoring info,
+ * §25.9.3) is delivered again at the next entry (§28.2.4 note). */
+static void vmx_reinject_vectoring(const struct vmx_exit_info *xi)
+{
+	uint32_t info = (uint32_t)vmcs_read(VMCS_IDT_VECTORING_INFO);
+	uint32_t type = INTR_INFO_TYPE(info);
+
+	if (!(info & INTR_INFO_VALID))
+		return;
+	if (info & INTR_INFO_ERROR_CODE)
+		vmcs_write(VMCS_ENTRY_EXC_ERROR,
+			   vmcs_read(VMCS_IDT_VECTORING_ERROR));
+	if (type == INTR_TYPE_SW_INTERRUPT || type == INTR_TYPE_PRIV_SW_EXC ||
+	    type == INTR_TYPE_SW_EXCEPTION)
+		vmcs_write(VMCS_ENTRY_INSN_LEN, xi->insn_len);
+	vmcs_write(VMCS_ENTRY_INTR_INFO, info & (INTR_INFO_VALID | 0xfffu));
+}
+
+static void vmx_exit_read(const struct vcpu *v, struct vmx_exit_info *xi)
+{
+	uint32_t basic;
+
+	xi->reason = (uint32_t)vmcs_read(VMCS_EXIT_REASON);
+	xi->qual = vmcs_read(VMCS_EXIT_QUALIFICATION);
+	xi->insn_len = (uint32_t)vmcs_read(VMCS_EXIT_INSN_LEN);
+	xi->intr_info = (uint32_t)vmcs_read(VMCS_EXIT_INTR_INFO);
+	xi->rcx = v->regs.rcx;
+	basic = VMX_EXIT_REASON_BASIC(xi->reason);
+	xi->gpa = (basic == VMX_EXIT_EPT_VIOLATION || basic == VMX_EXIT_EPT_MISCONFIG)
+			  ? vmcs_read(VMCS_GUEST_PHYS_ADDR) : 0;
+}
+
+/* VMLAUNCH / VMRESUME refused the VMCS (§31.4): EXIT_ENTRY_FAILED. */
+static void vmx_entry_failed(struct vmx_vcpu *x, int rc, struct vm_exit *e)
+{
+	unsigned err = rc == 1 ? (unsigned)vmcs_read(VMCS_VM_INSN_ERROR) : 0;
+
+	lab_snprintf(x->why, sizeof(x->why), "%s failed: %s, VM-instruction error %u",
+		     x->launched ? "VMRESUME" : "VMLAUNCH",
+		     rc == 1 ? "VMfailValid" : "VMfailInvalid", err);
+	log_printf("vmx: %s\n", x->why);
+	*e = (struct vm_exit){ .kind = EXIT_ENTRY_FAILED, .raw = err };
+	e->other.why = x->why;
+}
+
+/*
+ * Enter the guest and decode its exit. Exits the backend answers itself
+ * (a reflected #UD, CR4.VMXE) come back as EXIT_NONE: hv/ re-enters,
+ * checking its scheduler first.
+ */
+static void vmx_run(struct vcpu *v, struct vm_exit *e)
+{
+	struct vmx_vcpu *x = v->arch;
+	struct vmx_exit_info xi;
+
+	vmx_load(x);
+	if (!x->launched)
+		vmx_vmcs_host();
+	vmx_regs_to_vmcs(v);
+	int rc = vmx_enter(&v->regs, x->launched);
+	if (rc != 0) {
+		vmx_entry_failed(x, rc, e);
+		return;
+	}
+	vmx_regs_from_vmcs(v);
+	vmx_exit_read(v, &xi);
+	/* A failed entry (reason bit 31, §27.8) leaves the VMCS clear. */
+	if (!(xi.reason & VMX_EXIT_REASON_ENTRY_FAIL))
+		x->launched = true;
+	vmx_reinject_vectoring(&xi);
+	switch (vmx_exit_decode(&xi, e)) {
+	case VMX_ACT_REPORT:
+		if (e->kind == EXIT_ENTRY_FAILED)
+			log_printf("vmx: VM entry failed: %s (exit reason 0x%x, qualification 0x%llx)\n",
+				   e->other.why, xi.reason, (unsigned long long)xi.qual);
+		break;
+	case VMX_ACT_UD:
+		vmx_emul_ud(v, e);
+		break;
+	case VMX_ACT_NMI:
+		vmx_host_nmi();
+		break;
+	case VMX_ACT_MOV_CR:
+		vmx_emul_mov_cr(v, e, xi.qual);
+		break;
+	}
+}
+
+const struct virt_ops vmx_ops = {
+	.name = "VMX+EPT",
+	.s2_format = &ept_format,
+	.cpu_init = vmx_cpu_init,
+	.vcpu_init = vmx_vcpu_init,
+	.vcpu_fini = vmx_vcpu_fini,
+	.run = vmx_run,
+	.inject_ud = vmx_inject_ud,
+	.inject_gp = vmx_inject_gp,
+	.s2_invalidate = vmx_s2_invalidate,
+	.efer_read = vmx_efer_read,
+	.efer_write = vmx_efer_write,
+};

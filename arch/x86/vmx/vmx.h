@@ -1,0 +1,53 @@
+/*
+ * Internals shared by the files of the VMX backend (not an interface for
+ * hv/, which sees only vmx_ops from hv/vcpu.h).
+ */
+#pragma once
+
+#include "arch/x86/vmx/vmx_caps.h"
+#include "hv/vcpu.h"
+#include "mm/s2.h"
+
+/* Per-vCPU backend state (struct vcpu's `arch`), in its own EXIT_HANDLER
+ * frame next to the VMCS. Touched only by the CPU running the vCPU. */
+struct vmx_vcpu {
+	void *vmcs;            /* VMCS region: one EXIT_HANDLER frame */
+	hpa_t vmcs_pa;
+	uint64_t eptp;         /* EPT pointer built from the root by ept_format */
+	struct s2_tree s2;     /* the VM's EPT tree, to read guest code (#UD) */
+	uint16_t vpid;         /* the VM's tag, 1.. */
+	unsigned cpu;          /* the CPU its VMCS is active on, once loaded */
+	bool loaded;           /* VMPTRLD done on `cpu` since the VMCLEAR */
+	bool launched;         /* VMLAUNCH succeeded: VMRESUME from now on */
+	uint64_t exit_rip;     /* guest RIP at the last exit (did hv/ skip?) */
+	char why[64];          /* text of the last EXIT_ENTRY_FAILED */
+};
+
+/* The capabilities and control settings, read once by the first
+ * cpu_init (all CPUs of a machine report the same). */
+extern struct vmx_caps vmx_caps;
+extern struct vmx_controls vmx_controls;
+
+/* vmx_vmcs.c: fill the current VMCS. */
+void vmx_vmcs_controls(const struct vmx_vcpu *x);
+void vmx_vmcs_host(void);
+void vmx_vmcs_guest(uint32_t entry);
+
+/* vmx_emul.c: exits the backend answers itself (see there); each leaves
+ * *e as EXIT_NONE when it did, or sets what hv/ must see. */
+void vmx_emul_ud(struct vcpu *v, struct vm_exit *e);
+void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+uint64_t vmx_efer_read(struct vcpu *v);
+bool vmx_efer_write(struct vcpu *v, uint64_t val);
+
+/* vmx.c: make x's VMCS current on this CPU; queue a hardware exception
+ * for the next VM entry. */
+void vmx_load(struct vmx_vcpu *x);
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code);
+
+/* vmx_run.asm: enter the guest with its GPRs from *regs (VMLAUNCH when
+ * `launched` is 0, VMRESUME otherwise) and store them back at the exit.
+ * Returns 0 after a VM exit, 1 on VMfailValid, 2 on VMfailInvalid. The
+ * VMCS's host RIP must be vmx_exit_entry. */
+int vmx_enter(struct guest_regs *regs, int launched);
+void vmx_exit_entry(void);

@@ -1,0 +1,94 @@
+/*
+ * What the VMX backend completes or answers itself, because it touches
+ * state that lives in the VMCS:
+ *
+ *  - #UD: AMD's VMMCALL (0f 01 d9) raises #UD on Intel. DESIGN.md accepts
+ *    it as a hypercall on both backends, so the bytes at the guest's RIP
+ *    are read (hv/gmem.c: the guest's tables, read-only, through the VM's
+ *    EPT tree) and a VMMCALL is reported as EXIT_HYPERCALL; any other #UD
+ *    is reflected into the guest (EXIT_NONE).
+ *  - MOV to CR4 that sets VMXE, the one bit the guest/host mask keeps:
+ *    VMX is not offered to guests, so #GP as on a CPU without VMX.
+ *  - IA32_EFER, a VMCS field ("load/save IA32_EFER" controls), for hv/'s
+ *    MSR policy (efer_read / efer_write in struct virt_ops).
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/vmx/vmx.h"
+#include "arch/x86/vmx/vmx_exit.h"
+#include "arch/x86/vmx/vmx_insn.h"
+#include "lab/string.h"
+
+static const uint8_t vmmcall[3] = { 0x0f, 0x01, 0xd9 };
+
+/* Linear address of the guest's RIP: CS.base + RIP, truncated to 32 bits
+ * outside 64-bit mode; in 64-bit mode the CS base is ignored (Intel SDM
+ * vol. 3A §3.4.4). */
+static uint64_t vmx_emul_rip_linear(const struct vcpu *v, uint64_t cs_base)
+{
+	if (v->long_mode)
+		return v->regs.rip;
+	return (cs_base + v->regs.rip) & 0xffffffffull;
+}
+
+void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
+{
+	struct guest_paging p = {
+		.cr0 = vmcs_read(VMCS_GUEST_CR0),
+		.cr3 = vmcs_read(VMCS_GUEST_CR3),
+		.cr4 = vmcs_read(VMCS_GUEST_CR4),
+		.efer = vmcs_read(VMCS_GUEST_EFER),
+		.cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
+	};
+	uint8_t insn[sizeof(vmmcall)];
+
+	if (gmem_read_linear(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), insn,
+			     sizeof(insn)) &&
+	    !memcmp(insn, vmmcall, sizeof(vmmcall))) {
+		e->kind = EXIT_HYPERCALL;
+		e->insn_len = sizeof(vmmcall);
+		return;
+	}
+	vmx_inject_exception(v->arch, VECTOR_UD, false);
+	e->kind = EXIT_NONE;
+}
+
+/* MOV to CR0/CR4 that exited because of the guest/host masks: only CR4
+ * has a mask (the bits VMX fixes, VMXE), and only a write of 1 into it
+ * exits. Anything else is unexpected and stays EXIT_OTHER. */
+void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual)
+{
+	uint64_t val = *vmx_exit_gpr(&v->regs, CR_QUAL_GPR(qual));
+
+	if (CR_QUAL_NUMBER(qual) != 4 || !(val & vmx_caps.cr4_fixed0))
+		return;
+	vmx_inject_exception(v->arch, VECTOR_GP, true);
+	e->kind = EXIT_NONE;
+}
+
+uint64_t vmx_efer_read(struct vcpu *v)
+{
+	vmx_load(v->arch);
+	return vmcs_read(VMCS_GUEST_EFER);
+}
+
+/*
+ * WRMSR IA32_EFER (Intel SDM vol. 4 Table 2-2): SCE, LME and NXE are the
+ * guest's, LMA the CPU's (kept). Refused (hv/ raises #GP) for other bits
+ * and for a change of LME while paging is on, which the CPU also refuses
+ * and which VM entry would reject (§27.3.1.1: with CR0.PG = 1, LME must
+ * equal LMA).
+ */
+bool vmx_efer_write(struct vcpu *v, uint64_t val)
+{
+	const uint64_t writable = EFER_SCE | EFER_LME | EFER_NXE;
+	uint64_t cur;
+
+	vmx_load(v->arch);
+	cur = vmcs_read(VMCS_GUEST_EFER);
+	if (val & ~(writable | EFER_LMA))
+		return false;
+	if ((vmcs_read(VMCS_GUEST_CR0) & CR0_PG) && ((val ^ cur) & EFER_LME))
+		return false;
+	vmcs_write(VMCS_GUEST_EFER, (val & writable) | (cur & EFER_LMA));
+	return true;
+}

@@ -1,0 +1,230 @@
+/* arch/x86/vmx/vmx_exit.c: VM exits decoded into struct vm_exit (Intel
+ * SDM vol. 3C §28.2, Appendix C). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_exit.h"
+
+static enum vmx_exit_action decode(uint32_t reason, uint64_t qual, uint32_t len,
+				   struct vm_exit *e)
+{
+	struct vmx_exit_info x = { .reason = reason, .qual = qual, .insn_len = len,
+				   .gpa = 0x7654321, .rcx = 0xffffffffc0000080ull };
+
+	memset(e, 0xa5, sizeof(*e));
+	return vmx_exit_decode(&x, e);
+}
+
+static void test_io(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	/* out dx, al with DX = 0x3f8: size 1, out, DX operand. */
+	assert_int_equal(decode(VMX_EXIT_IO, 0x3f8ull << 16, 1, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_IO);
+	assert_int_equal(e.raw, VMX_EXIT_IO);
+	assert_int_equal(e.io.port, 0x3f8);
+	assert_int_equal(e.io.size, 1);
+	assert_false(e.io.in);
+	assert_false(e.io.string);
+	assert_int_equal(e.insn_len, 1);
+	/* in eax, 0x60: size field 3 = 4 bytes, bit 3 in, bit 6 immediate. */
+	decode(VMX_EXIT_IO, (0x60ull << 16) | 0x40 | 0x8 | 3, 2, &e);
+	assert_int_equal(e.io.port, 0x60);
+	assert_int_equal(e.io.size, 4);
+	assert_true(e.io.in);
+	assert_int_equal(e.insn_len, 2);
+	/* out dx, ax: size 2. */
+	decode(VMX_EXIT_IO, (0xf4ull << 16) | 1, 2, &e);
+	assert_int_equal(e.io.size, 2);
+	/* rep outsb and a plain insw are both "string". */
+	decode(VMX_EXIT_IO, (0x3f8ull << 16) | IO_QUAL_STRING | IO_QUAL_REP, 2, &e);
+	assert_true(e.io.string);
+	decode(VMX_EXIT_IO, (0x3f8ull << 16) | IO_QUAL_STRING | IO_QUAL_IN | 1, 2, &e);
+	assert_true(e.io.string);
+	assert_true(e.io.in);
+}
+
+static void test_ept(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	/* Read of an unmapped GPA (bit 0, no rights, linear valid). */
+	decode(VMX_EXIT_EPT_VIOLATION, 0x181, 0, &e);
+	assert_int_equal(e.kind, EXIT_S2_FAULT);
+	assert_int_equal(e.fault.gpa.ga, 0x7654321);
+	assert_int_equal(e.fault.access, ACCESS_READ);
+	assert_false(e.fault.mapped);
+	assert_int_equal(e.insn_len, 0);
+	/* Write to a read-only page: bit 1, readable (bit 3). */
+	decode(VMX_EXIT_EPT_VIOLATION, 0x18a, 0, &e);
+	assert_int_equal(e.fault.access, ACCESS_WRITE);
+	assert_true(e.fault.mapped);
+	/* Read-modify-write sets bits 0 and 1: a write. */
+	decode(VMX_EXIT_EPT_VIOLATION, 0x183, 0, &e);
+	assert_int_equal(e.fault.access, ACCESS_WRITE);
+	assert_false(e.fault.mapped);
+	/* Fetch from a read/write page: bit 2, rights R W (bits 3, 4). */
+	decode(VMX_EXIT_EPT_VIOLATION, 0x184 | 0x18, 0, &e);
+	assert_int_equal(e.fault.access, ACCESS_EXEC);
+	assert_true(e.fault.mapped);
+	/* Only the execute right present (bit 5) still means "mapped". */
+	decode(VMX_EXIT_EPT_VIOLATION, 0x182 | 0x20, 0, &e);
+	assert_true(e.fault.mapped);
+	/* Misconfiguration: a hypervisor bug, with the GPA. */
+	decode(VMX_EXIT_EPT_MISCONFIG, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_S2_MISCONFIG);
+	assert_int_equal(e.fault.gpa.ga, 0x7654321);
+}
+
+static void test_vmx_instructions(void **state)
+{
+	static const struct { uint32_t reason; const char *name; } insns[] = {
+		{ VMX_EXIT_VMXON, "vmxon" },       { VMX_EXIT_VMCLEAR, "vmclear" },
+		{ VMX_EXIT_VMPTRLD, "vmptrld" },   { VMX_EXIT_VMPTRST, "vmptrst" },
+		{ VMX_EXIT_VMREAD, "vmread" },     { VMX_EXIT_VMWRITE, "vmwrite" },
+		{ VMX_EXIT_VMLAUNCH, "vmlaunch" }, { VMX_EXIT_VMRESUME, "vmresume" },
+		{ VMX_EXIT_VMXOFF, "vmxoff" },     { VMX_EXIT_INVEPT, "invept" },
+		{ VMX_EXIT_INVVPID, "invvpid" },   { VMX_EXIT_VMFUNC, "vmfunc" },
+	};
+	struct vm_exit e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(insns) / sizeof(insns[0]); i++) {
+		assert_int_equal(decode(insns[i].reason, 0, 5, &e), VMX_ACT_REPORT);
+		assert_int_equal(e.kind, EXIT_VIRT_INSN);
+		assert_string_equal(e.insn.name, insns[i].name);
+		assert_int_equal(e.insn_len, 5);
+	}
+}
+
+static void test_instructions(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	decode(VMX_EXIT_CPUID, 0, 2, &e);
+	assert_int_equal(e.kind, EXIT_CPUID);
+	assert_int_equal(e.insn_len, 2);
+	decode(VMX_EXIT_HLT, 0, 1, &e);
+	assert_int_equal(e.kind, EXIT_HLT);
+	assert_int_equal(e.insn_len, 1);
+	decode(VMX_EXIT_VMCALL, 0, 3, &e);
+	assert_int_equal(e.kind, EXIT_HYPERCALL);
+	assert_int_equal(e.insn_len, 3);
+	/* The MSR index is ECX: the upper half of RCX is ignored. */
+	decode(VMX_EXIT_RDMSR, 0, 2, &e);
+	assert_int_equal(e.kind, EXIT_MSR_READ);
+	assert_int_equal(e.msr.index, 0xc0000080u);
+	assert_int_equal(e.insn_len, 2);
+	decode(VMX_EXIT_WRMSR, 0, 2, &e);
+	assert_int_equal(e.kind, EXIT_MSR_WRITE);
+	assert_int_equal(e.msr.index, 0xc0000080u);
+}
+
+static void test_events(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	assert_int_equal(decode(VMX_EXIT_EXTERNAL_INT, 0, 0, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_INTR);
+	assert_int_equal(e.insn_len, 0);
+	decode(VMX_EXIT_PREEMPT_TIMER, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_INTR);
+	decode(VMX_EXIT_TRIPLE_FAULT, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_SHUTDOWN);
+	/* VM-entry failure: bit 31 with the basic reason. */
+	assert_int_equal(decode(VMX_EXIT_REASON_ENTRY_FAIL | VMX_EXIT_BAD_GUEST_STATE, 0, 0, &e),
+			 VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_ENTRY_FAILED);
+	assert_int_equal(e.raw, 0x80000021u);
+	assert_non_null(strstr(e.other.why, "invalid guest state"));
+	decode(VMX_EXIT_REASON_ENTRY_FAIL | VMX_EXIT_MSR_LOADING, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_ENTRY_FAILED);
+	/* Anything else is EXIT_OTHER with a name. */
+	decode(VMX_EXIT_XSETBV, 0, 3, &e);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	assert_string_equal(e.other.why, "xsetbv");
+	decode(VMX_EXIT_TASK_SWITCH, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	decode(200, 0, 0, &e);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	assert_string_equal(e.other.why, "unknown exit reason");
+}
+
+static void test_exceptions(void **state)
+{
+	struct vmx_exit_info x = { .reason = VMX_EXIT_EXCEPTION_NMI };
+	struct vm_exit e;
+
+	(void)state;
+	/* #UD (hardware exception, vector 6): the backend looks for VMMCALL. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_UD;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_UD);
+	/* A host NMI: handed to the host, hv/ sees an interrupt exit. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | 2;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_NMI);
+	assert_int_equal(e.kind, EXIT_INTR);
+	/* An exception outside the bitmap cannot exit: unexpected. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_GP |
+		      INTR_INFO_ERROR_CODE;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	x.intr_info = 0;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+}
+
+static void test_cr_access(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	/* mov cr4, rbx: CR 4, type 0 (MOV to CR), GPR 3. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 4 | (3 << 8), 3, &e), VMX_ACT_MOV_CR);
+	assert_int_equal(e.insn_len, 3);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (0 << 8), 3, &e), VMX_ACT_MOV_CR);
+	/* mov rax, cr3 (type 1) and CR8 writes are not expected. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 3 | (1 << 4), 3, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8, 4, &e), VMX_ACT_REPORT);
+}
+
+static void test_gpr_encoding(void **state)
+{
+	struct guest_regs r = { 0 };
+
+	(void)state;
+	assert_ptr_equal(vmx_exit_gpr(&r, 0), &r.rax);
+	assert_ptr_equal(vmx_exit_gpr(&r, 1), &r.rcx);
+	assert_ptr_equal(vmx_exit_gpr(&r, 2), &r.rdx);
+	assert_ptr_equal(vmx_exit_gpr(&r, 3), &r.rbx);
+	assert_ptr_equal(vmx_exit_gpr(&r, 4), &r.rsp);
+	assert_ptr_equal(vmx_exit_gpr(&r, 5), &r.rbp);
+	assert_ptr_equal(vmx_exit_gpr(&r, 6), &r.rsi);
+	assert_ptr_equal(vmx_exit_gpr(&r, 7), &r.rdi);
+	assert_ptr_equal(vmx_exit_gpr(&r, 8), &r.r8);
+	assert_ptr_equal(vmx_exit_gpr(&r, 15), &r.r15);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_ept),
+		cmocka_unit_test(test_vmx_instructions),
+		cmocka_unit_test(test_instructions),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_exceptions),
+		cmocka_unit_test(test_cr_access),
+		cmocka_unit_test(test_gpr_encoding),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
