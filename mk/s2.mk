@@ -1,11 +1,9 @@
 # s2: the second-level walker, entry formats, ownership transitions, auditor.
 #
 # The EPT/NPT entry formats are pure bit manipulation: they join the host
-# library too. (The top Makefile expands $(HOST_LIB)'s prerequisites before
-# fragments are read, hence the explicit prerequisite line.)
+# library too.
 S2_ARCH_SRCS := arch/x86/vmx/ept.c arch/x86/svm/npt.c
 HOST_LIB_SRCS += $(S2_ARCH_SRCS)
-$(HOST_LIB): $(patsubst %.c,$(BUILD)/host/%.o,$(S2_ARCH_SRCS))
 
 # The same sources must also build freestanding, with the hypervisor's
 # flags, as shipped and as a LAB_TESTING build (corruption injection).

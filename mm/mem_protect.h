@@ -130,6 +130,15 @@ struct mem_protect_teardown {
  */
 void mem_protect_vm_teardown(struct s2_vm *vm, struct mem_protect_teardown *out);
 
+/*
+ * Boot self-test (pKVM's style): two scratch VMs with ids `id` and `id + 1`
+ * (unused by any live VM), one frame walked through every transition and
+ * refusal, the auditor run over them (call it before any VM exists, so the
+ * audit is complete), both torn down, and the allocator's free count back
+ * where it started. Logs one line; false on the first failed step.
+ */
+bool mem_protect_selftest(const struct s2_format *fmt, unsigned id);
+
 #ifdef LAB_TESTING
 /* Negative control for the TLB model: true makes transitions skip the
  * invalidate hook (a deliberately broken hypervisor). */
