@@ -5,7 +5,7 @@
 #   make guests              build them all
 #   make test-guests-qemu    run the plain-QEMU suite (tests/guests/)
 
-GUEST_NAMES := hello memtouch
+GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench
 GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
 
 GUEST_LIB_OBJS := $(patsubst guests/lib/%.c,$(BUILD)/guests/lib/%.o,$(wildcard guests/lib/*.c)) \
@@ -16,25 +16,26 @@ GUEST_LIB_OBJS := $(patsubst guests/lib/%.c,$(BUILD)/guests/lib/%.o,$(wildcard g
 GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -m64 -ffreestanding -fno-builtin \
 	-fno-pic -fno-pie -mcmodel=small -mno-red-zone -mno-sse -mno-sse2 \
 	-mno-mmx -mno-80387 -mgeneral-regs-only -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -Iguests/lib -Iguests
-GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z noexecstack --no-warn-rwx-segments -T guests/lib/guest.ld
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections \
+	-Iguests/lib -Iguests
+GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z noexecstack --no-warn-rwx-segments --gc-sections -T guests/lib/guest.ld
 
 .PHONY: guests test-guests-qemu
 guests: $(GUEST_ELFS)
 
-$(BUILD)/guests/%.o: guests/%.c
+$(BUILD)/guests/%.o: guests/%.c mk/guests.mk
 	@mkdir -p $(@D)
 	@[ "$(Q)" ] && echo "  GUESTCC $<" || true
 	$(Q)$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/guests/lib/%.asm.o: guests/lib/%.asm
+$(BUILD)/guests/lib/%.asm.o: guests/lib/%.asm mk/guests.mk
 	@mkdir -p $(@D)
 	@[ "$(Q)" ] && echo "  NASM    $<" || true
 	$(Q)$(NASM) -f elf64 -g -MD $(@:.o=.d) -MP $< -o $@
 
 # <name>.elf64 keeps the symbols (for gdb/addr2line); <name>.elf is the image,
 # checked by mbcheck.py (ELF32 + Multiboot header agree with the file).
-$(BUILD)/guests/%.elf64: $(BUILD)/guests/%.o $(GUEST_LIB_OBJS) guests/lib/guest.ld
+$(BUILD)/guests/%.elf64: $(BUILD)/guests/%.o $(GUEST_LIB_OBJS) guests/lib/guest.ld mk/guests.mk
 	@[ "$(Q)" ] && echo "  GUESTLD $@" || true
 	$(Q)$(LD) $(GUEST_LDFLAGS) $< $(GUEST_LIB_OBJS) -o $@
 
@@ -45,4 +46,6 @@ $(BUILD)/guests/%.elf: $(BUILD)/guests/%.elf64 guests/lib/mbcheck.py
 
 TEST_SUITES += test-guests-qemu
 test-guests-qemu: $(GUEST_ELFS)
+	$(Q)tests/guests/expect-selftest.sh
+	$(Q)tests/guests/expect-labels.sh
 	$(Q)tests/guests/run-qemu.sh

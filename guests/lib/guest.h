@@ -145,3 +145,11 @@ int strncmp(const char *a, const char *b, size_t n);
 uint64_t median_u64(uint64_t *v, size_t n);
 /* Number of bits of guest-physical address (CPUID 0x80000008 EAX[7:0]). */
 unsigned cpu_phys_bits(void);
+/* Test patterns: page_fill() writes pattern_word(seed, tag + o) at offset
+ * o of the page at va (identity map: va = gpa); page_compare() returns the
+ * offset of the first word that differs, or -1. The tag lets a receiver
+ * check a page by its own address after the page moved. */
+uint64_t pattern_word(uint64_t seed, uint64_t tag);
+void page_fill(uint64_t va, uint64_t seed, uint64_t tag);
+long page_compare(uint64_t va, uint64_t seed, uint64_t tag);
+bool page_is_zero(uint64_t va);

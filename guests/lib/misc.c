@@ -27,3 +27,31 @@ unsigned cpu_phys_bits(void)
 	cpuid(0x80000008, 0, r);
 	return r[0] & 0xff;
 }
+
+/* A word no page of zeros or of another seed/tag is likely to hold. */
+uint64_t pattern_word(uint64_t seed, uint64_t tag)
+{
+	return ((tag ^ seed) * 0x9e3779b97f4a7c15ul) ^ (seed << 1) ^ 1;
+}
+
+void page_fill(uint64_t va, uint64_t seed, uint64_t tag)
+{
+	for (uint64_t o = 0; o < PAGE_SIZE; o += 8)
+		*(volatile uint64_t *)(va + o) = pattern_word(seed, tag + o);
+}
+
+long page_compare(uint64_t va, uint64_t seed, uint64_t tag)
+{
+	for (uint64_t o = 0; o < PAGE_SIZE; o += 8)
+		if (*(volatile uint64_t *)(va + o) != pattern_word(seed, tag + o))
+			return (long)o;
+	return -1;
+}
+
+bool page_is_zero(uint64_t va)
+{
+	for (uint64_t o = 0; o < PAGE_SIZE; o += 8)
+		if (*(volatile uint64_t *)(va + o))
+			return false;
+	return true;
+}

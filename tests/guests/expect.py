@@ -112,6 +112,9 @@ def main(expect_path, output_path, result):
     check(not unlisted, "expect-complete",
           f"ok labels not in {expect_path}: {', '.join(unlisted)}")
 
+    if exp["exit"] in ("0", "stopped"):
+        failed = [l for l in lines if NOT_OK_RE.match(l)]
+        check(not failed, "no-failures", "; ".join(failed))
     if exp["exit"] == "stopped":
         check(result == "stopped" and not done, "exit stopped",
               f"ended with {result!r}" + (", printed a done line" if done else ""))

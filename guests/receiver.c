@@ -1,0 +1,54 @@
+/*
+ * receiver: waits for a donated page and checks its secret.
+ *
+ * Command line: gpa=<hex> [yields=<decimal>]
+ *   gpa     where the donor puts the page (a window GPA);
+ *   yields  how many YIELDs to wait at most (default 200000).
+ * It polls PAGE_OWNED(gpa), yielding in between (never touching gpa before
+ * it is owned: that would be an isolation fault), then checks that the whole
+ * page holds the secret (donate.h), that MEM_STATS counts one more frame,
+ * and that it can free the page: it is really its own now.
+ */
+#include "donate.h"
+
+const char guest_name[] = "receiver";
+
+static struct hc_mem_stats receiver_stats;
+
+static uint64_t receiver_owned(void)
+{
+	return hc_mem_stats((uintptr_t)&receiver_stats) == 0
+		       ? receiver_stats.owned_by_caller : ~0ul;
+}
+
+void guest_main(void)
+{
+	uint64_t gpa, limit = 200000, n = 0;
+
+	if (!check(args_hex("gpa", &gpa), "args", "need gpa=<hex> (got '%s')",
+		   boot.args))
+		return;
+	args_dec("yields", &limit);
+	con_printf("receiver: VM %ld waits for a page at 0x%lx\n", hc_self(), gpa);
+
+	uint64_t owned = receiver_owned();
+	while (n < limit && hc_page_owned(gpa) != 1) {
+		hc_yield();
+		n++;
+	}
+	if (!check(n < limit, "received", "no page at 0x%lx after %lu yields",
+		   gpa, n))
+		return;
+	con_printf("receiver: the page arrived after %lu yields\n", n);
+	long bad = donate_compare_secret(gpa, gpa);
+	uint64_t got = 0, want = 0;
+	if (bad >= 0) {
+		got = *(volatile uint64_t *)(gpa + (uint64_t)bad);
+		want = pattern_word(DONATE_SECRET_SEED, gpa + (uint64_t)bad);
+	}
+	check(bad < 0, "secret", "word at offset %ld is 0x%lx, want 0x%lx", bad,
+	      got, want);
+	check(receiver_owned() == owned + 1, "stats-owned-plus-one",
+	      "owned %lu before, %lu after", owned, receiver_owned());
+	check_eq("free-received", hc_page_free(gpa), 0);
+}
