@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The boot suite: the real labyrinth.efi booted in QEMU/OVMF and Bochs/OVMF.
+# Every check is one recorded test case (see tests/lib.sh).
+set -u
+cd "$(dirname "$0")/../.."
+SUITE=boot
+. tests/lib.sh
+efi=$B/labyrinth.efi
+out=$B/test-boot
+mkdir -p "$out"
+
+# boot_qemu NAME CFG-TEXT QEMU-OPTIONS...: boot once; sets $log and $rc.
+boot_qemu() {
+	local name=$1 cfg=$2; shift 2
+	printf '%s\n' "$cfg" > "$out/$name.cfg"
+	tools/mkesp.sh "$out/$name.img" "$efi" "$out/$name.cfg"
+	log=$out/$name.log
+	tools/qemu.sh "$out/$name.img" -q -t 240 -l "$log" "$@"
+	rc=$?
+	rm -f "$out/$name.img"
+}
+
+# The frames the map describes must all be accounted to exactly one owner.
+check_accounting() {
+	local name=$1 sum total fw
+	sum=$(sed -n 's/^pdb: accounted \([0-9]*\) of \([0-9]*\) managed frames.*/\1/p' "$log")
+	total=$(sed -n 's/^pdb: accounted \([0-9]*\) of \([0-9]*\) managed frames.*/\2/p' "$log")
+	fw=$(sed -n 's/^pdb: firmware map describes \([0-9]*\) frames.*/\1/p' "$log")
+	if [ -n "$sum" ] && [ "$sum" = "$total" ] && [ "$total" = "$fw" ]; then
+		pass "$name"
+	else
+		fail "$name" "owners sum '$sum', managed '$total', firmware map '$fw'"
+	fi
+}
+
+boot_qemu svm-1g "" -m 1G
+check_status qemu-1g-exit-0 "$rc" 0
+check_line qemu-1g-banner "$log" '^Labyrinth [^ ]+: x86_64 microhypervisor'
+check_line qemu-1g-backend-svm "$log" '^hv: backend SVM\+NPT$'
+check_line qemu-1g-exit-boot-services "$log" '^arch: own GDT/TSS, IDT and page tables'
+check_accounting qemu-1g-accounting
+check_line qemu-1g-zones "$log" '^palloc: zone DMA32 '
+check_line qemu-1g-selftest "$log" '^palloc: self-test passed'
+
+boot_qemu svm-512m "" -m 512M
+check_status qemu-512m-exit-0 "$rc" 0
+check_accounting qemu-512m-accounting
+
+boot_qemu svm-4g "" -m 4G
+check_status qemu-4g-exit-0 "$rc" 0
+check_accounting qemu-4g-accounting
+check_line qemu-4g-normal-zone "$log" '^palloc: zone NORMAL +[1-9]'
+
+boot_qemu nonpt "" -m 512M -c qemu64
+check_status qemu64-no-backend-status-3 "$rc" 3
+check_line qemu64-no-backend-names-npt "$log" '^hv: no virtualization backend: SVM without nested paging'
+
+boot_qemu nosvm "" -m 512M -c qemu64,-svm
+check_status qemu64-nosvm-status-3 "$rc" 3
+check_line qemu64-nosvm-names-svm "$log" '^hv: no virtualization backend: CPUID: no SVM'
+
+boot_qemu crash-ud "crash=ud" -m 512M
+check_status exception-ud-status "$rc" 70
+check_line exception-ud-report "$log" '^EXCEPTION: vector 6 \(#UD\) error 0x0 at RIP 0x[0-9a-f]+'
+check_line exception-ud-registers "$log" '^  rax [0-9a-f]{16} rbx'
+
+boot_qemu crash-pf "crash=pf" -m 512M
+check_status exception-pf-status "$rc" 78
+check_line exception-pf-report "$log" '^EXCEPTION: vector 14 \(#PF\) error 0x[0-9a-f]+ at RIP 0x[0-9a-f]+ CR2 0x7f0000000000'
+
+# Bochs: Intel VMX with EPT, from the same binary.
+printf '\n' > "$out/vmx.cfg"
+tools/mkesp.sh "$out/vmx.img" "$efi" "$out/vmx.cfg"
+tools/mkiso.sh "$out/vmx.iso" "$out/vmx.img"
+log=$out/vmx.log
+tools/bochs.sh "$out/vmx.iso" -q -t 400 -l "$log"
+rc=$?
+rm -f "$out/vmx.img" "$out/vmx.iso"
+check_status bochs-exit-0 "$rc" 0
+check_line bochs-backend-vmx "$log" '^hv: backend VMX\+EPT'
+check_line bochs-feature-control "$log" '^cpu: IA32_FEATURE_CONTROL'
+check_accounting bochs-accounting
+exit 0
