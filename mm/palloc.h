@@ -45,6 +45,8 @@ enum palloc_err {
 	PALLOC_EINVAL,     /* not a managed frame, or not page aligned */
 	PALLOC_ENOTOWNER,  /* the frame is owned by someone else */
 	PALLOC_EDOUBLE,    /* the frame is already free */
+	PALLOC_EMAPPED,    /* a PDB_GUEST frame whose reverse record (aux) is not 0:
+			    * still mapped; mm/s2 must unmap it first */
 };
 
 struct palloc_zone_stats {
@@ -56,11 +58,20 @@ struct palloc_zone_stats {
 	uint64_t failed;       /* NULL returns */
 	uint64_t refused_frees;/* non-owner and double frees */
 	bool pressure;         /* free below `low` */
+	/* Added by palloc: */
+	uint64_t scrubbed;     /* FREE_DIRTY -> FREE_CLEAN transitions so far */
+	uint64_t allocs_dirty; /* allocations that took a dirty frame and scrubbed it inline */
+	int64_t pool_free;     /* free frames in the zone's shared pools, not counting
+			        * per-CPU caches (the figure the watermarks are checked on) */
 };
 
 /*
  * Build the zones from the page database (every FREE_* frame joins its zone).
- * Call once on the boot CPU after pdb seeding, before any allocation.
+ * Call once on the boot CPU after pdb seeding, before any allocation (may
+ * be called again, e.g. by tests, when nothing else runs). Costs one pass
+ * over the database; scrubs nothing (FREE_DIRTY frames are scrubbed lazily,
+ * see palloc_scrub()). Takes a few frames for its own bitmaps (owner
+ * PDB_HYPERVISOR) and, if frame 0 is free, frame 0 (its empty-slot marker).
  */
 void palloc_init(void);
 
@@ -71,13 +82,38 @@ void palloc_init(void);
  */
 void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id);
 
-/* Free a frame the caller owns as `owner`/`id`. The frame is left untouched on error. */
+/*
+ * Free a frame the caller owns as `owner`/`id` (one CAS owner -> FREE_DIRTY;
+ * the frame is scrubbed later, never on this path). The frame is left
+ * untouched on error, and the refusal is counted. A PDB_GUEST frame must be
+ * unmapped first (aux == 0), or PALLOC_EMAPPED. Callable in the same contexts
+ * as palloc_alloc().
+ */
 enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id);
+
+/*
+ * The owner record of the frame at `va` (a snapshot: the answer may change
+ * as soon as it is read, unless the caller is the owner). False, and nothing
+ * written, if `va` is not a page-aligned managed frame.
+ */
+bool palloc_owner(const void *va, enum pdb_owner *owner, unsigned *id);
+
+/*
+ * Give the calling CPU's cached frames back to the shared pools (clean ones
+ * stay clean, dirty ones await scrubbing). For a CPU going idle or offline,
+ * and for tests. Any context; does nothing when called re-entrantly.
+ */
+void palloc_flush(void);
 
 /* Statistics of one zone; a consistent-enough snapshot (relaxed reads). */
 void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out);
 
-/* Scrub up to `budget` dirty frames (idle work). Returns how many were scrubbed. */
+/*
+ * Scrub up to `budget` dirty frames (idle work; also drains the calling
+ * CPU's dirty cache first). Returns how many were scrubbed: 0 once no dirty
+ * frame is left in the shared pools. Not re-entrant: returns 0 when called
+ * from inside the allocator on the same CPU.
+ */
 unsigned palloc_scrub(unsigned budget);
 
 /* Boot self-test: allocate and free in every zone and class; log and CHECK the accounting. */

@@ -1,0 +1,353 @@
+/*
+ * The atomic exclusive page allocator: zones, set-up, the fast paths and the
+ * statistics. The slow paths (refill, drain, steal, scrub) are in
+ * palloc_slow.c, the pools in palloc_pool.c, the boot log and self-test in
+ * palloc_boot.c. Design and proofs: docs/allocator.md.
+ *
+ * The fast paths touch only the executing CPU's cache and the frame's page
+ * database word: one compare-exchange on that word is the whole claim (or
+ * the whole ownership check on free); no lock, no shared counter.
+ */
+#include "lab/string.h"
+#include "mm/palloc_internal.h"
+
+struct palloc_zone_state palloc_zones[ZONE_COUNT];
+struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
+uintptr_t palloc_va_offset;
+pfn_t palloc_pfn_limit;
+uint8_t palloc_first_zone[4];
+unsigned palloc_cpu_seen;
+unsigned long palloc_inject_countdown;
+
+const char *palloc_zone_name(enum palloc_zone z)
+{
+	static const char *const names[ZONE_COUNT] = {
+		[ZONE_DMA] = "DMA", [ZONE_DMA32] = "DMA32", [ZONE_NORMAL] = "NORMAL",
+	};
+	return (unsigned)z < ZONE_COUNT ? names[z] : "invalid";
+}
+
+/* ---- fast paths ------------------------------------------------------- */
+
+/*
+ * The GFP_ATOMIC fast path: pop the top slot of this CPU's clean cache for
+ * the first zone and claim the frame with one compare-exchange. Anything
+ * else (guest class, empty cache, a nested call, a lost claim, fault
+ * injection) goes to palloc_alloc_slow(), which starts over.
+ */
+void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
+{
+	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
+	struct palloc_cache *c = &pc->cache[palloc_first_zone[flags & 3]];
+	uint32_t n = c->count[PALLOC_CLEAN];
+	uint64_t old = PALLOC_WORD_CLEAN;
+	uint32_t pfn;
+
+	ASSERT(palloc_owner_ok(owner) && id <= PDB_ID_MAX);
+#ifdef LAB_TESTING
+	if (atomic_load_relaxed(&palloc_inject_countdown))
+		goto slow;
+#endif
+	if (unlikely(!(flags & PALLOC_ATOMIC) || pc->busy || n == 0))
+		goto slow;
+	pc->busy = 1;
+	barrier();
+	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n - 1]);
+	atomic_store_relaxed(&c->count[PALLOC_CLEAN], n - 1);
+	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
+					 pdb_make(owner, id, 0)))) {
+		barrier();
+		pc->busy = 0;
+		goto slow;
+	}
+	palloc_count(&c->ctr.allocs_clean);
+	barrier();
+	pc->busy = 0;
+	return palloc_pfn_va(pfn);
+slow:
+	return palloc_alloc_slow(flags, owner, id);
+}
+
+/*
+ * Free: one compare-exchange from exactly the caller's record (owner, id,
+ * aux 0) to FREE_DIRTY, then push the frame on this CPU's dirty cache.
+ * Errors, a full cache and nested calls go to palloc_free_slow().
+ */
+enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
+{
+	uintptr_t off = (uintptr_t)va - palloc_va_offset;
+	pfn_t pfn = off >> PAGE_SHIFT;
+	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
+	struct palloc_cache *c = &pc->cache[palloc_zone_of(pfn)];
+	uint32_t n = c->count[PALLOC_DIRTY];
+	uint64_t old = pdb_make(owner, id, 0);
+
+	if (unlikely((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 ||
+		     !palloc_owner_ok(owner) || id > PDB_ID_MAX || pc->busy ||
+		     n == PALLOC_SLOTS))
+		return palloc_free_slow(va, owner, id);
+	pc->busy = 1;
+	barrier();
+	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
+					 PALLOC_WORD_DIRTY))) {
+		barrier();
+		pc->busy = 0;
+		return palloc_free_slow(va, owner, id);
+	}
+	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
+	atomic_store_release(&c->count[PALLOC_DIRTY], n + 1);
+	palloc_count(&c->ctr.frees);
+	barrier();
+	pc->busy = 0;
+	return PALLOC_OK;
+}
+
+void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner,
+						      unsigned id)
+{
+	return palloc_alloc(PALLOC_ATOMIC, owner, id);
+}
+
+bool palloc_owner(const void *va, enum pdb_owner *owner, unsigned *id)
+{
+	uintptr_t off = (uintptr_t)va - palloc_va_offset;
+	pfn_t pfn = off >> PAGE_SHIFT;
+	uint64_t w;
+
+	if ((off & PAGE_MASK) || pfn >= palloc_pfn_limit)
+		return false;
+	w = pdb_read(pfn);
+	if (pdb_word_owner(w) == PDB_UNMANAGED)
+		return false;
+	*owner = pdb_word_owner(w);
+	*id = pdb_word_id(w);
+	return true;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+static int64_t stats_clamp(int64_t v)
+{
+	return v < 0 ? 0 : v;
+}
+
+void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
+{
+	const struct palloc_zone_state *zs;
+	struct palloc_counters s = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	if ((unsigned)z >= ZONE_COUNT)
+		return;
+	zs = &palloc_zones[z];
+	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
+		const struct palloc_counters *k = &palloc_cpus[cpu].cache[z].ctr;
+
+		s.allocs_clean += atomic_load_relaxed(&k->allocs_clean);
+		s.allocs_dirty += atomic_load_relaxed(&k->allocs_dirty);
+		s.frees += atomic_load_relaxed(&k->frees);
+		s.scrubbed += atomic_load_relaxed(&k->scrubbed);
+		s.failed += atomic_load_relaxed(&k->failed);
+		s.refused += atomic_load_relaxed(&k->refused);
+	}
+	out->total = zs->total;
+	out->free_clean = (uint64_t)stats_clamp(
+		(int64_t)(zs->clean_init + s.scrubbed - s.allocs_clean));
+	out->free_dirty = (uint64_t)stats_clamp((int64_t)(
+		zs->dirty_init + s.frees - s.scrubbed - s.allocs_dirty));
+	out->min = zs->min;
+	out->low = zs->low;
+	out->high = zs->high;
+	out->allocs = s.allocs_clean + s.allocs_dirty;
+	out->allocs_dirty = s.allocs_dirty;
+	out->frees = s.frees;
+	out->failed = s.failed;
+	out->refused_frees = s.refused;
+	out->scrubbed = s.scrubbed;
+	out->pool_free = atomic_load_relaxed(&zs->avail);
+	out->pressure = zs->present && out->pool_free < (int64_t)zs->low;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static bool init_is_free(pfn_t pfn)
+{
+	enum pdb_owner o = pdb_word_owner(pdb.entries[pfn].word);
+
+	return o == PDB_FREE_CLEAN || o == PDB_FREE_DIRTY;
+}
+
+static pfn_t init_zone_start(enum palloc_zone z)
+{
+	static const pfn_t start[ZONE_COUNT] = {
+		[ZONE_DMA] = 0,
+		[ZONE_DMA32] = ZONE_DMA_END >> PAGE_SHIFT,
+		[ZONE_NORMAL] = ZONE_DMA32_END >> PAGE_SHIFT,
+	};
+	return start[z];
+}
+
+static pfn_t init_zone_end(enum palloc_zone z)
+{
+	return z == ZONE_NORMAL ? palloc_pfn_limit
+				: MIN(init_zone_start(z + 1), palloc_pfn_limit);
+}
+
+static uint64_t init_words(const struct palloc_zone_state *zs)
+{
+	return (zs->hi - zs->lo + 63) / 64;
+}
+
+/* Bytes of pool storage all zones need. */
+static uint64_t init_meta_bytes(void)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_state *zs = &palloc_zones[z];
+
+		zs->lo = MIN(init_zone_start(z), palloc_pfn_limit);
+		zs->hi = init_zone_end(z);
+		if (zs->lo < zs->hi)
+			bytes += PALLOC_KIND_COUNT * palloc_pool_bytes(init_words(zs));
+	}
+	return bytes;
+}
+
+/*
+ * The highest run of `pages` free frames (highest first, to spare DMA);
+ * they become PDB_HYPERVISOR. One pass over the database; boot CPU only.
+ */
+static pfn_t init_carve(uint64_t pages)
+{
+	uint64_t run = 0;
+
+	for (pfn_t pfn = palloc_pfn_limit; pfn-- > 1;) {
+		run = init_is_free(pfn) ? run + 1 : 0;
+		if (run == pages) {
+			for (uint64_t i = 0; i < pages; i++)
+				pdb.entries[pfn + i].word = pdb_make(PDB_HYPERVISOR, 0, 0);
+			return pfn;
+		}
+	}
+	CHECK(!"palloc: no room for the allocator's bitmaps");
+	return 0;
+}
+
+static uint64_t init_isqrt(uint64_t v)
+{
+	uint64_t r = 0;
+
+	for (int b = 31; b >= 0; b--) {
+		uint64_t t = r | (1ull << b);
+
+		if (t * t <= v)
+			r = t;
+	}
+	return r;
+}
+
+/*
+ * Watermarks (docs/allocator.md, "Watermarks"): min = sqrt(16 * KiB) KiB,
+ * Linux's min_free_kbytes rule applied per zone, at least
+ * PALLOC_MIN_FLOOR frames and at most 1/8 of the zone; low = 5/4 min,
+ * high = 3/2 min.
+ */
+#define PALLOC_MIN_FLOOR 16
+static void init_watermarks(struct palloc_zone_state *zs)
+{
+	uint64_t kib = zs->total * (PAGE_SIZE / KiB);
+	uint64_t min = init_isqrt(16 * kib) / (PAGE_SIZE / KiB);
+
+	min = MAX(min, (uint64_t)PALLOC_MIN_FLOOR);
+	min = MIN(min, zs->total / 8);
+	zs->min = min;
+	zs->low = min + min / 4;
+	zs->high = min + min / 2;
+}
+
+/* Every free frame: canonical word, one bit in its zone's pool. */
+static void init_fill(struct palloc_zone_state *zs)
+{
+	for (pfn_t pfn = MAX(zs->lo, (pfn_t)1); pfn < zs->hi; pfn++) {
+		struct pdb_entry *e = &pdb.entries[pfn];
+		enum palloc_kind k;
+
+		if (!init_is_free(pfn))
+			continue;
+		k = pdb_word_owner(e->word) == PDB_FREE_CLEAN ? PALLOC_CLEAN
+							       : PALLOC_DIRTY;
+		e->word = palloc_free_word(k);
+		palloc_pool_init_set(&zs->pool[k], pfn);
+		if (k == PALLOC_CLEAN)
+			zs->clean_init++;
+		else
+			zs->dirty_init++;
+	}
+	palloc_pool_sum(&zs->pool[PALLOC_CLEAN]);
+	palloc_pool_sum(&zs->pool[PALLOC_DIRTY]);
+	zs->total = zs->clean_init + zs->dirty_init;
+	zs->present = zs->total > 0;
+	zs->avail = (int64_t)zs->total;
+	init_watermarks(zs);
+}
+
+/* flags & 3 -> the first present zone of its fallback order. */
+static void init_first_zones(void)
+{
+	static const uint8_t order[4][ZONE_COUNT] = {
+		{ ZONE_NORMAL, ZONE_DMA32, ZONE_DMA },
+		{ ZONE_DMA, ZONE_DMA, ZONE_DMA },         /* PALLOC_DMA */
+		{ ZONE_DMA32, ZONE_DMA, ZONE_DMA },       /* PALLOC_DMA32 */
+		{ ZONE_DMA, ZONE_DMA, ZONE_DMA },         /* both: DMA satisfies both */
+	};
+
+	for (unsigned f = 0; f < 4; f++) {
+		palloc_first_zone[f] = order[f][0];
+		for (unsigned i = 0; i < ZONE_COUNT; i++) {
+			if (palloc_zones[order[f][i]].present) {
+				palloc_first_zone[f] = order[f][i];
+				break;
+			}
+		}
+	}
+}
+
+void palloc_init(void)
+{
+	uint64_t bytes, pages;
+	pfn_t meta;
+	uint64_t *mem;
+
+	CHECK(pdb.entries && pdb.pfn_end > 1 && pdb.pfn_end <= (1ull << 32));
+	memset(palloc_cpus, 0, sizeof(palloc_cpus));
+	memset(palloc_zones, 0, sizeof(palloc_zones));
+	palloc_cpu_seen = 0;
+	palloc_inject_countdown = 0;
+	palloc_pfn_limit = pdb.pfn_end;
+	/* Frame 0 is the empty-slot marker: never free in the allocator's eyes. */
+	if (init_is_free(0))
+		pdb.entries[0].word = pdb_make(PDB_HYPERVISOR, 0, 0);
+	bytes = init_meta_bytes();
+	pages = (bytes + PAGE_SIZE - 1) / PAGE_SIZE;
+	meta = init_carve(pages);
+	/* All managed RAM is mapped linearly (arch.h): one offset converts. */
+	palloc_va_offset = (uintptr_t)arch_pa_to_va(pfn_hpa(meta)) -
+			   (uintptr_t)pfn_hpa(meta).pa;
+	mem = palloc_pfn_va(meta);
+	for (uint64_t i = 0; i < pages; i++)
+		arch_page_zero((char *)mem + i * PAGE_SIZE);
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_state *zs = &palloc_zones[z];
+
+		if (zs->lo >= zs->hi)
+			continue;
+		for (unsigned k = 0; k < PALLOC_KIND_COUNT; k++) {
+			palloc_pool_setup(&zs->pool[k], zs->lo, init_words(zs), mem);
+			mem += palloc_pool_bytes(init_words(zs)) / sizeof(*mem);
+		}
+		init_fill(zs);
+	}
+	init_first_zones();
+	atomic_fence_seq_cst();
+}
