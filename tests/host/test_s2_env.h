@@ -32,6 +32,7 @@
 #define ENV_HOLE_END      0x100
 #define ENV_HV_END        0x200
 #define ENV_FREE_FRAMES   ((ENV_MEM >> PAGE_SHIFT) - ENV_HV_END)
+#define ENV_SEEN_WORDS    (((ENV_MEM >> PAGE_SHIFT) + 63) / 64) /* audit bitmap */
 
 static struct pdb_entry *env_pdb_storage;
 
