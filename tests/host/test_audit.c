@@ -242,6 +242,34 @@ static void test_counts(void **state)
 	assert_true(has(&r, 1, hpa_pfn(vb.tree.root)) || has(&r, 3, hpa_pfn(vb.tree.root)));
 }
 
+/*
+ * Teardown of a corrupted VM frees only what it can verify: a leaf onto a
+ * hypervisor frame, a large leaf and a second reference to a table page
+ * are cleared and counted as anomalies, and the frames they name keep
+ * their owners (freeing an unverified frame could hand out one that is
+ * still mapped elsewhere).
+ */
+static void test_teardown_after_corruption(void **state)
+{
+	struct audit_inject forbidden = { .vm = &va, .g2 = G(0x100), .pfn = 0x150 };
+	struct audit_inject shared = { .vm = &va, .g = G(4), .g2 = G(0x200) };
+	struct audit_inject large = { .vm = &vb, .g = G(0x40000) };
+	struct mem_protect_teardown t;
+	uint64_t hv_rec = pdb_read(0x150);
+
+	(void)state;
+	assert_true(audit_inject(AUDIT_CORRUPT_MAP_FORBIDDEN, &forbidden));
+	assert_true(audit_inject(AUDIT_CORRUPT_TABLE_SHARED, &shared));
+	assert_true(audit_inject(AUDIT_CORRUPT_LARGE_LEAF, &large));
+	mem_protect_vm_teardown(&va, &t);
+	assert_int_equal(t.anomalies, 2); /* the forbidden leaf, the 2nd PT reference */
+	assert_int_equal(pdb_read(0x150), hv_rec);
+	mem_protect_vm_teardown(&vb, &t);
+	assert_int_equal(t.anomalies, 1); /* the large leaf */
+	assert_int_equal(pdb_read(0x150), hv_rec);
+	assert_non_null(strstr(fake_console_text(), "not freed"));
+}
+
 /* Every kind, both formats: the table of expected invariants is complete. */
 static void test_every_kind_named(void **state)
 {
@@ -271,6 +299,7 @@ int main(void)
 		BOTH(test_dirty_clean),
 		BOTH(test_owner_value),
 		BOTH(test_counts),
+		BOTH(test_teardown_after_corruption),
 		T(test_every_kind_named, ept_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
