@@ -95,6 +95,7 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 	c->iopm_base_pa = arch_va_to_pa(iopm).pa;
 	c->msrpm_base_pa = arch_va_to_pa(msrpm).pa;
 	c->asid = asid;
+	c->vintr = VINTR_MASKING; /* guest IF masks only virtual interrupts */
 	c->tlb_control = TLB_CONTROL_FLUSH_ALL;
 	c->np_enable = 1;
 	c->n_cr3 = s2_root.pa;
@@ -286,9 +287,16 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	vmcb->save.rflags = v->regs.rflags;
 	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
 	sv->flush = false;
-	__asm__ volatile("clgi" ::: "memory");
+	/*
+	 * With V_INTR_MASKING, the host's RFLAGS.IF at VMRUN decides whether
+	 * physical interrupts exit the guest (APM vol. 2 §15.17.1): enter with
+	 * IF=1 but GIF=0, so nothing is taken before VMRUN; after #VMEXIT
+	 * (GIF=0) clear IF before GIF is set again. A pending tick is then taken
+	 * by hv/ in arch_irq_window().
+	 */
+	__asm__ volatile("clgi; sti" ::: "memory");
 	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(host_state).pa);
-	__asm__ volatile("stgi" ::: "memory");
+	__asm__ volatile("cli; stgi" ::: "memory");
 	v->regs.rax = vmcb->save.rax;
 	v->regs.rsp = vmcb->save.rsp;
 	v->regs.rip = vmcb->save.rip;

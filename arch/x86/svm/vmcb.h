@@ -162,3 +162,6 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define NPF_FETCH           (1ull << 4)
 
 #define TLB_CONTROL_FLUSH_ALL 1
+
+/* VINTR (APM vol. 2 §15.21.1): bit 24 V_INTR_MASKING. */
+#define VINTR_MASKING (1ull << 24)
