@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""run.py SUITE SCENARIO.cfg EFI LAUNCHER...: boot Labyrinth with a scenario and check it.
+
+SCENARIO.cfg holds the `vm` lines put on the ESP as \\labyrinth.cfg, and lines
+`# expect NAME FILE` naming the guests/*.expect file each VM must satisfy,
+`# same-as-qemu NAME RUN` for VMs whose console output must equal the plain
+QEMU run's ($BUILD/guests/RUN.qemu.out), `# inject KIND` for test builds, and
+`# log REGEX` for hypervisor lines that must appear.
+
+LAUNCHER is the command that boots an ESP image: e.g.
+  tools/qemu.sh {esp} -q -t 240 -m 1G -l {log}
+Every check is recorded as one test case: SUITE/<scenario>/<vm>/<check>.
+"""
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guests"))
+import expect  # noqa: E402
+
+BUILD = os.environ.get("BUILD", "build")
+RESULTS = os.path.join(BUILD, "results.txt")
+
+
+class Recorder:
+    def __init__(self, prefix):
+        self.prefix, self.passed, self.failed = prefix, 0, 0
+
+    def __call__(self, name, ok, why=""):
+        with open(RESULTS, "a") as f:
+            name = re.sub(r"\s+", "_", name)
+            f.write(f"{self.prefix}/{name} {1 if ok else 0} {0 if ok else 1}\n")
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {self.prefix}/{name}: {why}")
+
+
+def parse_scenario(path):
+    sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("vm "):
+            sc["vm"].append(line)
+        elif line.startswith("# expect "):
+            sc["expect"].append(line.split()[2:4])
+        elif line.startswith("# same-as-qemu "):
+            sc["same"].append(line.split()[2:4])
+        elif line.startswith("# log "):
+            sc["log"].append(line[len("# log "):])
+        elif line.startswith("# inject "):
+            sc["inject"] = line.split()[2]
+    return sc
+
+
+def boot(sc, name, efi, launcher):
+    work = os.path.join(BUILD, "test-scenario")
+    os.makedirs(work, exist_ok=True)
+    cfg, esp, log = (os.path.join(work, f"{name}.{x}") for x in ("cfg", "img", "log"))
+    with open(cfg, "w") as f:
+        f.write("\n".join(sc["vm"]) + "\n")
+        if sc["inject"]:
+            f.write(f"audit_inject={sc['inject']}\n")
+    guests = sorted(os.path.join(BUILD, "guests", g) for g in os.listdir(os.path.join(BUILD, "guests"))
+                    if g.endswith(".elf"))
+    subprocess.run(["tools/mkesp.sh", esp, efi, cfg] + guests, check=True)
+    cmd = [a.format(esp=esp, log=log) for a in launcher]
+    rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
+    os.remove(esp)
+    return rc, log
+
+
+def check_vm(rec, lines, vm, exp_path):
+    out = [l[len(vm) + 1:].removeprefix(" ") for l in lines if l.startswith(f"{vm}|")]
+    result = "still running"
+    ended = re.compile(rf"^hv: vm \d+ \({re.escape(vm)}\) ended: (.*), status (\d+) ")
+    for l in lines:
+        m = ended.match(l)
+        if m:
+            st = int(m.group(2))
+            result = f"exit {(st - 1) // 2}" if m.group(1).startswith("exit port") else f"exit {st}"
+        elif re.match(rf"^hv: vm \d+ \({re.escape(vm)}\) stopped: ", l):
+            result = "stopped"
+    outfile = os.path.join(BUILD, "test-scenario", f"{vm}.out")
+    with open(outfile, "w") as f:
+        f.write("".join(l + "\n" for l in out))
+    exp = expect.parse_expect(exp_path)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        expect.main(exp_path, outfile, result)
+    for l in buf.getvalue().splitlines():
+        if l.startswith("pass "):
+            rec(f"{vm}/{l[5:]}", True)
+        elif l.startswith("FAIL "):
+            what, _, why = l[5:].partition(": ")
+            rec(f"{vm}/{what}", False, why)
+    return exp, out, result
+
+
+def check_isolation(rec, lines, vm, exp, out):
+    """A VM expected to be stopped must have exactly its own isolation fault line,
+    at the GPA its last `attempt ... at GPA` line announced."""
+    faults = [l for l in lines if re.match(rf"^hv: isolation fault: vm \d+ \({re.escape(vm)}\): ", l)]
+    if not exp["attempt"]:
+        rec(f"{vm}/no-isolation-fault", not faults, f"unexpected: {faults[:1]}")
+        return
+    rec(f"{vm}/isolation-fault-logged", len(faults) == 1, f"{len(faults)} isolation fault lines")
+    attempts = [l for l in out if l.startswith("attempt ")]
+    m = re.search(r" at (0x[0-9a-f]+)$", attempts[-1]) if attempts else None
+    if m and faults:
+        got = re.search(r"gpa=(0x[0-9a-f]+)", faults[0])
+        rec(f"{vm}/isolation-fault-gpa", got and int(got.group(1), 16) == int(m.group(1), 16),
+            f"attempted {m.group(1)}, fault says {got.group(1) if got else '?'}")
+
+
+def main(suite, scenario, efi, launcher):
+    name = os.path.splitext(os.path.basename(scenario))[0]
+    rec = Recorder(f"{suite}/{name}")
+    sc = parse_scenario(scenario)
+    rc, log = boot(sc, name, efi, launcher)
+    lines = open(log, encoding="utf-8", errors="replace").read().splitlines()
+    rec("hypervisor-exit-0", rc == 0, f"exit status {rc}; log {log}")
+    for vm, path in sc["expect"]:
+        exp, out, _ = check_vm(rec, lines, vm, path)
+        check_isolation(rec, lines, vm, exp, out)
+    for vm, run in sc["same"]:
+        ref = os.path.join(BUILD, "guests", f"{run}.qemu.out")
+        mine = [l[len(vm) + 1:].removeprefix(" ") for l in lines if l.startswith(f"{vm}|")]
+        theirs = open(ref).read().splitlines() if os.path.exists(ref) else None
+        rec(f"{vm}/same-output-as-plain-qemu", theirs is not None and mine == theirs,
+            f"differs from {ref}" if theirs is not None else f"{ref} missing (make test-guests-qemu)")
+    for pattern in sc["log"]:
+        rec(f"log/{pattern}", any(re.search(pattern, l) for l in lines), "no such line")
+    if not sc["inject"]:
+        rec("audit-0-violations", any(re.match(r"^audit: 0 violations \(", l) for l in lines), "no clean audit line")
+        rec("no-leak", any(re.search(r"^scenario: free frames (\d+) before the first VM, \1 after the last: no leak", l)
+                           for l in lines), "no no-leak line")
+    print(f"{'ok' if rec.failed == 0 else 'FAIL'}   {suite}/{name}: {rec.passed} passed, {rec.failed} failed (log: {log})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 5:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])
