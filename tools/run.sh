@@ -10,7 +10,7 @@ megs() { # 1G -> 1024, 512M -> 512
 	esac
 }
 case $backend in
-svm) exec tools/qemu.sh "$b/esp.img" -m "$mem" ;;
+svm) exec tools/qemu.sh "$b/esp.img" -m "$mem" -l "$b/qemu-serial.log" ;;
 vmx) exec tools/bochs.sh "$b/labyrinth.iso" -m "$(megs "$mem")" ;;
 *) echo "run.sh: BACKEND must be svm (QEMU) or vmx (Bochs), not '$backend'" >&2; exit 2 ;;
 esac

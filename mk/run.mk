@@ -1,0 +1,31 @@
+# `make run`: the ESP image (QEMU) and the El Torito ISO (Bochs), holding
+# labyrinth.efi, \labyrinth.cfg and the guests. (Named to sort after
+# guests.mk: it needs GUEST_ELFS.)
+#
+#   make run                         the demo scenario, guests/demo.cfg
+#   make run GUEST=path/to/g.elf     one VM running your Multiboot guest
+#   make run GUEST=... GUEST_MEM=64M GUEST_ARGS="..."
+GUEST_MEM ?= 64M
+GUEST_ARGS ?=
+
+ifneq ($(GUEST),)
+RUN_CFG := $(BUILD)/run-guest.cfg
+ESP_FILES := $(GUEST)
+.PHONY: $(RUN_CFG)
+$(RUN_CFG):
+	@mkdir -p $(@D)
+	$(Q)printf 'vm name=%s image=/guests/%s mem=%s cmdline=%s\n' \
+		"$(basename $(notdir $(GUEST)))" "$(notdir $(GUEST))" "$(GUEST_MEM)" \
+		"$(GUEST_ARGS)" > $@
+else
+RUN_CFG := guests/demo.cfg
+ESP_FILES := $(GUEST_ELFS)
+endif
+
+$(ESP_IMG): $(EFI_APP) $(RUN_CFG) $(ESP_FILES) tools/mkesp.sh
+	@[ "$(Q)" ] && echo "  ESP     $@" || true
+	$(Q)tools/mkesp.sh $@ $(EFI_APP) "$(RUN_CFG)" $(ESP_FILES)
+
+$(ISO): $(ESP_IMG) tools/mkiso.sh
+	@[ "$(Q)" ] && echo "  ISO     $@" || true
+	$(Q)tools/mkiso.sh $@ $(ESP_IMG)
