@@ -36,6 +36,8 @@ void config_parse(const char *text, struct hv_config *cfg)
 			/* blank, comment, or a VM line (hv/scenario.c) */
 		} else if (key_is(s, n, "crash")) {
 			copy_value(cfg->crash, sizeof(cfg->crash), s + 6, n - 6);
+		} else if (key_is(s, n, "audit_inject")) {
+			copy_value(cfg->audit_inject, sizeof(cfg->audit_inject), s + 13, n - 13);
 		} else {
 			log_printf("config: ignored line: %.*s\n", (int)n, s);
 		}

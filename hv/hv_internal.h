@@ -6,3 +6,7 @@
 /* Run the auditor over the page database and every live VM; log the
  * result when `log`. Returns the number of violations. */
 unsigned hv_audit(bool log);
+
+/* Test builds: inject the named corruption into scratch VMs and prove the
+ * auditor reports it (hv/inject.c). True when it was detected. */
+bool hv_inject_test(const char *kind);

@@ -74,5 +74,5 @@ _Noreturn void hv_main(struct boot_info *bi)
 			   virt ? "unusable (no frames for its control structures)" : "not built in");
 		arch_exit(EXIT_NO_BACKEND);
 	}
-	arch_exit((unsigned)scenario_run(bi));
+	arch_exit((unsigned)scenario_run(bi, &cfg));
 }

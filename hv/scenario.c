@@ -174,7 +174,7 @@ static void sched_run(void)
 			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
 }
 
-int scenario_run(const struct boot_info *bi)
+int scenario_run(const struct boot_info *bi, const struct hv_config *cfg)
 {
 	uint64_t before = free_frames();
 	uint64_t t0 = arch_tsc();
@@ -195,5 +195,9 @@ int scenario_run(const struct boot_info *bi)
 	uint64_t after = free_frames();
 	log_printf("scenario: free frames %lu before the first VM, %lu after the last: %s\n",
 		   before, after, after == before ? "no leak" : "LEAK");
-	return violations == 0 && after == before ? 0 : 5;
+	if (violations || after != before)
+		return 5;
+	if (cfg->audit_inject[0])
+		return hv_inject_test(cfg->audit_inject) ? 0 : 6;
+	return 0;
 }

@@ -8,3 +8,21 @@ test-scenario-svm: $(EFI_APP) guests
 		tests/scenario/run.py scenario-svm $$s $(EFI_APP) \
 			tools/qemu.sh '{esp}' -q -t 300 -m 1G -l '{log}'; \
 	done
+
+# The test build (LAB_TESTING: corruption injection, allocator fault
+# injection) in its own tree; the auditor must catch every injected kind.
+TEST_EFI := $(BUILD)/testbuild/labyrinth.efi
+INJECT_KINDS := double-map reverse-record large-leaf table-owner table-shared \
+	map-forbidden dirty-clean owner-value
+TEST_SUITES += test-audit-inject
+
+.PHONY: $(TEST_EFI)
+$(TEST_EFI):
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/testbuild \
+		HV_EXTRA_CFLAGS=-DLAB_TESTING $(BUILD)/testbuild/labyrinth.efi
+
+test-audit-inject: $(TEST_EFI) guests
+	$(Q)for k in $(INJECT_KINDS); do \
+		INJECT=$$k tests/scenario/run.py audit-inject tests/scenario/inject.cfg $(TEST_EFI) \
+			tools/qemu.sh '{esp}' -q -t 120 -m 512M -l '{log}'; \
+	done

@@ -4,8 +4,9 @@
 SCENARIO.cfg holds the `vm` lines put on the ESP as \\labyrinth.cfg, and lines
 `# expect NAME FILE` naming the guests/*.expect file each VM must satisfy,
 `# same-as-qemu NAME RUN` for VMs whose console output must equal the plain
-QEMU run's ($BUILD/guests/RUN.qemu.out), `# inject KIND` for test builds, and
-`# log REGEX` for hypervisor lines that must appear.
+QEMU run's ($BUILD/guests/RUN.qemu.out), `# inject KIND` for test builds
+(or INJECT=KIND in the environment), and `# log REGEX` for hypervisor lines
+that must appear.
 
 LAUNCHER is the command that boots an ESP image: e.g.
   tools/qemu.sh {esp} -q -t 240 -m 1G -l {log}
@@ -119,8 +120,13 @@ def check_isolation(rec, lines, vm, exp, out):
 
 def main(suite, scenario, efi, launcher):
     name = os.path.splitext(os.path.basename(scenario))[0]
-    rec = Recorder(f"{suite}/{name}")
     sc = parse_scenario(scenario)
+    if os.environ.get("INJECT"):  # one run per corruption kind, same scenario
+        sc["inject"] = os.environ["INJECT"]
+        name = f"{name}-{sc['inject']}"
+        sc["log"].append(rf"^audit-inject: {re.escape(sc['inject'])} at pfn 0x[0-9a-f]+: "
+                         r"0 violations before, [1-9][0-9]* after; invariant [1-5] reported: yes$")
+    rec = Recorder(f"{suite}/{name}")
     rc, log = boot(sc, name, efi, launcher)
     lines = open(log, encoding="utf-8", errors="replace").read().splitlines()
     rec("hypervisor-exit-0", rc == 0, f"exit status {rc}; log {log}")
