@@ -97,6 +97,8 @@ static void boot_allocate(struct boot_info *bi)
 	bi->map_end = map_end_of(bi);
 	bi->pdb_bytes = pdb_storage_bytes(bi);
 	bi->pdb_base = (uint64_t)alloc_or_fail(bi->pdb_bytes, "allocating the page database");
+	bi->seen_bytes = ALIGN_UP((pdb_seed_pfn_end(bi) + 7) / 8, PAGE_SIZE);
+	bi->seen_base = (uint64_t)alloc_or_fail(bi->seen_bytes, "allocating the audit bitmap");
 	bi->stack_bytes = BOOT_STACK_BYTES;
 	bi->stack_base = (uint64_t)alloc_or_fail(bi->stack_bytes, "allocating the stack");
 	bi->pt_bytes = paging_bytes_needed(bi->map_end);

@@ -1,11 +1,15 @@
 /* Hypervisor-wide services used across hv/. */
 #pragma once
 
+#include "lab/bootinfo.h"
 #include "lab/types.h"
 
 /* Run the auditor over the page database and every live VM; log the
  * result when `log`. Returns the number of violations. */
 unsigned hv_audit(bool log);
+
+/* Give the auditor the bitmap boot/ allocated (before any audit). */
+void hv_audit_init(const struct boot_info *bi);
 
 /* Test builds: inject the named corruption into scratch VMs and prove the
  * auditor reports it (hv/inject.c). True when it was detected. */

@@ -7,6 +7,7 @@
 #include "arch/arch.h"
 #include "hv/config.h"
 #include "hv/hv.h"
+#include "hv/hv_internal.h"
 #include "hv/scenario.h"
 #include "hv/vcpu.h"
 #include "lab/string.h"
@@ -53,6 +54,7 @@ _Noreturn void hv_main(struct boot_info *bi)
 	config_parse(bi->cmdline, &cfg);
 	pdb_seed(bi, arch_pa_to_va(hpa(bi->pdb_base)), bi->pdb_bytes);
 	pdb_log_summary();
+	hv_audit_init(bi);
 	palloc_init();
 	palloc_log_zones();
 	if (!palloc_selftest())

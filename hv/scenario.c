@@ -17,6 +17,16 @@
 
 #define TIMESLICE_MS 10
 
+/* The auditor's bitmap, allocated at boot (an audit needs no runtime memory,
+ * so it works when a greedy guest has taken everything it may). */
+static struct audit_opts audit_opts = { .clean_scan_budget = AUDIT_SCAN_ALL };
+
+void hv_audit_init(const struct boot_info *bi)
+{
+	audit_opts.seen = arch_pa_to_va(hpa(bi->seen_base));
+	audit_opts.seen_words = bi->seen_bytes / sizeof(uint64_t);
+}
+
 static void sched_tick(void) { need_resched = true; }
 
 unsigned hv_audit(bool log)
@@ -28,7 +38,7 @@ unsigned hv_audit(bool log)
 	for (unsigned i = 0; i < VM_MAX; i++)
 		if (vm_slot(i)->state == VM_RUNNING)
 			live[n++] = &vm_slot(i)->s2;
-	unsigned v = audit_run(live, n, NULL, &r);
+	unsigned v = audit_run(live, n, audit_opts.seen ? &audit_opts : NULL, &r);
 	if (log)
 		audit_log(&r);
 	return v;

@@ -52,6 +52,7 @@ struct boot_info {
 	/* What boot/ allocated for the hypervisor before ExitBootServices
 	 * (all LoaderData, so BI_HYPERVISOR in the map). */
 	uint64_t pdb_base, pdb_bytes;       /* page-database storage */
+	uint64_t seen_base, seen_bytes;     /* the auditor's bitmap: one bit per pdb entry */
 	uint64_t stack_base, stack_bytes;   /* boot CPU stack */
 	uint64_t pt_base, pt_bytes;         /* the hypervisor's own page tables */
 	uint64_t map_end;                   /* identity map covers [0, map_end) */
