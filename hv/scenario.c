@@ -197,6 +197,7 @@ int scenario_run(const struct boot_info *bi, const struct hv_config *cfg)
 	log_printf("scenario: %lu free frames before the first VM\n", before);
 	unsigned n = create_vms(bi);
 	log_printf("scenario: %u VMs started\n", n);
+	log_printf("scenario: entering the first guest\n");
 	sched_run();
 	uint64_t hz = arch_tsc_hz();
 	log_printf("scenario: all VMs ended after %lu ms\n", hz ? (arch_tsc() - t0) * 1000 / hz : 0);

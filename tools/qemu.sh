@@ -23,7 +23,19 @@ vars=$(mktemp --suffix=.fd)
 trap 'rm -f "$vars"' EXIT
 cp /usr/share/OVMF/OVMF_VARS.fd "$vars"
 mkdir -p "$(dirname "$log")"
-start=$(date +%s.%N)
+: > "$log"
+: > "$log.times"
+start=$EPOCHREALTIME
+# Every serial line goes to LOG, and to LOG.times with the seconds since QEMU
+# started (tools/boot-times.sh reads them), and to stdout unless -q.
+stamp_lines() {
+	local line
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line" >> "$log"
+		printf '%s %s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}')" "$line" >> "$log.times"
+		[ $echo = 1 ] && printf '%s\n' "$line"
+	done
+}
 # shellcheck disable=SC2086
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
 	-machine q35,accel=tcg -cpu "$cpu" -m "$mem" -smp 1 \
@@ -32,10 +44,9 @@ timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
 	-drive if=pflash,format=raw,unit=1,file="$vars" \
 	-drive format=raw,file="$esp" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	-serial stdio $extra </dev/null | tr -d '\r' | tee "$log" |
-	{ if [ $echo = 1 ]; then cat; else cat >/dev/null; fi; }
+	-serial stdio $extra </dev/null | tr -d '\r' | stamp_lines
 rc=${PIPESTATUS[0]}
-end=$(date +%s.%N)
+end=$EPOCHREALTIME
 echo "qemu: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"
 status=$(sed -n 's/^labyrinth: exit status \([0-9]*\).*/\1/p' "$log" | tail -n 1)
 if [ -n "$status" ]; then exit "$status"; fi
