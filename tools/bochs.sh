@@ -17,7 +17,7 @@ while getopts "m:t:l:q" o; do
 done
 mkdir -p "$(dirname "$log")"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"; [ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null' EXIT
+trap 'rm -rf "$dir"; pkill -P $$ tail 2>/dev/null' EXIT
 : > "$log"
 cat > "$dir/bochsrc" <<CFG
 megs: $megs
@@ -40,12 +40,24 @@ info: action=ignore
 debug: action=ignore
 CFG
 printf 'continue\nquit\n' > "$dir/cmds"
-if [ $echo = 1 ]; then tail -n +1 -f "$log" & tailpid=$!; fi
-start=$(date +%s.%N)
+start=$EPOCHREALTIME
+# LOG.times: every serial line with the seconds since Bochs started
+# (tools/boot-times.sh); echoed to stdout unless -q.
+stamp_lines() {
+	local line
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		printf '%s %s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}')" "$line" >> "$log.times"
+		[ $echo = 1 ] && printf '%s\n' "$line"
+	done
+}
+: > "$log.times"
+tail -n +1 -f "$log" | stamp_lines &
+tailpid=$!
 timeout -k 5 "$limit" bochs -q -f "$dir/bochsrc" -rc "$dir/cmds" </dev/null >"$dir/stdout" 2>&1
 rc=$?
-end=$(date +%s.%N)
-sleep 0.2
+end=$EPOCHREALTIME
+sleep 1
 echo "bochs: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"
 cp "$dir/bochs.log" "$log.bochs" 2>/dev/null
 status=$(tr -d '\r' < "$log" | sed -n 's/^labyrinth: exit status \([0-9]*\).*/\1/p' | tail -n 1)
