@@ -35,6 +35,7 @@ struct svm_vcpu {
 	bool flush;
 };
 
+#define SVM_MAX_TAG 63                  /* ASIDs used: one per VM id */
 #define GUEST_PAT 0x0007040600070406ull /* the power-on PAT */
 #define SEG_CODE32 0xc9b                /* P, S, DB, G, type 0xb */
 #define SEG_DATA32 0xc93                /* P, S, DB, G, type 0x3 */
@@ -104,11 +105,13 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
 			  uint32_t entry, uint32_t eax, uint32_t ebx)
 {
-	static struct svm_vcpu slots[64];
-	struct svm_vcpu *sv = &slots[tag % 64];
-	struct vmcb *vmcb = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, tag);
+	static struct svm_vcpu slots[SVM_MAX_TAG + 1];
 
-	if (!vmcb || tag == 0)
+	if (tag == 0 || tag > SVM_MAX_TAG) /* ASID 0 is the host's */
+		return false;
+	struct svm_vcpu *sv = &slots[tag];
+	struct vmcb *vmcb = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, tag);
+	if (!vmcb)
 		return false;
 	sv->vmcb = vmcb;
 	sv->vmcb_pa = arch_va_to_pa(vmcb).pa;
