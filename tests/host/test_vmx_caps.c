@@ -47,24 +47,31 @@ static void test_caps_msr_choice(void **state)
 
 static void test_ctl_allowed_settings(void **state)
 {
+	struct vmx_ctl_policy p = { .field = "t", .need = 0x09, .avoid = 0x20 };
 	struct vmx_ctl_refusal r;
 	uint32_t out = 0xdeadbeef;
 
 	(void)state;
 	/* Needed bits allowed: result = needed | forced; free bits stay 0. */
-	assert_true(vmx_ctl_compute(cap(0x16, 0xff), 0x09, 0x20, "t", &out, &r));
+	assert_true(vmx_ctl_compute(cap(0x16, 0xff), &p, &out, &r));
 	assert_int_equal(out, 0x1f);
 	assert_int_equal(r.missing, 0);
 	assert_int_equal(r.forced, 0);
+	/* Wanted bits: set when allowed, silently left out when not. */
+	p.want = 0x40 | 0x100;
+	assert_true(vmx_ctl_compute(cap(0x16, 0xff), &p, &out, &r));
+	assert_int_equal(out, 0x5f);
 	/* A needed bit the CPU cannot set (allowed-1 = 0): refused, named. */
+	p = (struct vmx_ctl_policy){ .field = "pin", .need = 0x81 };
 	out = 0xdeadbeef;
-	assert_false(vmx_ctl_compute(cap(0x16, 0x7f), 0x81, 0, "pin", &out, &r));
+	assert_false(vmx_ctl_compute(cap(0x16, 0x7f), &p, &out, &r));
 	assert_int_equal(r.missing, 0x80);
 	assert_int_equal(r.forced, 0);
 	assert_string_equal(r.field, "pin");
 	assert_int_equal(out, 0xdeadbeef);
 	/* A bit to avoid that the CPU forces (allowed-0 = 1): refused. */
-	assert_false(vmx_ctl_compute(cap(0x16, 0xff), 0x01, 0x06, "x", &out, &r));
+	p = (struct vmx_ctl_policy){ .field = "x", .need = 0x01, .avoid = 0x06 };
+	assert_false(vmx_ctl_compute(cap(0x16, 0xff), &p, &out, &r));
 	assert_int_equal(r.forced, 0x06);
 	assert_int_equal(r.missing, 0);
 }
@@ -76,13 +83,15 @@ static void test_controls_skylake(void **state)
 
 	(void)state;
 	assert_true(vmx_controls_compute(&skylake, &c, &r));
-	assert_int_equal(c.pin, 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING);
+	assert_int_equal(c.pin, 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING |
+				PIN_PREEMPTION_TIMER);
 	assert_int_equal(c.proc, 0x04006172u | PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING |
 				 PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
 				 PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS);
 	assert_int_equal(c.proc, 0xa5006df2u);
 	assert_int_equal(c.proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED);
-	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER);
+	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER |
+				 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT_TIMER);
 	assert_int_equal(c.entry, 0x000011fbu | ENTRY_LOAD_EFER);
 	/* What the policy promises, whatever the CPU forces. */
 	assert_false(c.proc & (PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS));
@@ -124,6 +133,13 @@ static void test_controls_refusals(void **state)
 	k.exit &= ~((uint64_t)EXIT_SAVE_EFER << 32);
 	assert_false(vmx_controls_compute(&k, &c, &r));
 	assert_string_equal(r.field, "exit");
+	/* No preemption timer: still fine (wanted, not needed). */
+	k = skylake;
+	k.pin &= ~((uint64_t)PIN_PREEMPTION_TIMER << 32);
+	k.exit &= ~((uint64_t)EXIT_SAVE_PREEMPT_TIMER << 32);
+	assert_true(vmx_controls_compute(&k, &c, &r));
+	assert_false(c.pin & PIN_PREEMPTION_TIMER);
+	assert_false(c.exit & EXIT_SAVE_PREEMPT_TIMER);
 	/* A CPU forcing "acknowledge interrupt on exit" would eat the tick. */
 	k = skylake;
 	k.exit |= EXIT_ACK_INTR;
@@ -151,6 +167,22 @@ static void test_fixed_bits(void **state)
 	assert_int_equal(vmx_guest_cr4_initial(&skylake), 0x2000ull);
 }
 
+static void test_preempt_value(void **state)
+{
+	(void)state;
+	/* 2 GHz TSC, rate 5 (one count per 32 cycles): 2 ms = 125000. */
+	assert_int_equal(vmx_preempt_value(0x5, 2000000000ull, 2000), 125000);
+	/* Rate 0: TSC cycles. */
+	assert_int_equal(vmx_preempt_value(0x0, 1000000000ull, 10), 10000);
+	/* Unknown TSC rate: assume 1 GHz. */
+	assert_int_equal(vmx_preempt_value(0x5, 0, 2000), 62500);
+	/* Never 0 (an immediate exit at every entry), never above 32 bits. */
+	assert_int_equal(vmx_preempt_value(0x1f, 1000000ull, 1), 1);
+	assert_int_equal(vmx_preempt_value(0x0, 100000000000ull, 1000000000u), 0xffffffffu);
+	/* Only bits 4:0 of IA32_VMX_MISC are the rate. */
+	assert_int_equal(vmx_preempt_value(0x1e5, 2000000000ull, 2000), 125000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_controls_skylake),
 		cmocka_unit_test(test_controls_refusals),
 		cmocka_unit_test(test_fixed_bits),
+		cmocka_unit_test(test_preempt_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

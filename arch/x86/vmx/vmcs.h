@@ -39,6 +39,10 @@
 #define VMX_BASIC_MEMTYPE_WB    6u
 #define VMX_BASIC_TRUE_CTLS     (1ull << 55)
 
+/* IA32_VMX_MISC (A.6): the VMX-preemption timer counts down by 1 every
+ * 2^X TSC cycles, X in bits 4:0. */
+#define VMX_MISC_PREEMPT_RATE(m) ((unsigned)((m) & 0x1fu))
+
 /* IA32_VMX_EPT_VPID_CAP (A.10). */
 #define EPT_CAP_INVEPT          (1ull << 20)
 #define EPT_CAP_INVEPT_SINGLE   (1ull << 25)
@@ -110,6 +114,7 @@ enum vmcs_field {
 	VMCS_GUEST_INTERRUPTIBILITY = 0x4824,
 	VMCS_GUEST_ACTIVITY = 0x4826,
 	VMCS_GUEST_SYSENTER_CS = 0x482a,
+	VMCS_GUEST_PREEMPT_TIMER = 0x482e,
 	VMCS_HOST_SYSENTER_CS = 0x4c00,
 	/* natural width (B.4) */
 	VMCS_CR0_MASK = 0x6000,
@@ -155,7 +160,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define PIN_PREEMPTION_TIMER    (1u << 6)
 #define PIN_POSTED_INTERRUPTS   (1u << 7)
 
-/* Primary processor-based VM-execution controls (§25.6.2, Table 25-6). */
+/* Primary processor-based VM-execution controls (§25.6.2). */
 #define PROC_INTR_WINDOW        (1u << 2)
 #define PROC_TSC_OFFSETTING     (1u << 3)
 #define PROC_HLT_EXITING        (1u << 7)
@@ -178,7 +183,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define PROC_PAUSE_EXITING      (1u << 30)
 #define PROC_SECONDARY_CTLS     (1u << 31)
 
-/* Secondary processor-based VM-execution controls (§25.6.2, Table 25-7). */
+/* Secondary processor-based VM-execution controls (§25.6.2). */
 #define PROC2_VIRT_APIC_ACCESS  (1u << 0)
 #define PROC2_ENABLE_EPT        (1u << 1)
 #define PROC2_DESC_TABLE_EXIT   (1u << 2)
@@ -191,7 +196,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define PROC2_ENABLE_PML        (1u << 17)
 #define PROC2_EPT_VE            (1u << 18)
 
-/* VM-exit controls (§25.7.1, Table 25-13). */
+/* VM-exit controls (§25.7.1). */
 #define EXIT_SAVE_DEBUG         (1u << 2)
 #define EXIT_HOST_ADDR_64       (1u << 9)
 #define EXIT_LOAD_PERF_GLOBAL   (1u << 12)
@@ -202,7 +207,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define EXIT_LOAD_EFER          (1u << 21)
 #define EXIT_SAVE_PREEMPT_TIMER (1u << 22)
 
-/* VM-entry controls (§25.8.1, Table 25-15). */
+/* VM-entry controls (§25.8.1). */
 #define ENTRY_LOAD_DEBUG        (1u << 2)
 #define ENTRY_IA32E_GUEST       (1u << 9)
 #define ENTRY_SMM               (1u << 10)
@@ -212,8 +217,8 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define ENTRY_LOAD_EFER         (1u << 15)
 
 /*
- * Interruption-information format, shared by the VM-entry field (§25.8.3,
- * Table 25-17), the VM-exit field (§25.9.2) and IDT-vectoring (§25.9.3):
+ * Interruption-information format, shared by the VM-entry field (§25.8.3),
+ * the VM-exit field (§25.9.2) and IDT-vectoring (§25.9.3):
  *
  *   31     30:12     11        10:8    7:0
  *  +-----+---------+---------+------+--------+
@@ -235,11 +240,11 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define VECTOR_UD 6u
 #define VECTOR_GP 13u
 
-/* Guest interruptibility state (§25.4.2, Table 25-3). */
+/* Guest interruptibility state (§25.4.2). */
 #define INTERRUPTIBILITY_STI    (1u << 0)
 #define INTERRUPTIBILITY_MOV_SS (1u << 1)
 
-/* Segment access rights as the VMCS holds them (§25.4.1, Table 25-2). */
+/* Segment access rights as the VMCS holds them (§25.4.1). */
 #define AR_TYPE(t)      ((uint32_t)(t) & 0xfu)
 #define AR_S            (1u << 4)
 #define AR_P            (1u << 7)
@@ -308,14 +313,16 @@ enum vmx_exit_reason {
 #define VMX_EXIT_REASON_BASIC(r)    ((r) & 0xffffu)
 #define VMX_EXIT_REASON_ENTRY_FAIL  (1u << 31)
 
-/* Exit qualification of I/O instructions (§28.2.1, Table 28-5). */
+/* Exit qualification of I/O instructions (§28.2.1, "Exit Qualification
+ * for I/O Instructions"). */
 #define IO_QUAL_SIZE(q)    ((unsigned)((q) & 7u) + 1)  /* 1, 2 or 4 */
 #define IO_QUAL_IN         (1u << 3)
 #define IO_QUAL_STRING     (1u << 4)
 #define IO_QUAL_REP        (1u << 5)
 #define IO_QUAL_PORT(q)    ((uint16_t)((q) >> 16))
 
-/* Exit qualification of EPT violations (§28.2.1, Table 28-7): the access
+/* Exit qualification of EPT violations (§28.2.1, "Exit Qualification
+ * for EPT Violations"): the access
  * (bits 2:0) and the rights of the translation (bits 5:3, all zero when
  * no present leaf was found). */
 #define EPT_QUAL_READ      (1u << 0)
@@ -323,12 +330,13 @@ enum vmx_exit_reason {
 #define EPT_QUAL_FETCH     (1u << 2)
 #define EPT_QUAL_RIGHTS    (7u << 3)
 
-/* Exit qualification of control-register accesses (§28.2.1, Table 28-3). */
+/* Exit qualification of control-register accesses (§28.2.1, "Exit
+ * Qualification for Control-Register Accesses"). */
 #define CR_QUAL_NUMBER(q)  ((unsigned)((q) & 0xfu))
 #define CR_QUAL_TYPE(q)    ((unsigned)(((q) >> 4) & 3u)) /* 0 = MOV to CR */
 #define CR_QUAL_GPR(q)     ((unsigned)(((q) >> 8) & 0xfu))
 #define CR_QUAL_MOV_TO     0u
 
-/* VM-instruction error numbers worth naming (§31.4, Table 31-1). */
+/* VM-instruction error numbers worth naming (§31.4). */
 #define VMX_ERR_ENTRY_BAD_CONTROLS 7u
 #define VMX_ERR_ENTRY_BAD_HOST     8u

@@ -25,6 +25,7 @@
 
 struct vmx_caps vmx_caps;
 struct vmx_controls vmx_controls;
+uint32_t vmx_preempt_ticks;
 
 /* Per-CPU VMX state, touched only by its own CPU. */
 static struct vmx_cpu {
@@ -36,6 +37,7 @@ static struct vmx_cpu {
 static void vmx_caps_read(struct vmx_caps *c)
 {
 	c->basic = rdmsr(MSR_VMX_BASIC);
+	c->misc = rdmsr(MSR_VMX_MISC);
 	c->pin = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_PIN));
 	c->proc = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_PROC));
 	c->exit = rdmsr(vmx_caps_msr(c->basic, VMX_CTL_EXIT));
@@ -70,11 +72,17 @@ static bool vmx_setup_controls(void)
 			   r.field, r.missing, r.forced);
 		return false;
 	}
+	vmx_preempt_ticks = vmx_preempt_value(vmx_caps.misc, arch_tsc_hz(), VMX_PREEMPT_US);
 	log_printf("vmx: revision 0x%x%s, controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x\n",
 		   VMX_BASIC_REVISION(vmx_caps.basic),
 		   (vmx_caps.basic & VMX_BASIC_TRUE_CTLS) ? " (TRUE MSRs)" : "",
 		   vmx_controls.pin, vmx_controls.proc, vmx_controls.proc2,
 		   vmx_controls.exit, vmx_controls.entry);
+	if (vmx_controls.pin & PIN_PREEMPTION_TIMER)
+		log_printf("vmx: preemption timer every %u us of guest time (%u ticks, TSC/2^%u)%s\n",
+			   VMX_PREEMPT_US, vmx_preempt_ticks,
+			   VMX_MISC_PREEMPT_RATE(vmx_caps.misc),
+			   (vmx_controls.exit & EXIT_SAVE_PREEMPT_TIMER) ? ", saved across exits" : "");
 	done = true;
 	return true;
 }
@@ -245,7 +253,7 @@ static void vmx_s2_invalidate(struct vcpu *v)
 }
 
 /* hv/ moved RIP past an instruction it completed: blocking by STI or
- * MOV SS covered that instruction only (§25.4.2, Table 25-3). */
+ * MOV SS covered that instruction only (§25.4.2). */
 static void vmx_regs_to_vmcs(struct vcpu *v)
 {
 	struct vmx_vcpu *x = v->arch;
@@ -276,7 +284,8 @@ static void vmx_regs_from_vmcs(struct vcpu *v)
 }
 
 /* An event whose delivery the exit interrupted (IDT-vectoring info,
- * §25.9.3) is delivered again at the next entry (§28.2.4 note). */
+ * §25.9.3, §28.2.3) is delivered again by injecting it at the next entry
+ * (§27.6). */
 static void vmx_reinject_vectoring(const struct vmx_exit_info *xi)
 {
 	uint32_t info = (uint32_t)vmcs_read(VMCS_IDT_VECTORING_INFO);
@@ -359,6 +368,9 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 		break;
 	case VMX_ACT_MOV_CR:
 		vmx_emul_mov_cr(v, e, xi.qual);
+		break;
+	case VMX_ACT_TIMER:
+		vmx_vmcs_preempt_rearm();
 		break;
 	}
 }

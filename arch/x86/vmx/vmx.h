@@ -28,10 +28,17 @@ struct vmx_vcpu {
 extern struct vmx_caps vmx_caps;
 extern struct vmx_controls vmx_controls;
 
+/* Guest time between two VMX-preemption timer exits, the safety net that
+ * gets a guest running with IF = 0 out even where the host tick cannot
+ * (see vmx_caps.c); the value is computed once from the TSC rate. */
+#define VMX_PREEMPT_US 2000
+extern uint32_t vmx_preempt_ticks;
+
 /* vmx_vmcs.c: fill the current VMCS. */
 void vmx_vmcs_controls(const struct vmx_vcpu *x);
 void vmx_vmcs_host(void);
 void vmx_vmcs_guest(uint32_t entry);
+void vmx_vmcs_preempt_rearm(void);
 
 /* vmx_emul.c: exits the backend answers itself (see there); each leaves
  * *e as EXIT_NONE when it did, or sets what hv/ must see. */

@@ -8,7 +8,12 @@
  *   pin-based  need  external-interrupt exiting (the host tick always
  *                    exits, even from a guest spinning with IF = 0),
  *                    NMI exiting (host NMIs never reach a guest)
- *              avoid virtual NMIs, preemption timer, posted interrupts
+ *              want  the VMX-preemption timer: a second way out of a guest
+ *                    that runs with IF = 0 (Bochs 2.7 leaves an external
+ *                    interrupt masked after a VM entry with guest IF = 0
+ *                    until the guest itself changes IF, so a guest spinning
+ *                    after CLI would never exit on the tick alone)
+ *              avoid virtual NMIs, posted interrupts
  *   primary    need  HLT, unconditional I/O (every port exits), MWAIT,
  *                    MONITOR and RDPMC exiting, secondary controls
  *              avoid I/O and MSR bitmaps (so every port and every MSR
@@ -18,15 +23,17 @@
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
  *                    paging off); everything else stays 0
  *   exit       need  64-bit host, save and load IA32_EFER
+ *              want  save the preemption timer (it counts the guest's run
+ *                    time across exits instead of restarting at each entry)
  *              avoid acknowledge interrupt on exit (the tick stays
  *                    pending in the LAPIC for the host to take), PAT and
- *                    PERF_GLOBAL_CTRL loading, saving the preemption timer
+ *                    PERF_GLOBAL_CTRL loading
  *   entry      need  load IA32_EFER
  *              avoid IA-32e mode guest (Multiboot starts in 32-bit
  *                    mode), entry to SMM, dual-monitor, PAT and
  *                    PERF_GLOBAL_CTRL loading
  *
- * Bits in neither list are set exactly when the CPU forces them (their
+ * Bits in no list are set exactly when the CPU forces them (their
  * "default1" settings, such as "save debug controls").
  */
 #include "arch/x86/vmx/vmx_caps.h"
@@ -36,33 +43,43 @@
 #define GUEST_CR0_ET (1ull << 4)
 #define GUEST_CR0_PG (1ull << 31)
 
-static const uint32_t pin_need = PIN_EXT_INT_EXITING | PIN_NMI_EXITING;
-static const uint32_t pin_avoid =
-	PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER | PIN_POSTED_INTERRUPTS;
+static const struct vmx_ctl_policy pin_policy = {
+	.field = "pin-based",
+	.need = PIN_EXT_INT_EXITING | PIN_NMI_EXITING,
+	.want = PIN_PREEMPTION_TIMER,
+	.avoid = PIN_VIRTUAL_NMIS | PIN_POSTED_INTERRUPTS,
+};
 
-static const uint32_t proc_need =
-	PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING |
-	PROC_MONITOR_EXITING | PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS;
-static const uint32_t proc_avoid =
-	PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_CR3_LOAD_EXITING |
-	PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
-	PROC_CR8_STORE_EXITING | PROC_TPR_SHADOW | PROC_INTR_WINDOW |
-	PROC_NMI_WINDOW | PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING |
-	PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING;
+static const struct vmx_ctl_policy proc_policy = {
+	.field = "primary",
+	.need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING |
+		PROC_MONITOR_EXITING | PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS,
+	.avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS |
+		 PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |
+		 PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
+		 PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW |
+		 PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING |
+		 PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING,
+};
 
-static const uint32_t proc2_need =
-	PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED;
+static const struct vmx_ctl_policy proc2_policy = {
+	.field = "secondary",
+	.need = PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED,
+};
 
-static const uint32_t exit_need =
-	EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER;
-static const uint32_t exit_avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT |
-				   EXIT_LOAD_PERF_GLOBAL |
-				   EXIT_SAVE_PREEMPT_TIMER;
+static const struct vmx_ctl_policy exit_policy = {
+	.field = "exit",
+	.need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+	.want = EXIT_SAVE_PREEMPT_TIMER,
+	.avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT | EXIT_LOAD_PERF_GLOBAL,
+};
 
-static const uint32_t entry_need = ENTRY_LOAD_EFER;
-static const uint32_t entry_avoid = ENTRY_IA32E_GUEST | ENTRY_SMM |
-				    ENTRY_DUAL_MONITOR | ENTRY_LOAD_PAT |
-				    ENTRY_LOAD_PERF_GLOBAL;
+static const struct vmx_ctl_policy entry_policy = {
+	.field = "entry",
+	.need = ENTRY_LOAD_EFER,
+	.avoid = ENTRY_IA32E_GUEST | ENTRY_SMM | ENTRY_DUAL_MONITOR |
+		 ENTRY_LOAD_PAT | ENTRY_LOAD_PERF_GLOBAL,
+};
 
 uint32_t vmx_caps_msr(uint64_t basic, enum vmx_ctl_kind k)
 {
@@ -76,36 +93,39 @@ uint32_t vmx_caps_msr(uint64_t basic, enum vmx_ctl_kind k)
 	return (basic & VMX_BASIC_TRUE_CTLS) ? true_msr[k] : plain[k];
 }
 
-bool vmx_ctl_compute(uint64_t cap, uint32_t need, uint32_t avoid,
-		     const char *field, uint32_t *out, struct vmx_ctl_refusal *r)
+bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p,
+		     uint32_t *out, struct vmx_ctl_refusal *r)
 {
 	uint32_t must_be_1 = (uint32_t)cap;
 	uint32_t may_be_1 = (uint32_t)(cap >> 32);
 
 	*r = (struct vmx_ctl_refusal){
-		.field = field,
-		.missing = need & ~may_be_1,
-		.forced = avoid & must_be_1,
+		.field = p->field,
+		.missing = p->need & ~may_be_1,
+		.forced = p->avoid & must_be_1,
 	};
 	if (r->missing || r->forced)
 		return false;
-	*out = need | must_be_1;
+	*out = p->need | (p->want & may_be_1) | must_be_1;
 	return true;
 }
 
 bool vmx_controls_compute(const struct vmx_caps *c, struct vmx_controls *out,
 			  struct vmx_ctl_refusal *r)
 {
-	return vmx_ctl_compute(c->pin, pin_need, pin_avoid, "pin-based",
-			       &out->pin, r) &&
-	       vmx_ctl_compute(c->proc, proc_need, proc_avoid, "primary",
-			       &out->proc, r) &&
-	       vmx_ctl_compute(c->proc2, proc2_need, 0, "secondary", &out->proc2,
-			       r) &&
-	       vmx_ctl_compute(c->exit, exit_need, exit_avoid, "exit",
-			       &out->exit, r) &&
-	       vmx_ctl_compute(c->entry, entry_need, entry_avoid, "entry",
-			       &out->entry, r);
+	return vmx_ctl_compute(c->pin, &pin_policy, &out->pin, r) &&
+	       vmx_ctl_compute(c->proc, &proc_policy, &out->proc, r) &&
+	       vmx_ctl_compute(c->proc2, &proc2_policy, &out->proc2, r) &&
+	       vmx_ctl_compute(c->exit, &exit_policy, &out->exit, r) &&
+	       vmx_ctl_compute(c->entry, &entry_policy, &out->entry, r);
+}
+
+uint32_t vmx_preempt_value(uint64_t misc, uint64_t tsc_hz, unsigned us)
+{
+	uint64_t hz = tsc_hz ? tsc_hz : 1000000000ull;
+	uint64_t v = (hz / 1000000 * us) >> VMX_MISC_PREEMPT_RATE(misc);
+
+	return (uint32_t)MIN(MAX(v, 1ull), 0xffffffffull);
 }
 
 uint64_t vmx_fixed_apply(uint64_t v, uint64_t fixed0, uint64_t fixed1)

@@ -11,7 +11,7 @@
  * `proc`, `exit` and `entry` are the TRUE_* MSRs when BASIC bit 55 says
  * they exist, the older ones otherwise (see vmx_caps_msr()). */
 struct vmx_caps {
-	uint64_t basic;
+	uint64_t basic, misc;
 	uint64_t pin, proc, proc2, exit, entry;
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	uint64_t ept_vpid;
@@ -39,16 +39,26 @@ uint32_t vmx_caps_msr(uint64_t basic, enum vmx_ctl_kind k);
  * One control field from its capability MSR `cap`: bits 31:0 are the
  * allowed-0 settings (a 1 means the bit must be 1), bits 63:32 the
  * allowed-1 settings (a 0 means the bit must be 0) (A.3-A.5). The result
- * is `need` plus every bit the CPU forces to 1. False, with the offending
- * bits in *r, when a needed bit cannot be 1 or an `avoid` bit must be 1.
+ * is `need`, the `want` bits the CPU allows, and every bit the CPU forces
+ * to 1. False, with the offending bits in *r, when a needed bit cannot be
+ * 1 or an `avoid` bit must be 1.
  */
-bool vmx_ctl_compute(uint64_t cap, uint32_t need, uint32_t avoid,
-		     const char *field, uint32_t *out, struct vmx_ctl_refusal *r);
+struct vmx_ctl_policy {
+	const char *field; /* "pin-based", "primary", "secondary", "exit", "entry" */
+	uint32_t need, want, avoid;
+};
+bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p,
+		     uint32_t *out, struct vmx_ctl_refusal *r);
 
 /* Labyrinth's five control fields from the CPU's capabilities (the policy
  * is spelled out in vmx_caps.c). False with *r naming the first refusal. */
 bool vmx_controls_compute(const struct vmx_caps *c, struct vmx_controls *out,
 			  struct vmx_ctl_refusal *r);
+
+/* The VMX-preemption timer value that lasts about `us` microseconds of
+ * guest time on a CPU whose TSC runs at `tsc_hz` (0: unknown, assume
+ * 1 GHz), given IA32_VMX_MISC; at least 1. */
+uint32_t vmx_preempt_value(uint64_t misc, uint64_t tsc_hz, unsigned us);
 
 /* `v` with the bits fixed to 1 set and the bits fixed to 0 cleared
  * (A.7/A.8: a 1 in FIXED0 must be 1; a 0 in FIXED1 must be 0). */

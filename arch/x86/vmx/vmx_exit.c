@@ -84,7 +84,7 @@ static bool vmx_exit_is_vmx_insn(uint32_t basic)
 	}
 }
 
-/* I/O exit qualification (§28.2.1, Table 28-5). */
+/* I/O exit qualification (§28.2.1). */
 static void vmx_exit_io(uint64_t q, struct vm_exit *e)
 {
 	e->kind = EXIT_IO;
@@ -94,7 +94,7 @@ static void vmx_exit_io(uint64_t q, struct vm_exit *e)
 	e->io.string = (q & (IO_QUAL_STRING | IO_QUAL_REP)) != 0;
 }
 
-/* EPT violation qualification (Table 28-7): an instruction fetch, else a
+/* EPT violation qualification (§28.2.1): an instruction fetch, else a
  * write (a read-modify-write sets both bits 0 and 1), else a read; bits
  * 5:3 are the rights of the translation, all 0 when the walk stopped at an
  * entry that is not present. */
@@ -184,9 +184,11 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x,
 	case VMX_EXIT_EXCEPTION_NMI:
 		return vmx_exit_exception(x, e);
 	case VMX_EXIT_EXTERNAL_INT:
-	case VMX_EXIT_PREEMPT_TIMER:
 		e->kind = EXIT_INTR;
 		break;
+	case VMX_EXIT_PREEMPT_TIMER:
+		e->kind = EXIT_INTR;
+		return VMX_ACT_TIMER;
 	case VMX_EXIT_TRIPLE_FAULT:
 		e->kind = EXIT_SHUTDOWN;
 		break;

@@ -25,6 +25,7 @@ enum vmx_exit_action {
 			 * anything else is reflected */
 	VMX_ACT_NMI,    /* a host NMI arrived while the guest ran */
 	VMX_ACT_MOV_CR, /* MOV to CR0/CR4 touched a bit VMX owns (guest/host mask) */
+	VMX_ACT_TIMER,  /* the VMX-preemption timer ran out: rearm it (EXIT_INTR) */
 };
 
 /* Decode `x` into *e (kind, insn_len, raw and the kind's fields) and say
