@@ -45,6 +45,13 @@ struct svm_vcpu {
 
 static bool svm_cpu_init(void)
 {
+	/* One ASID per VM id (1..VM_MAX); CPUID Fn8000_000A EBX = ASIDs offered. */
+	uint32_t asids = cpuid(0x8000000a, 0).ebx;
+
+	if (asids < 16) {
+		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", asids);
+		return false;
+	}
 	memset(iopm, 0xff, sizeof(iopm));
 	memset(msrpm, 0xff, sizeof(msrpm));
 	host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
