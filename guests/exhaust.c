@@ -12,7 +12,7 @@
  * default 50.
  *
  * Prints, besides the result lines:
- *   exhaust: <n> pages allocated, then <errno name>
+ *   exhaust: <n> pages allocated, then <errno name>   (ENOMEM or ENOSPC)
  *   exhaust: ticks of the last success <t>, of the refusal <t>, of the
  *            repeated refusal <t>      (TSC ticks; informational only)
  */

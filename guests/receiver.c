@@ -1,13 +1,15 @@
 /*
  * receiver: waits for a donated page and checks its secret.
  *
- * Command line: gpa=<hex> [yields=<decimal>]
+ * Command line: gpa=<hex> [pages=<decimal>] [yields=<decimal>]
  *   gpa     where the donor puts the page (a window GPA);
+ *   pages   how many pages the donor gives in all, the one at gpa last
+ *           (default 1; bench partner=: 65);
  *   yields  how many YIELDs to wait at most (default 200000).
  * It polls PAGE_OWNED(gpa), yielding in between (never touching gpa before
  * it is owned: that would be an isolation fault), then checks that the whole
- * page holds the secret (donate.h), that MEM_STATS counts one more frame,
- * and that it can free the page: it is really its own now.
+ * page holds the secret (donate.h), that MEM_STATS counts `pages` more
+ * frames, and that it can free the page: it is really its own now.
  */
 #include "donate.h"
 
@@ -23,11 +25,12 @@ static uint64_t receiver_owned(void)
 
 void guest_main(void)
 {
-	uint64_t gpa, limit = 200000, n = 0;
+	uint64_t gpa, pages = 1, limit = 200000, n = 0;
 
 	if (!check(args_hex("gpa", &gpa), "args", "need gpa=<hex> (got '%s')",
 		   boot.args))
 		return;
+	args_dec("pages", &pages);
 	args_dec("yields", &limit);
 	con_printf("receiver: VM %ld waits for a page at 0x%lx\n", hc_self(), gpa);
 
@@ -48,7 +51,8 @@ void guest_main(void)
 	}
 	check(bad < 0, "secret", "word at offset %ld is 0x%lx, want 0x%lx", bad,
 	      got, want);
-	check(receiver_owned() == owned + 1, "stats-owned-plus-one",
-	      "owned %lu before, %lu after", owned, receiver_owned());
+	check(receiver_owned() == owned + pages, "stats-owned-plus-pages",
+	      "owned %lu before, %lu after %lu pages arrived", owned,
+	      receiver_owned(), pages);
 	check_eq("free-received", hc_page_free(gpa), 0);
 }
