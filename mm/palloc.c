@@ -39,19 +39,29 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 {
 	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
 	struct palloc_cache *c = &pc->cache[palloc_first_zone[flags & 3]];
-	uint32_t n = c->count[PALLOC_CLEAN];
 	uint64_t old = PALLOC_WORD_CLEAN;
-	uint32_t pfn;
+	uint32_t n, pfn;
 
 	ASSERT(palloc_owner_ok(owner) && id <= PDB_ID_MAX);
 #ifdef LAB_TESTING
 	if (atomic_load_relaxed(&palloc_inject_countdown))
 		goto slow;
 #endif
-	if (unlikely(!(flags & PALLOC_ATOMIC) || pc->busy || n == 0))
+	if (unlikely(!(flags & PALLOC_ATOMIC) || pc->busy))
 		goto slow;
+	/*
+	 * An interrupt before this store runs a complete call of its own; one
+	 * after it sees busy and keeps off the cache. So the cache is read only
+	 * after the store (the barrier keeps the compiler from hoisting it).
+	 */
 	pc->busy = 1;
 	barrier();
+	n = c->count[PALLOC_CLEAN];
+	if (unlikely(n == 0)) {
+		barrier();
+		pc->busy = 0;
+		goto slow;
+	}
 	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n - 1]);
 	atomic_store_relaxed(&c->count[PALLOC_CLEAN], n - 1);
 	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
@@ -79,16 +89,17 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	pfn_t pfn = off >> PAGE_SHIFT;
 	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
 	struct palloc_cache *c = &pc->cache[palloc_zone_of(pfn)];
-	uint32_t n = c->count[PALLOC_DIRTY];
 	uint64_t old = pdb_make(owner, id, 0);
+	uint32_t n;
 
 	if (unlikely((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 ||
-		     !palloc_owner_ok(owner) || id > PDB_ID_MAX || pc->busy ||
-		     n == PALLOC_SLOTS))
+		     !palloc_owner_ok(owner) || id > PDB_ID_MAX || pc->busy))
 		return palloc_free_slow(va, owner, id);
-	pc->busy = 1;
+	pc->busy = 1; /* as in palloc_alloc(): the cache is read after this */
 	barrier();
-	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
+	n = c->count[PALLOC_DIRTY];
+	if (unlikely(n == PALLOC_SLOTS ||
+		     !atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
 					 PALLOC_WORD_DIRTY))) {
 		barrier();
 		pc->busy = 0;
@@ -349,5 +360,4 @@ void palloc_init(void)
 		init_fill(zs);
 	}
 	init_first_zones();
-	atomic_fence_seq_cst();
 }
