@@ -3,3 +3,17 @@
 # tests/host/test_vmx_caps.c and test_vmx_exit.c run the real code.
 VMX_HOST_SRCS := arch/x86/vmx/vmx_caps.c arch/x86/vmx/vmx_exit.c
 HOST_LIB_SRCS += $(VMX_HOST_SRCS)
+
+# The guest scenarios under Bochs/OVMF (Intel VMX+EPT): every
+# tests/scenario/vmx-*.cfg through tests/scenario/run.py, the ESP turned into
+# the El Torito ISO that tools/bochs.sh boots. About 80 s per scenario.
+SCENARIOS_VMX := $(sort $(wildcard tests/scenario/vmx-*.cfg))
+VMX_BOCHS_LAUNCH := sh -c 'tools/mkiso.sh "$$1.iso" "$$1" >/dev/null && \
+	tools/bochs.sh "$$1.iso" -q -t 600 -m 512 -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
+	bochs-esp '{esp}' '{log}'
+TEST_SUITES += test-scenario-vmx
+.PHONY: test-scenario-vmx
+test-scenario-vmx: $(EFI_APP) guests
+	$(Q)for s in $(SCENARIOS_VMX); do \
+		tests/scenario/run.py scenario-vmx $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
+	done
