@@ -5,8 +5,8 @@
  *   vcpu_init  VMCS + state frame, controls from the capability MSRs
  *              (vmx_caps.c), host state, Multiboot guest state (vmx_vmcs.c)
  *   run        RSP/RIP/RFLAGS to the VMCS, vmx_enter (vmx_run.asm), decode
- *              the exit (vmx_exit.c); the few exits the backend completes
- *              itself (vmx_emul.c) re-enter at once
+ *              the exit (vmx_exit.c); the few exits the backend answers
+ *              itself (vmx_emul.c) come back as EXIT_NONE
  *
  * Each vCPU runs on the CPU that first loaded its VMCS: moving it would
  * need a VMCLEAR on the old CPU first (§25.11.1), which nothing does yet.
