@@ -57,5 +57,23 @@ void arch_timer_start(unsigned period_ms, void (*fn)(void));
 uint64_t arch_timer_ticks(void);
 void arch_irq_window(void);
 
+/*
+ * Guest register state that neither VMRUN nor VM entry switches: x87/SSE
+ * (an FXSAVE image) and DR0-DR3. The hypervisor itself uses none of them
+ * (-mno-sse), so the scheduler switches them only when another vCPU runs
+ * next: nothing one VM leaves in them is visible to another.
+ */
+struct arch_extstate {
+	uint8_t fx[512] __attribute__((aligned(16)));
+	uint64_t dr[4];
+};
+/* Once per CPU before any guest runs: FXSAVE usable, XCR0 = x87|SSE
+ * (no AVX state that FXSAVE would not cover). */
+void arch_extstate_init(void);
+/* The state of a CPU after reset (FCW 0x37f, MXCSR 0x1f80, the rest zero). */
+void arch_extstate_reset(struct arch_extstate *s);
+/* Save the live state into `from` (if not NULL), load `to`. */
+void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to);
+
 /* Test knob: raise the named exception (ud, pf, gp, de); returns if unknown. */
 void arch_crash_test(const char *kind);

@@ -70,6 +70,7 @@ _Noreturn void hv_main(struct boot_info *bi)
 	log_printf("hv: backend %s\n", backend);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
 		   (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
+	arch_extstate_init();
 	virt = hv_pick_backend(backend);
 	if (!virt || !virt->cpu_init()) {
 		log_printf("hv: the %s backend is %s\n", backend,

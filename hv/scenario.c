@@ -156,10 +156,26 @@ static unsigned create_vms(const struct boot_info *bi)
 	return created;
 }
 
+/*
+ * The vCPU whose x87/SSE and DR0-3 state is in the registers. Switched only
+ * when another one runs next; a VM that ended leaves its state behind until
+ * the next vCPU's is loaded over it, before that vCPU runs.
+ */
+static struct vcpu *ext_owner;
+
+static void switch_extstate(struct vcpu *next)
+{
+	if (ext_owner == next)
+		return;
+	arch_extstate_switch(ext_owner ? &ext_owner->ext : NULL, &next->ext);
+	ext_owner = next;
+}
+
 static void run_slice(struct vm *vm)
 {
 	struct vm_exit e;
 
+	switch_extstate(&vm->vcpu);
 	need_resched = false;
 	while (vm->state == VM_RUNNING && !need_resched) {
 		virt->run(&vm->vcpu, &e);

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "arch/arch.h"
 #include "lab/types.h"
 
 struct vm;
@@ -83,6 +84,7 @@ struct vcpu {
 	struct vm *vm;
 	bool long_mode;   /* guest in 64-bit mode: hypercall arguments are not truncated */
 	void *arch;       /* backend state (VMCB or VMCS and friends) */
+	struct arch_extstate ext; /* x87/SSE and DR0-3: switched by the scheduler */
 };
 
 struct virt_ops {

@@ -70,6 +70,7 @@ struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t imag
 	vm->until_others = p->until_others;
 	vm->exit_status = -1;
 	vm->vcpu.vm = vm;
+	arch_extstate_reset(&vm->vcpu.ext);
 	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
 	if (mem_protect_vm_init(&vm->s2, vm->id, virt->s2_format, budget, vm_invalidate,
 				&vm->vcpu) != MP_OK) {
