@@ -56,3 +56,40 @@ test-palloc-stress: $(PALLOC_BINS)
 		tools/record.sh palloc/$$name $$p $$f; \
 	done
 .PHONY: test-palloc-stress
+
+# ---------------------------------------------------------------------------
+# make bench: bench/palloc_bench.c against two baselines it defines; built
+# like the hypervisor's code (-O2, no sanitizer, no LAB_DEBUG/LAB_TESTING).
+# Instruction counts: callgrind, collection toggled on only around calls
+# that hit the per-CPU cache, inclusive cost of the allocator's function
+# divided by the number of such calls.
+PALLOC_BENCH := $(BUILD)/bench/palloc_bench
+PALLOC_BENCH_FNS := palloc:palloc_alloc:palloc_free spinlock_list:sl_alloc:sl_free \
+	treiber_stack:ts_alloc:ts_free
+
+$(PALLOC_BENCH): bench/palloc_bench.c $(PALLOC_SRCS) $(PALLOC_HDRS)
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  BENCH   $@" || true
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes -fno-omit-frame-pointer \
+		-Iinclude -I. -Itests -DLAB_HOST -DLAB_VERSION='"$(VERSION)"' -pthread \
+		$< $(PALLOC_SRCS) -o $@
+
+BENCH_TARGETS += bench-palloc
+bench-palloc: $(PALLOC_BENCH)
+	$(Q)d=$(BUILD)/bench; rm -f $$d/palloc-instr.txt; \
+	for e in $(PALLOC_BENCH_FNS); do \
+		name=$${e%%:*}; fns=$${e#*:}; \
+		for op in alloc free; do \
+			if [ $$op = alloc ]; then fn=$${fns%%:*}; else fn=$${fns#*:}; fi; \
+			out=$$d/callgrind.$$name.$$op; \
+			n=$$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=$$out \
+				$(PALLOC_BENCH) --instr $$name $$op 2>/dev/null | sed -n 's/^counted //p'); \
+			ir=$$(callgrind_annotate --inclusive=yes --threshold=100 $$out 2>/dev/null | \
+				awk -v f=":$$fn " 'index($$0, f) { gsub(",", "", $$1); print $$1; exit }'); \
+			echo "$$name $$op $$(awk -v i="$${ir:-0}" -v n="$${n:-1}" 'BEGIN { printf "%.1f", i / n }')" \
+				>> $$d/palloc-instr.txt; \
+		done; \
+	done; \
+	$(PALLOC_BENCH) $$d/palloc.json $$d/palloc-instr.txt | tee $$d/palloc.txt; \
+	echo "bench-palloc: wrote $$d/palloc.json and $$d/palloc.txt"
+.PHONY: bench-palloc

@@ -37,17 +37,20 @@ const char *palloc_zone_name(enum palloc_zone z)
  */
 void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 {
-	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
-	struct palloc_cache *c = &pc->cache[palloc_first_zone[flags & 3]];
-	uint64_t old = PALLOC_WORD_CLEAN;
+	uint64_t word = pdb_make(owner, id, 0), old = PALLOC_WORD_CLEAN;
+	struct palloc_cpu *pc;
+	struct palloc_cache *c;
 	uint32_t n, pfn;
 
 	ASSERT(palloc_owner_ok(owner) && id <= PDB_ID_MAX);
 #ifdef LAB_TESTING
 	if (atomic_load_relaxed(&palloc_inject_countdown))
-		goto slow;
+		return palloc_alloc_slow(flags, owner, id);
 #endif
-	if (unlikely(!(flags & PALLOC_ATOMIC) || pc->busy))
+	if (unlikely(!(flags & PALLOC_ATOMIC)))
+		return palloc_alloc_slow(flags, owner, id);
+	pc = &palloc_cpus[arch_cpu_id()];
+	if (unlikely(pc->busy))
 		goto slow;
 	/*
 	 * An interrupt before this store runs a complete call of its own; one
@@ -56,26 +59,24 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 	 */
 	pc->busy = 1;
 	barrier();
+	c = &pc->cache[palloc_first_zone[flags & 3]];
+	palloc_in_register(c);
 	n = c->count[PALLOC_CLEAN];
-	if (unlikely(n == 0)) {
-		barrier();
-		pc->busy = 0;
-		goto slow;
-	}
+	if (unlikely(n == 0))
+		goto unbusy;
 	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n - 1]);
 	atomic_store_relaxed(&c->count[PALLOC_CLEAN], n - 1);
-	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
-					 pdb_make(owner, id, 0)))) {
-		barrier();
-		pc->busy = 0;
-		goto slow;
-	}
+	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)))
+		goto unbusy;
 	palloc_count(&c->ctr.allocs_clean);
 	barrier();
 	pc->busy = 0;
 	return palloc_pfn_va(pfn);
+unbusy:
+	barrier();
+	pc->busy = 0;
 slow:
-	return palloc_alloc_slow(flags, owner, id);
+	return palloc_alloc_slow(flags, pdb_word_owner(word), pdb_word_id(word));
 }
 
 /*
@@ -87,23 +88,28 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 {
 	uintptr_t off = (uintptr_t)va - palloc_va_offset;
 	pfn_t pfn = off >> PAGE_SHIFT;
-	struct palloc_cpu *pc = &palloc_cpus[arch_cpu_id()];
-	struct palloc_cache *c = &pc->cache[palloc_zone_of(pfn)];
-	uint64_t old = pdb_make(owner, id, 0);
+	uint64_t want = pdb_make(owner, id, 0), old = want;
+	struct palloc_cpu *pc;
+	struct palloc_cache *c;
 	uint32_t n;
 
 	if (unlikely((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 ||
-		     !palloc_owner_ok(owner) || id > PDB_ID_MAX || pc->busy))
+		     !palloc_owner_ok(owner) || id > PDB_ID_MAX))
 		return palloc_free_slow(va, owner, id);
+	pc = &palloc_cpus[arch_cpu_id()];
+	if (unlikely(pc->busy))
+		goto slow;
 	pc->busy = 1; /* as in palloc_alloc(): the cache is read after this */
 	barrier();
+	c = &pc->cache[palloc_zone_of(pfn)];
+	palloc_in_register(c);
 	n = c->count[PALLOC_DIRTY];
 	if (unlikely(n == PALLOC_SLOTS ||
 		     !atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
 					 PALLOC_WORD_DIRTY))) {
 		barrier();
 		pc->busy = 0;
-		return palloc_free_slow(va, owner, id);
+		goto slow;
 	}
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
 	atomic_store_release(&c->count[PALLOC_DIRTY], n + 1);
@@ -111,6 +117,8 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	barrier();
 	pc->busy = 0;
 	return PALLOC_OK;
+slow:
+	return palloc_free_slow(palloc_pfn_va(pfn), pdb_word_owner(want), pdb_word_id(want));
 }
 
 void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner,

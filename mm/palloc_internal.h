@@ -39,11 +39,11 @@ static inline uint64_t palloc_free_word(enum palloc_kind k)
 }
 
 /*
- * Bounds. PALLOC_SLOTS: frames one CPU caches per zone and state (refills
- * take up to one pool word, 64 frames). PALLOC_TRIES: retries of any
+ * Bounds. PALLOC_SLOTS: frames one CPU caches per zone and state (a refill
+ * takes up to one pool word, 64 frames; a drain empties the array). PALLOC_TRIES: retries of any
  * compare-exchange loop or pool search before it gives up.
  */
-#define PALLOC_SLOTS      64
+#define PALLOC_SLOTS      120 /* fills a 1 KiB cache with its 64-byte header */
 #define PALLOC_TRIES      4
 #define PALLOC_EMPTY_SLOT 0u /* frame 0 is never managed by the allocator */
 
@@ -77,7 +77,8 @@ unsigned palloc_pool_add(struct palloc_pool *p, uint64_t w, uint64_t mask);
 /* Clear `mask` in leaf word `w`; returns the bits this call cleared (the tokens it won). */
 uint64_t palloc_pool_take(struct palloc_pool *p, uint64_t w, uint64_t mask);
 /* A leaf word that held bits when read, or -1 if the pool was seen empty. */
-int64_t palloc_pool_find(const struct palloc_pool *p, unsigned hint);
+/* `from`: the leaf word to start at (the caller's last find): repeated finds stay O(1). */
+int64_t palloc_pool_find(const struct palloc_pool *p, uint64_t from);
 uint64_t palloc_pool_count(const struct palloc_pool *p);
 
 static inline uint64_t palloc_pool_word(const struct palloc_pool *p, pfn_t pfn)
@@ -117,9 +118,11 @@ struct palloc_counters {
  */
 struct palloc_cache {
 	uint32_t count[PALLOC_KIND_COUNT];
+	uint32_t cursor[PALLOC_KIND_COUNT]; /* pool word of the last find (a hint) */
 	struct palloc_counters ctr;
 	uint32_t slot[PALLOC_KIND_COUNT][PALLOC_SLOTS]; /* frame numbers */
-};
+} __attribute__((aligned(1024)));
+static_assert(sizeof(struct palloc_cache) == 1024, "one shift indexes a cache");
 
 struct palloc_cpu {
 	/*
@@ -129,9 +132,10 @@ struct palloc_cpu {
 	 * compiler barrier orders it (an interrupt sees the CPU's own stores
 	 * in program order).
 	 */
-	uint8_t busy;
+	uint8_t busy __attribute__((aligned(1024)));
 	struct palloc_cache cache[ZONE_COUNT];
-} __attribute__((aligned(64)));
+};
+static_assert(sizeof(struct palloc_cpu) == 4096, "one shift indexes a CPU");
 
 extern struct palloc_zone_state palloc_zones[ZONE_COUNT];
 extern struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
@@ -161,6 +165,13 @@ static inline unsigned palloc_popcount(uint64_t v)
 	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
 	return (unsigned)((v * 0x0101010101010101ull) >> 56);
 }
+
+/*
+ * Make the compiler hold `p` in a register as computed (it otherwise
+ * re-derives cache-slot addresses from the indices at each access, a few
+ * instructions each on the fast paths). No code of its own.
+ */
+#define palloc_in_register(p) __asm__("" : "+r"(p))
 
 static inline void *palloc_pfn_va(pfn_t pfn)
 {

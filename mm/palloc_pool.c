@@ -110,13 +110,13 @@ uint64_t palloc_pool_count(const struct palloc_pool *p)
 
 /*
  * Among the (at most 64) children [first, first + 64) of one node, the
- * first non-zero one at or after `hint` (wrapping), or -1.
+ * first non-zero one at or after offset `at` (wrapping), or -1.
  */
 static int64_t pool_child(const uint64_t *child, uint64_t n, uint64_t first,
-			  unsigned hint)
+			  unsigned at)
 {
 	for (unsigned i = 0; i < 64; i++) {
-		uint64_t c = first + ((i + hint) & 63);
+		uint64_t c = first + ((i + at) & 63);
 
 		if (c < n && atomic_load_relaxed(&child[c]))
 			return (int64_t)c;
@@ -125,11 +125,12 @@ static int64_t pool_child(const uint64_t *child, uint64_t n, uint64_t first,
 }
 
 /*
- * One descent from the top, following non-zero counters. Bounded: at most
- * 64 reads per level. Fails only if it met a counter that over-counted for
- * a moment (an operation in progress on another CPU).
+ * One descent from the top, following non-zero counters, each level's scan
+ * starting where leaf word `from` lies. Bounded: at most 64 reads per
+ * level. Fails only if it met a counter that over-counted for a moment (an
+ * operation in progress on another CPU).
  */
-static int64_t pool_descend(const struct palloc_pool *p, unsigned hint)
+static int64_t pool_descend(const struct palloc_pool *p, uint64_t from)
 {
 	int64_t j = 0;
 
@@ -137,7 +138,7 @@ static int64_t pool_descend(const struct palloc_pool *p, unsigned hint)
 		const uint64_t *child = l ? p->level[l - 1] : p->leaf;
 		uint64_t n = l ? p->level_size[l - 1] : p->word_count;
 
-		j = pool_child(child, n, (uint64_t)j << 6, hint);
+		j = pool_child(child, n, (uint64_t)j << 6, (unsigned)(from >> (6 * l)) & 63);
 		if (j < 0)
 			return -1;
 	}
@@ -145,14 +146,14 @@ static int64_t pool_descend(const struct palloc_pool *p, unsigned hint)
 }
 
 /* At most PALLOC_TRIES descents, each started only while the total is non-zero. */
-int64_t palloc_pool_find(const struct palloc_pool *p, unsigned hint)
+int64_t palloc_pool_find(const struct palloc_pool *p, uint64_t from)
 {
 	for (unsigned t = 0; t < PALLOC_TRIES; t++) {
 		int64_t w;
 
 		if (!palloc_pool_count(p))
 			return -1;
-		w = pool_descend(p, hint + t * 17);
+		w = pool_descend(p, from + t * 4099);
 		if (w >= 0)
 			return w;
 	}

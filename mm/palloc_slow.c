@@ -88,6 +88,8 @@ static uint64_t keep_lowest(uint64_t bits, unsigned k)
 {
 	uint64_t out = 0;
 
+	if (palloc_popcount(bits) <= k)
+		return bits;
 	for (unsigned i = 0; i < k && bits; i++) {
 		out |= bits & -bits;
 		bits &= bits - 1;
@@ -119,17 +121,18 @@ static void refill_drop(struct palloc_zone_state *zs, struct palloc_cache *c,
  * bits; a frame is in the pool, the cache, or both, never in neither.
  */
 static unsigned refill(struct palloc_zone_state *zs, struct palloc_cache *c,
-		       unsigned hint, int64_t floor)
+		       int64_t floor)
 {
 	struct palloc_pool *p = &zs->pool[PALLOC_CLEAN];
 	uint32_t n = c->count[PALLOC_CLEAN];
-	int64_t w = palloc_pool_find(p, hint);
+	int64_t w = palloc_pool_find(p, c->cursor[PALLOC_CLEAN]);
 	uint64_t bits, got, b;
 	unsigned r;
 	uint32_t i;
 
 	if (w < 0 || n >= PALLOC_SLOTS)
 		return 0;
+	atomic_store_relaxed(&c->cursor[PALLOC_CLEAN], (uint32_t)w);
 	bits = keep_lowest(atomic_load_relaxed(&p->leaf[w]), PALLOC_SLOTS - n);
 	if (!bits)
 		return 0;
@@ -203,7 +206,7 @@ static void drain(struct palloc_zone_state *zs, struct palloc_cache *c,
  * was stale (its frame left through a cache slot): it stays consumed.
  */
 static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k,
-			    int64_t floor, uint64_t word, unsigned hint)
+			    int64_t floor, uint64_t word, struct palloc_cache *c)
 {
 	struct palloc_pool *p = &zs->pool[k];
 
@@ -214,7 +217,9 @@ static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k,
 
 		if (!avail_reserve(zs, 1, floor))
 			return 0;
-		w = palloc_pool_find(p, hint);
+		w = palloc_pool_find(p, atomic_load_relaxed(&c->cursor[k]));
+		if (w >= 0)
+			atomic_store_relaxed(&c->cursor[k], (uint32_t)w);
 		bits = w < 0 ? 0 : atomic_load_relaxed(&p->leaf[w]);
 		if (!bits || !palloc_pool_take(p, (uint64_t)w, bits & -bits)) {
 			avail_give(zs, 1);
@@ -278,25 +283,25 @@ static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
 /* ---- allocation, per zone and class ------------------------------------ */
 
 static pfn_t take_clean(struct palloc_zone_state *zs, struct palloc_cache *c,
-			bool nested, unsigned hint, int64_t floor, uint64_t word)
+			bool nested, int64_t floor, uint64_t word)
 {
 	if (nested)
-		return pool_claim_one(zs, PALLOC_CLEAN, floor, word, hint);
+		return pool_claim_one(zs, PALLOC_CLEAN, floor, word, c);
 	for (unsigned t = 0; t < 2; t++) {
 		pfn_t pfn = pop_own(c, PALLOC_CLEAN, word);
 
-		if (pfn || !refill(zs, c, hint, floor))
+		if (pfn || !refill(zs, c, floor))
 			return pfn;
 	}
 	return pop_own(c, PALLOC_CLEAN, word);
 }
 
 static pfn_t take_dirty(struct palloc_zone_state *zs, struct palloc_cache *c,
-			bool nested, unsigned hint, int64_t floor, uint64_t word)
+			bool nested, int64_t floor, uint64_t word)
 {
 	pfn_t pfn = nested ? 0 : pop_own(c, PALLOC_DIRTY, word);
 
-	return pfn ? pfn : pool_claim_one(zs, PALLOC_DIRTY, floor, word, hint);
+	return pfn ? pfn : pool_claim_one(zs, PALLOC_DIRTY, floor, word, c);
 }
 
 /*
@@ -309,15 +314,14 @@ static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested,
 {
 	struct palloc_zone_state *zs = &palloc_zones[z];
 	struct palloc_cache *c = &palloc_cpus[cpu].cache[z];
-	unsigned hint = cpu * 13;
 	pfn_t pfn = 0;
 
 	for (unsigned pass = 0; pass < 2 && zs->present; pass++) {
 		*dirty = false;
-		if ((pfn = take_clean(zs, c, nested, hint, NO_FLOOR, word)))
+		if ((pfn = take_clean(zs, c, nested, NO_FLOOR, word)))
 			break;
 		*dirty = true;
-		if ((pfn = take_dirty(zs, c, nested, hint, NO_FLOOR, word)))
+		if ((pfn = take_dirty(zs, c, nested, NO_FLOOR, word)))
 			break;
 		if ((pfn = steal(z, cpu, nested, word, dirty)))
 			break;
@@ -344,10 +348,10 @@ static pfn_t zone_alloc_guest(enum palloc_zone z, unsigned cpu, bool nested,
 	if (!zs->present || atomic_load_relaxed(&zs->avail) < floor)
 		return 0;
 	*dirty = false;
-	if ((pfn = take_clean(zs, c, nested, cpu * 13, floor, word)))
+	if ((pfn = take_clean(zs, c, nested, floor, word)))
 		return pfn;
 	*dirty = true;
-	return take_dirty(zs, c, nested, cpu * 13, floor, word);
+	return take_dirty(zs, c, nested, floor, word);
 }
 
 #ifdef LAB_TESTING
@@ -500,11 +504,10 @@ enum palloc_err palloc_free_slow(void *va, enum pdb_owner owner, unsigned id)
 static const uint8_t scrub_order[ZONE_COUNT] = { ZONE_NORMAL, ZONE_DMA32, ZONE_DMA };
 
 /* Zero one dirty frame of the zone's pool and make it clean. */
-static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c,
-		      unsigned hint)
+static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c)
 {
 	struct palloc_pool *p = &zs->pool[PALLOC_CLEAN];
-	pfn_t pfn = pool_claim_one(zs, PALLOC_DIRTY, NO_FLOOR, PALLOC_WORD_SCRUBBING, hint);
+	pfn_t pfn = pool_claim_one(zs, PALLOC_DIRTY, NO_FLOOR, PALLOC_WORD_SCRUBBING, c);
 
 	if (!pfn)
 		return false;
@@ -535,7 +538,7 @@ unsigned palloc_scrub(unsigned budget)
 			continue;
 		if (c->count[PALLOC_DIRTY])
 			drain(zs, c, PALLOC_DIRTY);
-		while (done < budget && scrub_one(zs, c, cpu * 13))
+		while (done < budget && scrub_one(zs, c))
 			done++;
 	}
 	barrier();
