@@ -11,7 +11,7 @@
 ;
 ; Offsets into struct guest_regs come from asm-offsets.inc, generated from
 ; the C structure.
-%include "asm-offsets.inc"
+%include "guest_regs.inc"
 
 VMCS_HOST_RSP	equ 0x6c14		; Appendix B, Table B-15
 
@@ -33,19 +33,7 @@ vmx_enter:
 	jbe	.failed
 	test	esi, esi		; ZF = first entry; no later instruction
 	mov	rax, [rdi + REGS_RAX]	; before VMLAUNCH/VMRESUME touches flags
-	mov	rbx, [rdi + REGS_RBX]
-	mov	rcx, [rdi + REGS_RCX]
-	mov	rdx, [rdi + REGS_RDX]
-	mov	rsi, [rdi + REGS_RSI]
-	mov	rbp, [rdi + REGS_RBP]
-	mov	r8, [rdi + REGS_R8]
-	mov	r9, [rdi + REGS_R9]
-	mov	r10, [rdi + REGS_R10]
-	mov	r11, [rdi + REGS_R11]
-	mov	r12, [rdi + REGS_R12]
-	mov	r13, [rdi + REGS_R13]
-	mov	r14, [rdi + REGS_R14]
-	mov	r15, [rdi + REGS_R15]
+	GUEST_GPRS_LOAD
 	mov	rdi, [rdi + REGS_RDI]
 	jnz	.resume
 	vmlaunch
@@ -72,19 +60,7 @@ vmx_exit_entry:
 	push	rdi
 	mov	rdi, [rsp + 8]
 	mov	[rdi + REGS_RAX], rax
-	mov	[rdi + REGS_RBX], rbx
-	mov	[rdi + REGS_RCX], rcx
-	mov	[rdi + REGS_RDX], rdx
-	mov	[rdi + REGS_RSI], rsi
-	mov	[rdi + REGS_RBP], rbp
-	mov	[rdi + REGS_R8], r8
-	mov	[rdi + REGS_R9], r9
-	mov	[rdi + REGS_R10], r10
-	mov	[rdi + REGS_R11], r11
-	mov	[rdi + REGS_R12], r12
-	mov	[rdi + REGS_R13], r13
-	mov	[rdi + REGS_R14], r14
-	mov	[rdi + REGS_R15], r15
+	GUEST_GPRS_STORE
 	pop	qword [rdi + REGS_RDI]
 	xor	eax, eax
 	jmp	vmx_enter.out
