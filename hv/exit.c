@@ -67,6 +67,7 @@ static void exit_s2_fault(struct vm *vm, const struct vm_exit *e)
 		&vm->s2, gpa(ALIGN_DOWN(g, PAGE_SIZE)), PALLOC_ATOMIC, NULL);
 	if (err == MP_OK) {
 		vm->demand_faults++;
+		vm_promise_mapped(vm);
 		return;
 	}
 	if (err == MP_EEXIST) /* mapped since the fault was taken: retry */

@@ -18,8 +18,17 @@ static bool heap_gpa_ok(uint64_t g)
 
 static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
 {
+	bool mapped;
+
 	if (!heap_gpa_ok(g))
 		return -LAB_EINVAL;
+	/* The documented order: -EEXIST and -ENOSPC before -ENOMEM. */
+	if ((void)gmem_va(vm, g, &mapped), mapped)
+		return -LAB_EEXIST;
+	if (vm->s2.frames_owned >= vm->s2.frame_budget)
+		return -LAB_ENOSPC;
+	if (!vm_promises_allow_guest_alloc())
+		return -LAB_ENOMEM; /* other VMs' promised RAM stays theirs */
 	return mem_protect_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
 }
 

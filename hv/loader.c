@@ -55,6 +55,7 @@ static bool load_map_range(struct vm *vm, uint64_t g, uint64_t len)
 				   mem_protect_err_name(err));
 			return false;
 		}
+		vm_promise_mapped(vm);
 	}
 	return true;
 }

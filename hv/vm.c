@@ -5,6 +5,71 @@
 #include "mm/palloc.h"
 
 static struct vm vms[VM_MAX];
+static uint64_t promised; /* sum of promise_left over running VMs */
+
+/* Free frames and the sum of the zones' min watermarks. */
+static void free_and_min(uint64_t *free, uint64_t *min)
+{
+	*free = *min = 0;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_stats st;
+		palloc_zone_stats(z, &st);
+		*free += st.free_clean + st.free_dirty;
+		*min += st.min;
+	}
+}
+
+void vm_promise_mapped(struct vm *vm)
+{
+	if (vm->promise_left) {
+		vm->promise_left--;
+		promised--;
+	}
+}
+
+/*
+ * Mapping the rest of a VM's RAM may also take table pages: at most one
+ * page table per 512 frames, plus one at each level for a partial range.
+ */
+static uint64_t promised_tables(void)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < VM_MAX; i++)
+		if (vms[i].state == VM_RUNNING && vms[i].promise_left)
+			t += vms[i].promise_left / 512 + S2_LEVELS;
+	return t;
+}
+
+bool vm_promises_allow_guest_alloc(void)
+{
+	uint64_t free, min;
+
+	free_and_min(&free, &min);
+	return free > min + promised + promised_tables();
+}
+
+/* Admit a VM only if its whole RAM can be kept for it. */
+static bool vm_promise(struct vm *vm, uint64_t frames)
+{
+	uint64_t free, min;
+
+	free_and_min(&free, &min);
+	if (free < min + promised + promised_tables() + frames + frames / 512 + S2_LEVELS) {
+		log_printf("hv: %s: %lu frames of RAM cannot be promised (%lu free, %lu promised, min %lu)\n",
+			   vm->name, frames, free, promised, min);
+		return false;
+	}
+	vm->promise_left = frames;
+	promised += frames;
+	return true;
+}
+
+static void vm_unpromise(struct vm *vm)
+{
+	promised -= vm->promise_left;
+	vm->promise_left = 0;
+}
 
 struct vm *vm_slot(unsigned i) { return i < VM_MAX ? &vms[i] : NULL; }
 
@@ -46,6 +111,7 @@ static void vm_release_memory(struct vm *vm)
 {
 	struct mem_protect_teardown t;
 
+	vm_unpromise(vm);
 	mem_protect_vm_teardown(&vm->s2, &t);
 	log_printf("hv: vm %u (%s): reclaimed %lu frames (%lu mapped, %lu unmapped) and %lu table pages%s\n",
 		   vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
@@ -72,8 +138,11 @@ struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t imag
 	vm->vcpu.vm = vm;
 	arch_extstate_reset(&vm->vcpu.ext);
 	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
+	if (!vm_promise(vm, p->mem_bytes / PAGE_SIZE))
+		return NULL;
 	if (mem_protect_vm_init(&vm->s2, vm->id, virt->s2_format, budget, vm_invalidate,
 				&vm->vcpu) != MP_OK) {
+		vm_unpromise(vm);
 		log_printf("hv: %s: no memory for its tables\n", p->name);
 		return NULL;
 	}

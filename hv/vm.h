@@ -31,6 +31,7 @@ struct vm {
 	unsigned line_len;
 	uint16_t ports_logged[VM_PORTS_LOGGED];
 	unsigned ports_logged_count;
+	uint64_t promise_left;       /* RAM frames promised but not mapped yet */
 	uint64_t exits, preemptions, demand_faults, hypercalls;
 };
 
@@ -51,6 +52,18 @@ void vm_end(struct vm *vm, int status, const char *why);
 void vm_isolation_fault(struct vm *vm, const char *what, uint64_t gpa_val,
 			const char *access);
 struct vm *vm_by_id(uint64_t id);
+
+/*
+ * Promised RAM (hv/vm.c). A VM's RAM [0, mem) is promised when it is
+ * created: the frames are not taken yet (first touch maps them, with the
+ * atomic class), but no guest-driven request may take them. So PAGE_ALLOC
+ * succeeds only while the free frames exceed every zone's `min` plus all
+ * promises not yet mapped (and the table pages mapping them may need); a
+ * greedy guest can then never make another VM's first touch fail, nor eat
+ * the exit handlers' reserve.
+ */
+void vm_promise_mapped(struct vm *vm);    /* a RAM page of vm was just mapped */
+bool vm_promises_allow_guest_alloc(void); /* room for one guest-driven frame */
 unsigned vm_running_count(bool count_until_others);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
 
