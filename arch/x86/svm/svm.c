@@ -18,12 +18,53 @@ void svm_vmrun(struct guest_regs *regs, uint64_t vmcb_pa, uint64_t host_save_pa)
 
 /*
  * The I/O and MSR permission maps must be 12 KiB and 8 KiB of physically
- * contiguous memory (APM vol. 2 §15.10, §15.11); the atomic allocator hands
- * out single frames. Every bit is set (intercept everything) and they are
- * the same for every vCPU, so one read-only copy lives in the image.
+ * contiguous memory (APM vol. 2 §15.10.1, §15.11); the atomic allocator
+ * hands out single frames. Every bit is set (intercept everything) and they
+ * are the same for every vCPU: one set per CPU, EXIT_HANDLER frames found by
+ * svm_alloc_run() at CPU start-up.
  */
-static uint8_t iopm[3 * 4096] __attribute__((aligned(4096)));
-static uint8_t msrpm[2 * 4096] __attribute__((aligned(4096)));
+#define IOPM_PAGES 3
+#define MSRPM_PAGES 2
+#define CONTIG_BATCH 64
+static uint8_t *iopm, *msrpm;
+
+/*
+ * `n` physically contiguous EXIT_HANDLER frames from the atomic allocator:
+ * take up to CONTIG_BATCH single frames, keep the first run of `n`
+ * consecutive ones, give the others back. Bounded; NULL if no run showed.
+ */
+static void *svm_alloc_run(unsigned n)
+{
+	void *got[CONTIG_BATCH];
+	unsigned count = 0, start = CONTIG_BATCH;
+
+	while (count < CONTIG_BATCH && start == CONTIG_BATCH) {
+		got[count] = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
+		if (!got[count])
+			break;
+		count++;
+		for (unsigned i = 0; i < count && start == CONTIG_BATCH; i++) {
+			unsigned run = 1;
+			while (run < n) {
+				unsigned j = 0;
+				uintptr_t want = (uintptr_t)got[i] + run * PAGE_SIZE;
+				while (j < count && (uintptr_t)got[j] != want)
+					j++;
+				if (j == count)
+					break;
+				run++;
+			}
+			if (run == n)
+				start = i;
+		}
+	}
+	for (unsigned i = 0; i < count; i++) {
+		uintptr_t a = (uintptr_t)got[i], base = start < count ? (uintptr_t)got[start] : 0;
+		if (start == CONTIG_BATCH || a < base || a >= base + n * PAGE_SIZE)
+			CHECK(palloc_free(got[i], PDB_EXIT_HANDLER, 0) == PALLOC_OK);
+	}
+	return start == CONTIG_BATCH ? NULL : got[start];
+}
 
 /* Per CPU: the VMRUN host save area (VM_HSAVE_PA) and the VMSAVE image of
  * the host's FS/GS/TR/LDTR/syscall MSRs, reloaded after every #VMEXIT. */
@@ -52,8 +93,14 @@ static bool svm_cpu_init(void)
 		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", asids);
 		return false;
 	}
-	memset(iopm, 0xff, sizeof(iopm));
-	memset(msrpm, 0xff, sizeof(msrpm));
+	iopm = svm_alloc_run(IOPM_PAGES);
+	msrpm = svm_alloc_run(MSRPM_PAGES);
+	if (!iopm || !msrpm) {
+		log_printf("svm: no contiguous frames for the permission maps\n");
+		return false;
+	}
+	memset(iopm, 0xff, IOPM_PAGES * PAGE_SIZE);
+	memset(msrpm, 0xff, MSRPM_PAGES * PAGE_SIZE);
 	host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
 	host_state = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
 	if (!host_hsave || !host_state)
