@@ -57,7 +57,11 @@ tailpid=$!
 timeout -k 5 "$limit" bochs -q -f "$dir/bochsrc" -rc "$dir/cmds" </dev/null >"$dir/stdout" 2>&1
 rc=$?
 end=$EPOCHREALTIME
-sleep 1
+# Let the stamper catch up with the last lines (bounded: 10 s).
+for _ in $(seq 50); do
+	[ "$(wc -l < "$log.times")" -ge "$(wc -l < "$log")" ] && break
+	sleep 0.2
+done
 echo "bochs: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"
 cp "$dir/bochs.log" "$log.bochs" 2>/dev/null
 status=$(tr -d '\r' < "$log" | sed -n 's/^labyrinth: exit status \([0-9]*\).*/\1/p' | tail -n 1)
