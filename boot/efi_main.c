@@ -62,8 +62,7 @@ static void map_alloc(struct efi_map *m)
 static EFI_STATUS map_read(struct efi_map *m)
 {
 	m->size = m->buf_bytes;
-	return boot_bs->GetMemoryMap(&m->size, m->buf, &m->key, &m->desc_size,
-				     &m->desc_version);
+	return boot_bs->GetMemoryMap(&m->size, m->buf, &m->key, &m->desc_size, &m->desc_version);
 }
 
 static void map_parse(struct efi_map *m, struct boot_info *bi)
@@ -140,7 +139,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st);
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
 	uint64_t tsc0 = rdtsc();
-	struct efi_map map = { 0 };
+	struct efi_map map = {0};
 
 	serial_init();
 	log_printf("\nLabyrinth %s: x86_64 microhypervisor\n", LAB_VERSION);
@@ -159,8 +158,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	map_parse(&map, bi);
 	boot_allocate(bi);
 	log_printf("boot: image at 0x%llx (%llu KiB), exiting boot services\n",
-		   (unsigned long long)bi->image_base,
-		   (unsigned long long)(bi->image_length >> 10));
+	           (unsigned long long)bi->image_base,
+	           (unsigned long long)(bi->image_length >> 10));
 
 	boot_exit_services(image, &map);
 	map_parse(&map, bi); /* the final map: it includes our allocations */

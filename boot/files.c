@@ -8,7 +8,7 @@
 #include "lab/log.h"
 #include "lab/string.h"
 
-#define CONFIG_PATH L"\\labyrinth.cfg"
+#define CONFIG_PATH    L"\\labyrinth.cfg"
 #define MAX_FILE_BYTES (64 * MiB)
 
 static EFI_FILE_HANDLE boot_open_root(EFI_HANDLE image)
@@ -40,8 +40,7 @@ static uint64_t file_size(EFI_FILE_HANDLE f)
 }
 
 /* Read a whole file into fresh pages. Returns NULL (and logs) on failure. */
-static void *read_file(EFI_FILE_HANDLE root, CHAR16 *path, const char *name,
-		       uint64_t *len)
+static void *read_file(EFI_FILE_HANDLE root, CHAR16 *path, const char *name, uint64_t *len)
 {
 	EFI_FILE_HANDLE f;
 	void *buf = NULL;
@@ -83,8 +82,7 @@ static bool module_known(const struct boot_info *bi, const char *name)
 	return false;
 }
 
-static void load_module(EFI_FILE_HANDLE root, struct boot_info *bi,
-			const char *path, size_t n)
+static void load_module(EFI_FILE_HANDLE root, struct boot_info *bi, const char *path, size_t n)
 {
 	struct bi_module *m = &bi->modules[bi->module_count];
 	CHAR16 wpath[sizeof(m->name)];
@@ -137,7 +135,7 @@ void boot_load_files(EFI_HANDLE image, struct boot_info *bi)
 	if (cfg) {
 		if (len >= sizeof(bi->cmdline))
 			log_printf("boot: labyrinth.cfg longer than %zu bytes: truncated\n",
-				   sizeof(bi->cmdline) - 1);
+			           sizeof(bi->cmdline) - 1);
 		len = MIN(len, sizeof(bi->cmdline) - 1);
 		memcpy(bi->cmdline, cfg, len);
 		bi->cmdline[len] = '\0';

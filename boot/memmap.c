@@ -52,50 +52,45 @@ enum bi_kind memmap_kind_of(uint32_t efi_type, uint64_t attribute)
 	return k;
 }
 
-static bool memmap_check_sizes(const void *map, uint64_t map_size,
-			       uint64_t desc_size)
+static bool memmap_check_sizes(const void *map, uint64_t map_size, uint64_t desc_size)
 {
 	if (desc_size < sizeof(EFI_MEMORY_DESCRIPTOR) || desc_size % 8) {
 		log_printf("memmap: refused: descriptor size %llu (must be >= %llu "
-			   "and a multiple of 8)\n",
-			   (unsigned long long)desc_size,
-			   (unsigned long long)sizeof(EFI_MEMORY_DESCRIPTOR));
+		           "and a multiple of 8)\n",
+		           (unsigned long long)desc_size,
+		           (unsigned long long)sizeof(EFI_MEMORY_DESCRIPTOR));
 		return false;
 	}
 	if (map_size % desc_size) {
 		log_printf("memmap: refused: map size %llu is not a multiple of "
-			   "the descriptor size %llu\n",
-			   (unsigned long long)map_size,
-			   (unsigned long long)desc_size);
+		           "the descriptor size %llu\n",
+		           (unsigned long long)map_size, (unsigned long long)desc_size);
 		return false;
 	}
 	if (map_size && !map) {
 		log_printf("memmap: refused: no map buffer for %llu bytes\n",
-			   (unsigned long long)map_size);
+		           (unsigned long long)map_size);
 		return false;
 	}
 	return true;
 }
 
 /* Append descriptor `index` to bi's regions; false (logged) if it cannot be. */
-static bool memmap_add(struct boot_info *bi, const EFI_MEMORY_DESCRIPTOR *d,
-		       uint64_t index)
+static bool memmap_add(struct boot_info *bi, const EFI_MEMORY_DESCRIPTOR *d, uint64_t index)
 {
 	uint64_t base = d->PhysicalStart, pages = d->NumberOfPages;
 
 	if (pages == 0)
 		return true;
-	if (base >= BI_PA_LIMIT ||
-	    pages > (BI_PA_LIMIT - base) >> MEMMAP_EFI_PAGE_SHIFT) {
+	if (base >= BI_PA_LIMIT || pages > (BI_PA_LIMIT - base) >> MEMMAP_EFI_PAGE_SHIFT) {
 		log_printf("memmap: refused: descriptor %llu (type %u) at 0x%llx "
-			   "with %llu pages reaches past 2^52\n",
-			   (unsigned long long)index, d->Type,
-			   (unsigned long long)base, (unsigned long long)pages);
+		           "with %llu pages reaches past 2^52\n",
+		           (unsigned long long)index, d->Type, (unsigned long long)base,
+		           (unsigned long long)pages);
 		return false;
 	}
 	if (bi->region_count == BI_MAX_REGIONS) {
-		log_printf("memmap: refused: more than %u non-empty descriptors\n",
-			   BI_MAX_REGIONS);
+		log_printf("memmap: refused: more than %u non-empty descriptors\n", BI_MAX_REGIONS);
 		return false;
 	}
 	struct bi_region *r = &bi->regions[bi->region_count++];
@@ -109,8 +104,8 @@ static bool memmap_add(struct boot_info *bi, const EFI_MEMORY_DESCRIPTOR *d,
 	return true;
 }
 
-bool memmap_parse(const void *map, uint64_t map_size, uint64_t desc_size,
-		  uint32_t desc_version, struct boot_info *bi)
+bool memmap_parse(const void *map, uint64_t map_size, uint64_t desc_size, uint32_t desc_version,
+                  struct boot_info *bi)
 {
 	const unsigned char *p = map;
 	uint64_t count;
@@ -133,9 +128,8 @@ bool memmap_parse(const void *map, uint64_t map_size, uint64_t desc_size,
 		}
 	}
 	log_printf("memmap: %llu descriptors of %llu bytes (version %u) -> %u "
-		   "regions, %llu RAM frames described\n",
-		   (unsigned long long)count, (unsigned long long)desc_size,
-		   desc_version, bi->region_count,
-		   (unsigned long long)bi->firmware_total_frames);
+	           "regions, %llu RAM frames described\n",
+	           (unsigned long long)count, (unsigned long long)desc_size, desc_version,
+	           bi->region_count, (unsigned long long)bi->firmware_total_frames);
 	return true;
 }

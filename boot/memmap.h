@@ -20,8 +20,8 @@
  * of 8, map_size not a multiple of desc_size, a descriptor reaching past
  * BI_PA_LIMIT, or more than BI_MAX_REGIONS non-empty descriptors.
  */
-bool memmap_parse(const void *map, uint64_t map_size, uint64_t desc_size,
-		  uint32_t desc_version, struct boot_info *bi);
+bool memmap_parse(const void *map, uint64_t map_size, uint64_t desc_size, uint32_t desc_version,
+                  struct boot_info *bi);
 
 /*
  * The bi_kind of a descriptor of EFI memory type `efi_type` with the

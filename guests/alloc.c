@@ -18,14 +18,14 @@
 
 const char guest_name[] = "alloc";
 
-#define W0 HC_WINDOW_BASE
-#define W1 (HC_WINDOW_BASE + PAGE_SIZE)
-#define W2 (HC_WINDOW_BASE + 2 * PAGE_SIZE)
-#define WLAST (HC_WINDOW_BASE + HC_WINDOW_SIZE - PAGE_SIZE)
-#define WFILL (HC_WINDOW_BASE + 16 * MiB)
+#define W0            HC_WINDOW_BASE
+#define W1            (HC_WINDOW_BASE + PAGE_SIZE)
+#define W2            (HC_WINDOW_BASE + 2 * PAGE_SIZE)
+#define WLAST         (HC_WINDOW_BASE + HC_WINDOW_SIZE - PAGE_SIZE)
+#define WFILL         (HC_WINDOW_BASE + 16 * MiB)
 #define RAM_UNTOUCHED 0x1000ul /* a RAM page nobody touches */
-#define POISON 0x5ca1ab1e5ca1ab1eul
-#define SEED 0xa110c
+#define POISON        0x5ca1ab1e5ca1ab1eul
+#define SEED          0xa110c
 
 static struct hc_mem_stats alloc_stats __attribute__((aligned(64)));
 
@@ -54,7 +54,8 @@ static void alloc_check_basics(void)
 	uint32_t changed = hc_clobbered(hc_use_vmcall, HC_VERSION, &result);
 	check(changed == 0 && result == 1, "regs-preserved",
 	      "changed mask 0x%x (bit 0 RBX, 1 RCX, 2 RDX, 3 RSI, 4 RDI, 5 RBP, "
-	      "6.. R8..R15), result %ld", changed, result);
+	      "6.. R8..R15), result %ld",
+	      changed, result);
 	long self = hc_self();
 	check(self >= 1, "self", "SELF returned %ld", self);
 	check_eq("yield", hc_yield(), 0);
@@ -80,22 +81,19 @@ static void alloc_check_stats(void)
 		written &= w[i] != POISON;
 	check(written, "stats-written", "a word still holds the poison");
 	con_printf("alloc: stats total %lu, free %lu clean + %lu dirty, "
-		   "watermarks %lu/%lu/%lu\n", s->total, s->free_clean,
-		   s->free_dirty, s->min, s->low, s->high);
-	con_printf("alloc: VM %ld owns %lu frames, budget %lu\n", hc_self(),
-		   s->owned_by_caller, s->budget);
+	           "watermarks %lu/%lu/%lu\n",
+	           s->total, s->free_clean, s->free_dirty, s->min, s->low, s->high);
+	con_printf("alloc: VM %ld owns %lu frames, budget %lu\n", hc_self(), s->owned_by_caller,
+	           s->budget);
 	check(s->free_clean + s->free_dirty <= s->total, "stats-free-le-total",
-	      "free %lu + %lu > total %lu", s->free_clean, s->free_dirty,
-	      s->total);
-	check(s->min <= s->low && s->low <= s->high && s->high <= s->total,
-	      "stats-watermarks", "min %lu, low %lu, high %lu, total %lu",
-	      s->min, s->low, s->high, s->total);
-	check(s->owned_by_caller <= s->budget, "stats-owned-le-budget",
-	      "owns %lu, budget %lu", s->owned_by_caller, s->budget);
+	      "free %lu + %lu > total %lu", s->free_clean, s->free_dirty, s->total);
+	check(s->min <= s->low && s->low <= s->high && s->high <= s->total, "stats-watermarks",
+	      "min %lu, low %lu, high %lu, total %lu", s->min, s->low, s->high, s->total);
+	check(s->owned_by_caller <= s->budget, "stats-owned-le-budget", "owns %lu, budget %lu",
+	      s->owned_by_caller, s->budget);
 	uint64_t image_pages = (uint64_t)(image_end - image_start) / PAGE_SIZE;
 	check(s->owned_by_caller >= image_pages, "stats-owned-covers-image",
-	      "owns %lu frames, the image alone has %lu pages",
-	      s->owned_by_caller, image_pages);
+	      "owns %lu frames, the image alone has %lu pages", s->owned_by_caller, image_pages);
 }
 
 /* Allocation, ownership and contents of one window page (W0). */
@@ -108,8 +106,7 @@ static void alloc_check_page(void)
 	check_eq("owned-alloc", hc_page_owned(W0), 1);
 	alloc_read_stats();
 	check(alloc_stats.owned_by_caller == owned + 1, "stats-owned-plus-one",
-	      "owned %lu before PAGE_ALLOC, %lu after", owned,
-	      alloc_stats.owned_by_caller);
+	      "owned %lu before PAGE_ALLOC, %lu after", owned, alloc_stats.owned_by_caller);
 	check(page_is_zero(W0), "alloc-zero", "a new page is not all zeros");
 	page_fill(W0, SEED, W0);
 	long bad = page_compare(W0, SEED, W0);
@@ -122,14 +119,11 @@ static void alloc_check_einval(void)
 {
 	check_eq("alloc-unaligned-einval", hc_page_alloc(W0 + 8), -EINVAL);
 	check_eq("alloc-ram-einval", hc_page_alloc(RAM_UNTOUCHED), -EINVAL);
-	check_eq("alloc-ram-mapped-einval", hc_page_alloc((uintptr_t)image_start),
-		 -EINVAL);
-	check_eq("alloc-below-window-einval", hc_page_alloc(W0 - PAGE_SIZE),
-		 -EINVAL);
-	check_eq("alloc-window-end-einval",
-		 hc_page_alloc(HC_WINDOW_BASE + HC_WINDOW_SIZE), -EINVAL);
-	check_eq("alloc-alias-4g-einval", hc_page_alloc(W1 + (1ul << 32)),
-		 -EINVAL);
+	check_eq("alloc-ram-mapped-einval", hc_page_alloc((uintptr_t)image_start), -EINVAL);
+	check_eq("alloc-below-window-einval", hc_page_alloc(W0 - PAGE_SIZE), -EINVAL);
+	check_eq("alloc-window-end-einval", hc_page_alloc(HC_WINDOW_BASE + HC_WINDOW_SIZE),
+	         -EINVAL);
+	check_eq("alloc-alias-4g-einval", hc_page_alloc(W1 + (1ul << 32)), -EINVAL);
 	check_eq("alloc-huge-einval", hc_page_alloc(1ul << 52), -EINVAL);
 	check_eq("alloc-top-einval", hc_page_alloc(0xfffffffffffff000ul), -EINVAL);
 	check_eq("alloc-minus-one-einval", hc_page_alloc(~0ul), -EINVAL);
@@ -159,15 +153,13 @@ static void alloc_check_free(void)
 	check_eq("owned-after-free", hc_page_owned(W0), 0);
 	alloc_read_stats();
 	check(alloc_stats.owned_by_caller == owned - 1, "stats-owned-minus-one",
-	      "owned %lu before PAGE_FREE, %lu after", owned,
-	      alloc_stats.owned_by_caller);
+	      "owned %lu before PAGE_FREE, %lu after", owned, alloc_stats.owned_by_caller);
 	check_eq("free-again-enoent", hc_page_free(W0), -ENOENT);
 	check_eq("free-unaligned-einval", hc_page_free(W0 + 8), -EINVAL);
 	check_eq("free-ram-einval", hc_page_free((uintptr_t)image_start), -EINVAL);
 	check_eq("free-huge-einval", hc_page_free(1ul << 52), -EINVAL);
 	check_eq("realloc", hc_page_alloc(W0), 0);
-	check(page_is_zero(W0), "realloc-zero",
-	      "a freed and reallocated page is not all zeros");
+	check(page_is_zero(W0), "realloc-zero", "a freed and reallocated page is not all zeros");
 }
 
 /* MEM_STATS needs the whole buffer in mapped memory. */
@@ -175,17 +167,13 @@ static void alloc_check_stats_efault(void)
 {
 	uint64_t last = boot.mem - PAGE_SIZE;
 
-	check(page_is_zero(last), "ram-fresh-zero",
-	      "the untouched last RAM page is not all zeros");
+	check(page_is_zero(last), "ram-fresh-zero", "the untouched last RAM page is not all zeros");
 	*(volatile uint64_t *)last = 1; /* mapped now, for certain */
-	check_eq("stats-ram-end-straddle-efault", hc_mem_stats(boot.mem - 32),
-		 -EFAULT);
+	check_eq("stats-ram-end-straddle-efault", hc_mem_stats(boot.mem - 32), -EFAULT);
 	check_eq("stats-ram-end-efault", hc_mem_stats(boot.mem), -EFAULT);
-	check_eq("stats-ram-untouched-efault", hc_mem_stats(RAM_UNTOUCHED),
-		 -EFAULT);
+	check_eq("stats-ram-untouched-efault", hc_mem_stats(RAM_UNTOUCHED), -EFAULT);
 	check_eq("stats-window-unmapped-efault", hc_mem_stats(W1), -EFAULT);
-	check_eq("stats-window-straddle-efault",
-		 hc_mem_stats(W0 + PAGE_SIZE - 32), -EFAULT);
+	check_eq("stats-window-straddle-efault", hc_mem_stats(W0 + PAGE_SIZE - 32), -EFAULT);
 	check_eq("stats-huge-efault", hc_mem_stats(1ul << 52), -EFAULT);
 	check_eq("stats-wrap-efault", hc_mem_stats(0xffffffffffffffe0ul), -EFAULT);
 	check_eq("stats-window-page", hc_mem_stats(W0), 0);
@@ -201,16 +189,13 @@ static void alloc_check_donate(void)
 	check_eq("donate-999-esrch", hc_page_donate(W0, 999, W2), -ESRCH);
 	check_eq("donate-0-esrch", hc_page_donate(W0, 0, W2), -ESRCH);
 	check_eq("donate-unmapped-esrch", hc_page_donate(W1, self, W2), -ESRCH);
-	check_eq("donate-unaligned-einval", hc_page_donate(W0 + 8, 999, W2),
-		 -EINVAL);
-	check_eq("donate-target-unaligned-einval",
-		 hc_page_donate(W0, 999, W2 + 8), -EINVAL);
-	check_eq("donate-target-ram-einval", hc_page_donate(W0, 999, 2 * MiB),
-		 -EINVAL);
-	check_eq("donate-source-ram-einval",
-		 hc_page_donate((uintptr_t)image_start, 999, W2), -EINVAL);
-	check(hc_page_owned(W0) == 1 && page_compare(W0, SEED, W0) < 0,
-	      "donate-kept", "W0 changed after refused donations");
+	check_eq("donate-unaligned-einval", hc_page_donate(W0 + 8, 999, W2), -EINVAL);
+	check_eq("donate-target-unaligned-einval", hc_page_donate(W0, 999, W2 + 8), -EINVAL);
+	check_eq("donate-target-ram-einval", hc_page_donate(W0, 999, 2 * MiB), -EINVAL);
+	check_eq("donate-source-ram-einval", hc_page_donate((uintptr_t)image_start, 999, W2),
+	         -EINVAL);
+	check(hc_page_owned(W0) == 1 && page_compare(W0, SEED, W0) < 0, "donate-kept",
+	      "W0 changed after refused donations");
 }
 
 /* Fills the budget with window pages: exactly budget - owned succeed. */
@@ -228,14 +213,11 @@ static void alloc_check_budget(void)
 	con_printf("alloc: %lu pages allocated before the budget ran out\n", n);
 	check_eq("enospc", r, -ENOSPC);
 	check(n == budget - owned, "enospc-count",
-	      "allocated %lu, but budget %lu - owned %lu = %lu", n, budget,
-	      owned, budget - owned);
+	      "allocated %lu, but budget %lu - owned %lu = %lu", n, budget, owned, budget - owned);
 	alloc_read_stats();
-	check(alloc_stats.owned_by_caller == alloc_stats.budget,
-	      "enospc-owned-eq-budget", "owns %lu, budget %lu",
-	      alloc_stats.owned_by_caller, alloc_stats.budget);
-	check_eq("enospc-unaligned-einval",
-		 hc_page_alloc(WFILL + n * PAGE_SIZE + 8), -EINVAL);
+	check(alloc_stats.owned_by_caller == alloc_stats.budget, "enospc-owned-eq-budget",
+	      "owns %lu, budget %lu", alloc_stats.owned_by_caller, alloc_stats.budget);
+	check_eq("enospc-unaligned-einval", hc_page_alloc(WFILL + n * PAGE_SIZE + 8), -EINVAL);
 	check_eq("enospc-mapped-eexist", hc_page_alloc(W0), -EEXIST);
 	for (uint64_t i = 0; i < n; i++)
 		freed += hc_page_free(WFILL + i * PAGE_SIZE) == 0;

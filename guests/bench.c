@@ -21,9 +21,9 @@
 
 const char guest_name[] = "bench";
 
-#define HCALL_RUNS 1000
+#define HCALL_RUNS  1000
 #define FAULT_PAGES 256
-#define ALLOC_RUNS 256
+#define ALLOC_RUNS  256
 #define DONATE_RUNS 64
 
 static uint64_t bench_ticks[HCALL_RUNS];
@@ -40,8 +40,7 @@ static void bench_hypercall(void)
 		ok &= r == 1;
 	}
 	if (check(ok, "hypercall", "VERSION did not return 1"))
-		con_printf("bench hypercall_ticks %lu\n",
-			   median_u64(bench_ticks, HCALL_RUNS));
+		con_printf("bench hypercall_ticks %lu\n", median_u64(bench_ticks, HCALL_RUNS));
 }
 
 /* Pages from the top of RAM down: nothing (loader, image) is there. */
@@ -51,8 +50,7 @@ static void bench_demand_fault(void)
 	uint64_t n = room < FAULT_PAGES ? room : FAULT_PAGES;
 
 	for (uint64_t i = 0; i < n; i++) {
-		volatile uint64_t *p =
-			(volatile uint64_t *)(boot.mem - (i + 1) * PAGE_SIZE);
+		volatile uint64_t *p = (volatile uint64_t *)(boot.mem - (i + 1) * PAGE_SIZE);
 		uint64_t t0 = rdtsc();
 
 		*p = i;
@@ -75,8 +73,7 @@ static void bench_alloc_free(void)
 		ok &= a == 0 && f == 0;
 	}
 	if (check(ok, "alloc-free", "PAGE_ALLOC or PAGE_FREE failed"))
-		con_printf("bench alloc_free_ticks %lu\n",
-			   median_u64(bench_ticks, ALLOC_RUNS));
+		con_printf("bench alloc_free_ticks %lu\n", median_u64(bench_ticks, ALLOC_RUNS));
 }
 
 /* DONATE_RUNS pages to partner GPAs gpa + 1 page ... (timed), then the
@@ -94,12 +91,11 @@ static void bench_donate(uint64_t partner, uint64_t gpa)
 		bench_ticks[i] = rdtsc() - t0;
 	}
 	if (check(ok, "donate", "PAGE_ALLOC or PAGE_DONATE failed"))
-		con_printf("bench donate_ticks %lu\n",
-			   median_u64(bench_ticks, DONATE_RUNS));
+		con_printf("bench donate_ticks %lu\n", median_u64(bench_ticks, DONATE_RUNS));
 	ok = hc_page_alloc(HC_WINDOW_BASE) == 0;
 	donate_write_secret(HC_WINDOW_BASE, gpa);
-	check(ok && hc_page_donate(HC_WINDOW_BASE, partner, gpa) == 0,
-	      "donate-secret", "could not give the partner its secret page");
+	check(ok && hc_page_donate(HC_WINDOW_BASE, partner, gpa) == 0, "donate-secret",
+	      "could not give the partner its secret page");
 }
 
 void guest_main(void)

@@ -22,21 +22,16 @@ static struct hc_mem_stats donor_stats;
 
 static uint64_t donor_owned(void)
 {
-	return hc_mem_stats((uintptr_t)&donor_stats) == 0
-		       ? donor_stats.owned_by_caller : ~0ul;
+	return hc_mem_stats((uintptr_t)&donor_stats) == 0 ? donor_stats.owned_by_caller : ~0ul;
 }
 
 /* Errors with a real target, in the documented order. */
 static void donor_check_errors(uint64_t src, uint64_t target, uint64_t gpa)
 {
-	check_eq("donate-unmapped-enoent",
-		 hc_page_donate(src + PAGE_SIZE, target, gpa), -ENOENT);
-	check_eq("donate-unaligned-einval", hc_page_donate(src + 8, target, gpa),
-		 -EINVAL);
-	check_eq("donate-target-unaligned-einval",
-		 hc_page_donate(src, target, gpa + 8), -EINVAL);
-	check_eq("donate-target-ram-einval", hc_page_donate(src, target, 2 * MiB),
-		 -EINVAL);
+	check_eq("donate-unmapped-enoent", hc_page_donate(src + PAGE_SIZE, target, gpa), -ENOENT);
+	check_eq("donate-unaligned-einval", hc_page_donate(src + 8, target, gpa), -EINVAL);
+	check_eq("donate-target-unaligned-einval", hc_page_donate(src, target, gpa + 8), -EINVAL);
+	check_eq("donate-target-ram-einval", hc_page_donate(src, target, 2 * MiB), -EINVAL);
 	check_eq("donate-self-esrch", hc_page_donate(src, hc_self(), gpa), -ESRCH);
 }
 
@@ -45,11 +40,10 @@ void guest_main(void)
 	uint64_t target, gpa, src = HC_WINDOW_BASE;
 
 	if (!check(args_dec("target", &target) && args_hex("gpa", &gpa), "args",
-		   "need target=<vm id> gpa=<hex> (got '%s')", boot.args))
+	           "need target=<vm id> gpa=<hex> (got '%s')", boot.args))
 		return;
 	args_hex("src", &src);
-	con_printf("donor: VM %ld gives 0x%lx to VM %lu at 0x%lx\n", hc_self(),
-		   src, target, gpa);
+	con_printf("donor: VM %ld gives 0x%lx to VM %lu at 0x%lx\n", hc_self(), src, target, gpa);
 
 	if (!check_eq("alloc", hc_page_alloc(src), 0))
 		return;
@@ -62,8 +56,8 @@ void guest_main(void)
 	if (!check_eq("donate", hc_page_donate(src, target, gpa), 0))
 		return;
 	check_eq("gone", hc_page_owned(src), 0);
-	check(donor_owned() == owned - 1, "stats-owned-minus-one",
-	      "owned %lu before, %lu after", owned, donor_owned());
+	check(donor_owned() == owned - 1, "stats-owned-minus-one", "owned %lu before, %lu after",
+	      owned, donor_owned());
 	check_eq("free-after-donate-enoent", hc_page_free(src), -ENOENT);
 	check_eq("realloc", hc_page_alloc(src), 0);
 	check(page_is_zero(src), "realloc-zero",

@@ -20,17 +20,16 @@
 
 const char guest_name[] = "exhaust";
 
-#define WPAGE(i) (HC_WINDOW_BASE + (uint64_t)(i) * PAGE_SIZE)
-#define WINDOW_PAGES (HC_WINDOW_SIZE / PAGE_SIZE)
-#define REALLOC_PAGES 8
+#define WPAGE(i)       (HC_WINDOW_BASE + (uint64_t)(i)*PAGE_SIZE)
+#define WINDOW_PAGES   (HC_WINDOW_SIZE / PAGE_SIZE)
+#define REALLOC_PAGES  8
 #define REALLOC_YIELDS 1000
 
 static struct hc_mem_stats exhaust_stats;
 
 static uint64_t exhaust_owned(void)
 {
-	return hc_mem_stats((uintptr_t)&exhaust_stats) == 0
-		       ? exhaust_stats.owned_by_caller : ~0ul;
+	return hc_mem_stats((uintptr_t)&exhaust_stats) == 0 ? exhaust_stats.owned_by_caller : ~0ul;
 }
 
 /* PAGE_ALLOC, timed with the TSC. */
@@ -52,8 +51,7 @@ static uint64_t exhaust_check_realloc(uint64_t n)
 
 	for (uint64_t i = first; i < n; i++)
 		freed += hc_page_free(WPAGE(i)) == 0;
-	check(freed == REALLOC_PAGES, "free-some", "freed %lu of %u", freed,
-	      REALLOC_PAGES);
+	check(freed == REALLOC_PAGES, "free-some", "freed %lu of %u", freed, REALLOC_PAGES);
 	for (uint64_t i = first; i < n; i++) {
 		uint64_t y = 0;
 		long r;
@@ -65,10 +63,9 @@ static uint64_t exhaust_check_realloc(uint64_t n)
 		again += r == 0;
 		most_yields = y > most_yields ? y : most_yields;
 	}
-	con_printf("exhaust: reallocating took up to %lu yields per page\n",
-		   most_yields);
-	check(again == REALLOC_PAGES, "realloc-some",
-	      "%lu of %u pages allocated again", again, REALLOC_PAGES);
+	con_printf("exhaust: reallocating took up to %lu yields per page\n", most_yields);
+	check(again == REALLOC_PAGES, "realloc-some", "%lu of %u pages allocated again", again,
+	      REALLOC_PAGES);
 	return REALLOC_PAGES - again;
 }
 
@@ -86,14 +83,15 @@ void guest_main(void)
 	t_refused = t;
 	check(n > REALLOC_PAGES, "alloc-many", "only %lu pages allocated", n);
 	con_printf("exhaust: %lu pages allocated, then %s\n", n,
-		   n == WINDOW_PAGES ? "the window was full" : hc_errno_name(r));
+	           n == WINDOW_PAGES ? "the window was full" : hc_errno_name(r));
 	check(n < WINDOW_PAGES && (r == -ENOMEM || r == -ENOSPC), "refused",
 	      "%s after %lu pages: want ENOMEM (or ENOSPC)",
 	      n == WINDOW_PAGES ? "window full" : hc_errno_name(r), n);
 	check(exhaust_alloc(WPAGE(n), &t_again) == r, "refused-again",
 	      "a second try did not fail the same way");
 	con_printf("exhaust: ticks of the last success %lu, of the refusal %lu, "
-		   "of the repeated refusal %lu\n", t_ok, t_refused, t_again);
+	           "of the repeated refusal %lu\n",
+	           t_ok, t_refused, t_again);
 	check_eq("audit-exhausted", hc_audit(), 0);
 	for (uint64_t i = 0; i < hold; i++)
 		hc_yield();
@@ -104,7 +102,7 @@ void guest_main(void)
 	for (uint64_t i = 0; i < n; i++)
 		freed += hc_page_free(WPAGE(i)) == 0;
 	check(freed == n - lost, "free-all", "freed %lu of %lu", freed, n - lost);
-	check(exhaust_owned() == owned, "owned-restored",
-	      "owns %lu frames, %lu before", exhaust_owned(), owned);
+	check(exhaust_owned() == owned, "owned-restored", "owns %lu frames, %lu before",
+	      exhaust_owned(), owned);
 	check_eq("audit-end", hc_audit(), 0);
 }

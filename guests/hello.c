@@ -36,31 +36,28 @@ void guest_main(void)
 	con_printf("Hello from %s\n", *boot.args ? boot.args : "hello");
 	con_printf("memory: %lu MiB\n", ALIGN_UP(boot.mem, MiB) / MiB);
 
-	check(boot.magic == MB_LOADER_MAGIC, "magic", "EAX was 0x%x",
-	      boot.magic);
-	check(boot.mbi_flags & MB_INFO_MEM, "mbi-mem-valid", "flags 0x%x",
-	      boot.mbi_flags);
-	check(boot.mbi_flags & MB_INFO_CMDLINE, "mbi-cmdline-valid",
-	      "flags 0x%x", boot.mbi_flags);
+	check(boot.magic == MB_LOADER_MAGIC, "magic", "EAX was 0x%x", boot.magic);
+	check(boot.mbi_flags & MB_INFO_MEM, "mbi-mem-valid", "flags 0x%x", boot.mbi_flags);
+	check(boot.mbi_flags & MB_INFO_CMDLINE, "mbi-cmdline-valid", "flags 0x%x", boot.mbi_flags);
 	/* Labyrinth reports 640 KiB; QEMU's firmware (SeaBIOS) 639, keeping
 	 * 1 KiB for its extended BIOS data area. */
 	check(boot.mem_lower == 640 || boot.mem_lower == 639, "mem-lower",
 	      "mem_lower %u KiB, want 640", boot.mem_lower);
 	/* RAM is [0, mem): a whole number of pages, holding this image, and
 	 * below the PAGE_ALLOC window at 4 GiB. */
-	bool upper_ok = boot.mem % PAGE_SIZE == 0 &&
-			boot.mem >= (uintptr_t)image_end && boot.mem <= 4 * GiB;
+	bool upper_ok =
+	    boot.mem % PAGE_SIZE == 0 && boot.mem >= (uintptr_t)image_end && boot.mem <= 4 * GiB;
 	check(upper_ok, "mem-upper", "mem_upper %u KiB: RAM end 0x%lx, image end %p",
 	      boot.mem_upper, boot.mem, (void *)image_end);
-	check(boot.mbi_gpa + 20ul <= boot.mem &&
-		      boot.cmdline_gpa + boot.cmdline_len < boot.mem,
-	      "mbi-in-ram", "information at 0x%x, command line at 0x%x",
-	      boot.mbi_gpa, boot.cmdline_gpa);
-	check((uintptr_t)image_start == 0x100000 &&
-		      memcmp(image_start, "\x7f" "ELF", 4) == 0,
+	check(boot.mbi_gpa + 20ul <= boot.mem && boot.cmdline_gpa + boot.cmdline_len < boot.mem,
+	      "mbi-in-ram", "information at 0x%x, command line at 0x%x", boot.mbi_gpa,
+	      boot.cmdline_gpa);
+	check((uintptr_t)image_start == 0x100000 && memcmp(image_start,
+	                                                   "\x7f"
+	                                                   "ELF",
+	                                                   4) == 0,
 	      "image-at-1mib", "image at %p", (void *)image_start);
 	check(hello_bss_zero(), "bss-zero", "bss not zeroed by the loader");
 	if (upper_ok)
-		check(hello_ram_end_works(), "ram-end", "RAM end 0x%lx",
-		      boot.mem);
+		check(hello_ram_end_works(), "ram-end", "RAM end 0x%lx", boot.mem);
 }

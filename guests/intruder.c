@@ -32,8 +32,8 @@
 const char guest_name[] = "intruder";
 
 #define ALIAS_VA (6 * GiB) /* beyond the boot identity map of [0, 5 GiB) */
-#define W0 HC_WINDOW_BASE
-#define W1 (HC_WINDOW_BASE + PAGE_SIZE)
+#define W0       HC_WINDOW_BASE
+#define W1       (HC_WINDOW_BASE + PAGE_SIZE)
 
 static uint8_t intruder_scratch[PAGE_SIZE] __attribute__((aligned(4096)));
 static struct hc_mem_stats intruder_stats;
@@ -74,8 +74,8 @@ static uint64_t intruder_huge_target(void)
 
 static void intruder_survived(const char *what, uint64_t gpa, uint64_t value)
 {
-	check(false, "isolation", "%s at 0x%lx returned (value 0x%lx): no isolation fault",
-	      what, gpa, value);
+	check(false, "isolation", "%s at 0x%lx returned (value 0x%lx): no isolation fault", what,
+	      gpa, value);
 }
 
 static void intruder_read(uint64_t gpa)
@@ -140,7 +140,7 @@ static void attack_triple_fault(void)
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) null_idt = { 0, 0 };
+	} __attribute__((packed)) null_idt = {0, 0};
 
 	con_printf("attempt triple-fault\n");
 	__asm__ volatile("lidt %0; int3" : : "m"(null_idt) : "memory");
@@ -163,15 +163,12 @@ static void attack_hypercalls(void)
 	check_eq("free-huge-einval", hc_page_free(1ul << 52), -EINVAL);
 	check_eq("donate-unowned-esrch", hc_page_donate(W0, 999, W1), -ESRCH);
 	check_eq("donate-minus-one-einval", hc_page_donate(~0ul, 999, W1), -EINVAL);
-	check_eq("donate-target-minus-one-einval", hc_page_donate(W0, 999, ~0ul),
-		 -EINVAL);
-	check_eq("donate-own-ram-einval",
-		 hc_page_donate((uintptr_t)image_start, 999, W1), -EINVAL);
+	check_eq("donate-target-minus-one-einval", hc_page_donate(W0, 999, ~0ul), -EINVAL);
+	check_eq("donate-own-ram-einval", hc_page_donate((uintptr_t)image_start, 999, W1), -EINVAL);
 	check_eq("donate-vm-minus-one-esrch", hc_page_donate(W0, ~0ul, W1), -ESRCH);
 	/* VM 1 with bit 32 set is no VM: an id truncated to 32 bits would
 	 * name VM 1 (if it runs) and get as far as -ENOENT. */
-	check_eq("donate-vm-high-bits-esrch",
-		 hc_page_donate(W0, (1ul << 32) | 1, W1), -ESRCH);
+	check_eq("donate-vm-high-bits-esrch", hc_page_donate(W0, (1ul << 32) | 1, W1), -ESRCH);
 	check_eq("alloc-ram-einval", hc_page_alloc(PAGE_SIZE), -EINVAL);
 	check_eq("alloc-top-einval", hc_page_alloc(0xfffffffffffff000ul), -EINVAL);
 	check_eq("alloc-bit63-einval", hc_page_alloc((1ul << 63) | W0), -EINVAL);
@@ -179,15 +176,15 @@ static void attack_hypercalls(void)
 	check_eq("owned-bit63-alias", hc_page_owned((1ul << 63) | (uintptr_t)image_start), 0);
 	check_eq("owned-high-alias", hc_page_owned((1ul << 40) | (uintptr_t)image_start), 0);
 	check_eq("stats-minus-one-efault", hc_mem_stats(~0ul), -EFAULT);
-	check_eq("stats-bit63-alias-efault",
-		 hc_mem_stats((1ul << 63) | (uintptr_t)&intruder_stats), -EFAULT);
+	check_eq("stats-bit63-alias-efault", hc_mem_stats((1ul << 63) | (uintptr_t)&intruder_stats),
+	         -EFAULT);
 	check_eq("stats-straddle-efault", hc_mem_stats(boot.mem - 32), -EFAULT);
 	check_eq("stats-outside-efault", hc_mem_stats(boot.mem + 64 * MiB), -EFAULT);
 	check_eq("stats-lapic-efault", hc_mem_stats(0xfee00000ul), -EFAULT);
 	check_eq("enosys-0x7777", hc_call(0x7777, 0, 0, 0, 0), -ENOSYS);
 	/* PAGE_ALLOC's number with bit 32 set: unknown, and must do nothing */
 	check_eq("enosys-alloc-high-bits", hc_call((1ul << 32) | HC_PAGE_ALLOC, W0, 0, 0, 0),
-		 -ENOSYS);
+	         -ENOSYS);
 	check_eq("enosys-did-nothing", hc_page_owned(W0), 0);
 	check_eq("audit", hc_audit(), 0);
 }
@@ -196,16 +193,15 @@ static void attack_hypercalls(void)
 
 /* Runs `insn` with RAX = RCX = a zeroed scratch page, RBX = RDX = 0, under
  * TRAP_GUARD; evaluates to the vector raised, or -1. */
-#define INTRUDER_TRY(insn)                                                    \
-	({                                                                    \
-		uint64_t a_ = (uintptr_t)intruder_scratch, c_ = a_, b_ = 0,   \
-			 d_ = 0;                                              \
-		trap_arm();                                                   \
-		__asm__ volatile(TRAP_GUARD(insn)                             \
-				 : "+a"(a_), "+b"(b_), "+c"(c_), "+d"(d_)     \
-				 :                                            \
-				 : "r11", "memory");                          \
-		trap_disarm();                                                \
+#define INTRUDER_TRY(insn)                                                                         \
+	({                                                                                         \
+		uint64_t a_ = (uintptr_t)intruder_scratch, c_ = a_, b_ = 0, d_ = 0;                \
+		trap_arm();                                                                        \
+		__asm__ volatile(TRAP_GUARD(insn)                                                  \
+		                 : "+a"(a_), "+b"(b_), "+c"(c_), "+d"(d_)                          \
+		                 :                                                                 \
+		                 : "r11", "memory");                                               \
+		trap_disarm();                                                                     \
 	})
 
 static void intruder_expect(const char *label, int vector, int want)
@@ -215,8 +211,7 @@ static void intruder_expect(const char *label, int vector, int want)
 	else
 		check(vector == want && trap_last.at_insn, label,
 		      "%s at rip 0x%lx (instruction at 0x%lx), want %s there",
-		      trap_names[vector & 31], trap_last.rip, trap_insn_rip,
-		      trap_names[want]);
+		      trap_names[vector & 31], trap_last.rip, trap_insn_rip, trap_names[want]);
 }
 
 /* AMD APM Vol. 3, "VMRUN" etc.: #UD when EFER.SVME = 0 (SKINIT, STGI also
@@ -249,14 +244,12 @@ static void attack_cr4_vmxe(void)
 	con_printf("attempt cr4-vmxe\n");
 
 	trap_arm();
-	__asm__ volatile(TRAP_GUARD("mov %0, %%cr4")
-			 : : "r"(cr4 | CR4_VMXE) : "r11", "memory");
+	__asm__ volatile(TRAP_GUARD("mov %0, %%cr4") : : "r"(cr4 | CR4_VMXE) : "r11", "memory");
 	int v = trap_disarm();
 	bool set = read_cr4() & CR4_VMXE;
 
-	check((v == VEC_GP || v < 0) && !set, "cr4-vmxe-refused",
-	      "%s; CR4.VMXE now %d", v < 0 ? "no exception" : trap_names[v & 31],
-	      set);
+	check((v == VEC_GP || v < 0) && !set, "cr4-vmxe-refused", "%s; CR4.VMXE now %d",
+	      v < 0 ? "no exception" : trap_names[v & 31], set);
 	if (set)
 		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4) : "memory");
 }
@@ -285,23 +278,22 @@ static void attack_cpuid(void)
 	uint32_t r[4];
 
 	cpuid(1, 0, r);
-	check(!(r[2] & (1u << 5)), "cpuid-no-vmx", "CPUID.1:ECX 0x%x has VMX (bit 5)",
-	      r[2]);
+	check(!(r[2] & (1u << 5)), "cpuid-no-vmx", "CPUID.1:ECX 0x%x has VMX (bit 5)", r[2]);
 	cpuid(0x80000000, 0, r);
 	if (r[0] >= 0x80000001)
 		cpuid(0x80000001, 0, r);
 	else
 		r[2] = 0;
-	check(!(r[2] & (1u << 2)), "cpuid-no-svm",
-	      "CPUID.80000001h:ECX 0x%x has SVM (bit 2)", r[2]);
+	check(!(r[2] & (1u << 2)), "cpuid-no-svm", "CPUID.80000001h:ECX 0x%x has SVM (bit 2)",
+	      r[2]);
 }
 
-#define MSR_EFER 0xc0000080u
-#define EFER_SVME (1ul << 12)
+#define MSR_EFER            0xc0000080u
+#define EFER_SVME           (1ul << 12)
 #define MSR_FEATURE_CONTROL 0x3au
-#define MSR_VMX_BASIC 0x480u
-#define MSR_VM_CR 0xc0010114u
-#define MSR_VM_HSAVE_PA 0xc0010117u
+#define MSR_VMX_BASIC       0x480u
+#define MSR_VM_CR           0xc0010114u
+#define MSR_VM_HSAVE_PA     0xc0010117u
 
 /* RDMSR under TRAP_GUARD: the vector raised, or -1 and *value. */
 static int intruder_rdmsr(uint32_t msr, uint64_t *value)
@@ -309,8 +301,7 @@ static int intruder_rdmsr(uint32_t msr, uint64_t *value)
 	uint32_t lo = 0, hi = 0;
 
 	trap_arm();
-	__asm__ volatile(TRAP_GUARD("rdmsr")
-			 : "+a"(lo), "+d"(hi) : "c"(msr) : "r11", "memory");
+	__asm__ volatile(TRAP_GUARD("rdmsr") : "+a"(lo), "+d"(hi) : "c"(msr) : "r11", "memory");
 	*value = (uint64_t)hi << 32 | lo;
 	return trap_disarm();
 }
@@ -319,8 +310,9 @@ static int intruder_wrmsr(uint32_t msr, uint64_t value)
 {
 	trap_arm();
 	__asm__ volatile(TRAP_GUARD("wrmsr")
-			 : : "a"((uint32_t)value), "d"((uint32_t)(value >> 32)), "c"(msr)
-			 : "r11", "memory");
+	                 :
+	                 : "a"((uint32_t)value), "d"((uint32_t)(value >> 32)), "c"(msr)
+	                 : "r11", "memory");
 	return trap_disarm();
 }
 
@@ -345,8 +337,8 @@ static void attack_msr(void)
 	v = intruder_wrmsr(MSR_EFER, efer | EFER_SVME);
 	intruder_rdmsr(MSR_EFER, &after);
 	check((v == VEC_GP || v < 0) && !(after & EFER_SVME), "efer-svme-refused",
-	      "writing EFER.SVME: %s, EFER now 0x%lx",
-	      v < 0 ? "no exception" : trap_names[v & 31], after);
+	      "writing EFER.SVME: %s, EFER now 0x%lx", v < 0 ? "no exception" : trap_names[v & 31],
+	      after);
 	if (after & EFER_SVME)
 		intruder_wrmsr(MSR_EFER, efer);
 	intruder_expect_rdmsr_gp("feature-control-gp", MSR_FEATURE_CONTROL);
@@ -354,25 +346,24 @@ static void attack_msr(void)
 	intruder_expect_rdmsr_gp("vm-cr-gp", MSR_VM_CR);
 	intruder_expect_rdmsr_gp("vm-hsave-pa-gp", MSR_VM_HSAVE_PA);
 	intruder_expect("vm-hsave-pa-write-gp",
-			intruder_wrmsr(MSR_VM_HSAVE_PA, (uintptr_t)intruder_scratch),
-			VEC_GP);
+	                intruder_wrmsr(MSR_VM_HSAVE_PA, (uintptr_t)intruder_scratch), VEC_GP);
 }
 
 static const struct {
 	const char *name;
 	void (*run)(void);
 } intruder_attacks[] = {
-	{ "read-outside", attack_read_outside },
-	{ "write-outside", attack_write_outside },
-	{ "exec-outside", attack_exec_outside },
-	{ "huge-gpa", attack_huge_gpa },
-	{ "triple-fault", attack_triple_fault },
-	{ "hypercalls", attack_hypercalls },
-	{ "nested-svm", attack_nested_svm },
-	{ "nested-vmx", attack_nested_vmx },
-	{ "cr4-vmxe", attack_cr4_vmxe },
-	{ "cpuid", attack_cpuid },
-	{ "msr", attack_msr },
+    {"read-outside", attack_read_outside},
+    {"write-outside", attack_write_outside},
+    {"exec-outside", attack_exec_outside},
+    {"huge-gpa", attack_huge_gpa},
+    {"triple-fault", attack_triple_fault},
+    {"hypercalls", attack_hypercalls},
+    {"nested-svm", attack_nested_svm},
+    {"nested-vmx", attack_nested_vmx},
+    {"cr4-vmxe", attack_cr4_vmxe},
+    {"cpuid", attack_cpuid},
+    {"msr", attack_msr},
 };
 
 void guest_main(void)

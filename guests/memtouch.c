@@ -44,8 +44,7 @@ static uint64_t memtouch_b(uint64_t addr)
 static bool memtouch_is_loader_page(uint64_t page)
 {
 	for (unsigned i = 0; i < boot.loader_data_count; i++)
-		if (boot.loader_data[i].start < page + PAGE_SIZE &&
-		    page < boot.loader_data[i].end)
+		if (boot.loader_data[i].start < page + PAGE_SIZE && page < boot.loader_data[i].end)
 			return true;
 	return false;
 }
@@ -58,8 +57,8 @@ static void memtouch_fill(uint64_t start, uint64_t end, memtouch_pattern f)
 
 /* Compares [start, end) with f, skipping loader pages if asked; reports
  * the number of differing words and the first one. */
-static void memtouch_verify(const char *label, uint64_t start, uint64_t end,
-			    memtouch_pattern f, bool skip_loader)
+static void memtouch_verify(const char *label, uint64_t start, uint64_t end, memtouch_pattern f,
+                            bool skip_loader)
 {
 	uint64_t bad = 0, first = 0, first_value = 0;
 
@@ -75,8 +74,8 @@ static void memtouch_verify(const char *label, uint64_t start, uint64_t end,
 			}
 		}
 	}
-	check(!bad, label, "%lu words differ; first at 0x%lx: 0x%lx, want 0x%lx",
-	      bad, first, first_value, f(first));
+	check(!bad, label, "%lu words differ; first at 0x%lx: 0x%lx, want 0x%lx", bad, first,
+	      first_value, f(first));
 }
 
 void guest_main(void)
@@ -85,11 +84,11 @@ void guest_main(void)
 	uint64_t end = ALIGN_UP(boot.mem, MiB);
 
 	if (!check(boot.mbi_flags & MB_INFO_MEM && end > start, "ram-size",
-		   "no usable RAM size (flags 0x%x, mem_upper %u KiB)",
-		   boot.mbi_flags, boot.mem_upper))
+	           "no usable RAM size (flags 0x%x, mem_upper %u KiB)", boot.mbi_flags,
+	           boot.mem_upper))
 		return;
-	con_printf("memtouch: RAM 0x%lx..0x%lx above the image: %lu frames\n",
-		   start, end, (end - start) / PAGE_SIZE);
+	con_printf("memtouch: RAM 0x%lx..0x%lx above the image: %lu frames\n", start, end,
+	           (end - start) / PAGE_SIZE);
 	if (args_has("check-zero"))
 		memtouch_verify("fresh-zero", start, end, memtouch_zero, true);
 	memtouch_fill(start, end, memtouch_a);

@@ -19,8 +19,8 @@ static struct hc_mem_stats receiver_stats;
 
 static uint64_t receiver_owned(void)
 {
-	return hc_mem_stats((uintptr_t)&receiver_stats) == 0
-		       ? receiver_stats.owned_by_caller : ~0ul;
+	return hc_mem_stats((uintptr_t)&receiver_stats) == 0 ? receiver_stats.owned_by_caller
+	                                                     : ~0ul;
 }
 
 /* Of the `pages` pages expected at gpa, gpa + 4 KiB, ..., how many are here. */
@@ -55,8 +55,7 @@ void guest_main(void)
 {
 	uint64_t gpa, pages = 1, limit = 200000, n = 0;
 
-	if (!check(args_hex("gpa", &gpa), "args", "need gpa=<hex> (got '%s')",
-		   boot.args))
+	if (!check(args_hex("gpa", &gpa), "args", "need gpa=<hex> (got '%s')", boot.args))
 		return;
 	args_dec("pages", &pages);
 	args_dec("yields", &limit);
@@ -67,8 +66,7 @@ void guest_main(void)
 		hc_yield();
 		n++;
 	}
-	if (!check(n < limit, "received", "no page at 0x%lx after %lu yields",
-		   gpa, n))
+	if (!check(n < limit, "received", "no page at 0x%lx after %lu yields", gpa, n))
 		return;
 	con_printf("receiver: the page arrived after %lu yields\n", n);
 	long bad = donate_compare_secret(gpa, gpa);
@@ -77,10 +75,8 @@ void guest_main(void)
 		got = *(volatile uint64_t *)(gpa + (uint64_t)bad);
 		want = pattern_word(DONATE_SECRET_SEED, gpa + (uint64_t)bad);
 	}
-	check(bad < 0, "secret", "word at offset %ld is 0x%lx, want 0x%lx", bad,
-	      got, want);
+	check(bad < 0, "secret", "word at offset %ld is 0x%lx, want 0x%lx", bad, got, want);
 	check(receiver_owned() == owned + pages, "stats-owned-plus-pages",
-	      "owned %lu before, %lu after %lu pages arrived", owned,
-	      receiver_owned(), pages);
+	      "owned %lu before, %lu after %lu pages arrived", owned, receiver_owned(), pages);
 	check_eq("free-received", hc_page_free(gpa), 0);
 }

@@ -12,7 +12,7 @@
 const char guest_name[] = "regs";
 
 #define PATTERN 0x5ec2e7d0d0c0ffeeul
-#define YIELDS 40
+#define YIELDS  40
 
 static void sse_enable(void)
 {
@@ -49,8 +49,8 @@ static void regs_write(void)
 		hc_yield();
 		kept += xmm0_read() == PATTERN && dr0_read() == (PATTERN & ~7ul);
 	}
-	check(kept == YIELDS, "xmm0-dr0-kept-across-switches",
-	      "kept after %u of %u yields", kept, YIELDS);
+	check(kept == YIELDS, "xmm0-dr0-kept-across-switches", "kept after %u of %u yields", kept,
+	      YIELDS);
 }
 
 static void regs_read(void)

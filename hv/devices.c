@@ -48,9 +48,10 @@ static void log_port_once(struct vm *vm, uint16_t port, bool in)
 		return;
 	}
 	vm->ports_logged[vm->ports_logged_count++] = port;
-	log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; logged once)%s\n",
-		   vm->id, vm->name, port, in ? "read" : "write",
-		   vm->ports_logged_count == VM_PORTS_LOGGED ? "; no more ports logged" : "");
+	log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; logged "
+	           "once)%s\n",
+	           vm->id, vm->name, port, in ? "read" : "write",
+	           vm->ports_logged_count == VM_PORTS_LOGGED ? "; no more ports logged" : "");
 }
 
 static void io_in(struct vm *vm, const struct vm_exit *e)
@@ -80,7 +81,9 @@ void devices_io(struct vm *vm, const struct vm_exit *e)
 	if (e->io.port == COM1_BASE) {
 		console_putc(vm, (char)(val & 0xff));
 	} else if (e->io.port == EXIT_PORT) {
-		uint32_t v = e->io.size == 4 ? val : e->io.size == 2 ? (val & 0xffff) : (val & 0xff);
+		uint32_t v = e->io.size == 4   ? val
+		             : e->io.size == 2 ? (val & 0xffff)
+		                               : (val & 0xff);
 		vm_end(vm, (int)(((uint64_t)v << 1 | 1) & 0x7fffffff), "exit port 0xf4");
 	} else if (e->io.port < COM1_BASE || e->io.port > COM1_BASE + 7) {
 		log_port_once(vm, e->io.port, false);

@@ -11,7 +11,7 @@
 
 bool need_resched;
 
-static const char *const access_names[] = { "read", "write", "exec" };
+static const char *const access_names[] = {"read", "write", "exec"};
 
 /* CPUID as the guest sees it: no SVM, no VMX, "hypervisor present". */
 static void exit_cpuid(struct vm *vm)
@@ -21,12 +21,12 @@ static void exit_cpuid(struct vm *vm)
 	struct cpuid_regs c = cpuid(leaf, sub);
 
 	if (leaf == 1) {
-		c.ecx &= ~(1u << 5);  /* VMX */
-		c.ecx |= 1u << 31;    /* hypervisor present */
+		c.ecx &= ~(1u << 5); /* VMX */
+		c.ecx |= 1u << 31;   /* hypervisor present */
 	} else if (leaf == 0x80000001) {
-		c.ecx &= ~(1u << 2);  /* SVM */
+		c.ecx &= ~(1u << 2); /* SVM */
 	} else if (leaf == 0x8000000a) {
-		c = (struct cpuid_regs){ 0 }; /* SVM features */
+		c = (struct cpuid_regs){0}; /* SVM features */
 	}
 	r->rax = c.eax, r->rbx = c.ebx, r->rcx = c.ecx, r->rdx = c.edx;
 }
@@ -59,12 +59,14 @@ static void exit_s2_fault(struct vm *vm, const struct vm_exit *e)
 	const char *acc = access_names[e->fault.access];
 
 	if (e->fault.mapped || g >= vm->mem_bytes) {
-		vm_isolation_fault(vm, e->fault.mapped ? "access denied by the tables"
-						       : "access outside its memory", g, acc);
+		vm_isolation_fault(vm,
+		                   e->fault.mapped ? "access denied by the tables"
+		                                   : "access outside its memory",
+		                   g, acc);
 		return;
 	}
-	enum mem_protect_err err = mem_protect_free_to_guest(
-		&vm->s2, gpa(ALIGN_DOWN(g, PAGE_SIZE)), PALLOC_ATOMIC, NULL);
+	enum mem_protect_err err =
+	    mem_protect_free_to_guest(&vm->s2, gpa(ALIGN_DOWN(g, PAGE_SIZE)), PALLOC_ATOMIC, NULL);
 	if (err == MP_OK) {
 		vm->demand_faults++;
 		vm_promise_mapped(vm);
@@ -73,7 +75,7 @@ static void exit_s2_fault(struct vm *vm, const struct vm_exit *e)
 	if (err == MP_EEXIST) /* mapped since the fault was taken: retry */
 		return;
 	log_printf("hv: vm %u (%s): demand fault at 0x%lx failed: %s\n", vm->id, vm->name, g,
-		   mem_protect_err_name(err));
+	           mem_protect_err_name(err));
 	vm_isolation_fault(vm, "no frame for a demand fault", g, acc);
 }
 
@@ -87,9 +89,11 @@ static void exit_complete(struct vm *vm, const struct vm_exit *e)
 static void exit_unexpected(struct vm *vm, const struct vm_exit *e)
 {
 	log_printf("hv: vm %u (%s): exit 0x%lx: %s\n", vm->id, vm->name, e->raw, e->other.why);
-	vm_isolation_fault(vm, e->kind == EXIT_ENTRY_FAILED ? "entry refused"
-			   : e->kind == EXIT_S2_MISCONFIG ? "table misconfiguration"
-			   : "unexpected exit", 0, "none");
+	vm_isolation_fault(vm,
+	                   e->kind == EXIT_ENTRY_FAILED   ? "entry refused"
+	                   : e->kind == EXIT_S2_MISCONFIG ? "table misconfiguration"
+	                                                  : "unexpected exit",
+	                   0, "none");
 }
 
 void exit_handle(struct vm *vm, struct vm_exit *e)
@@ -136,7 +140,7 @@ void exit_handle(struct vm *vm, struct vm_exit *e)
 		break;
 	case EXIT_VIRT_INSN:
 		log_printf("hv: vm %u (%s): %s at rip 0x%lx -> #UD\n", vm->id, vm->name,
-			   e->insn.name, vm->vcpu.regs.rip);
+		           e->insn.name, vm->vcpu.regs.rip);
 		virt->inject_ud(&vm->vcpu);
 		break;
 	case EXIT_S2_MISCONFIG:

@@ -52,8 +52,8 @@ static bool gmem_copy_from(struct vm *vm, uint64_t g, void *dst, size_t len)
 	return true;
 }
 
-#define PTE_P  1ull
-#define PTE_PS (1ull << 7)
+#define PTE_P     1ull
+#define PTE_PS    (1ull << 7)
 #define ADDR_MASK 0x000ffffffffff000ull
 
 /*
@@ -61,8 +61,7 @@ static bool gmem_copy_from(struct vm *vm, uint64_t g, void *dst, size_t len)
  * vol. 2 §5.3): 32-bit paging (4 MiB pages with PSE), PAE, or 4-level
  * long mode. At most four reads of guest tables.
  */
-static bool gmem_translate(struct vm *vm, const struct guest_paging *p,
-			   uint64_t la, uint64_t *out)
+static bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out)
 {
 	if (!(p->cr0 & CR0_PG)) {
 		*out = la & 0xffffffffull;
@@ -82,7 +81,7 @@ static bool gmem_translate(struct vm *vm, const struct guest_paging *p,
 		if (!gmem_copy_from(vm, table + (uint64_t)idx * esize, &e, esize) || !(e & PTE_P))
 			return false;
 		bool large = l > 0 && (e & PTE_PS) && !(pae && !lm && l == 2) &&
-			     (lm || pae || (p->cr4 & (1u << 4)));
+		             (lm || pae || (p->cr4 & (1u << 4)));
 		if (large || l == 0) {
 			uint64_t mask = (1ull << shift) - 1;
 			uint64_t base = (esize == 4) ? (e & 0xfffff000ull) : (e & ADDR_MASK);
@@ -94,8 +93,8 @@ static bool gmem_translate(struct vm *vm, const struct guest_paging *p,
 	return false;
 }
 
-bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la,
-		      void *buf, size_t len)
+bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
+                      size_t len)
 {
 	uint8_t *d = buf;
 

@@ -60,7 +60,7 @@ static int64_t hc_page_owned(struct vm *vm, uint64_t g)
 /* Eight u64 into a buffer wholly inside the caller's mapped memory. */
 static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
 {
-	uint64_t out[8] = { 0 };
+	uint64_t out[8] = {0};
 	bool ok;
 
 	if (g > UINT64_MAX - sizeof(out))
@@ -82,21 +82,30 @@ static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
 static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 {
 	switch (nr) {
-	case HC_VERSION: return ABI_VERSION;
-	case HC_SELF: return vm->id;
+	case HC_VERSION:
+		return ABI_VERSION;
+	case HC_SELF:
+		return vm->id;
 	case HC_EXIT:
 		vm_end(vm, (int)(a[0] & 0x7fffffff), "EXIT hypercall");
 		return 0;
 	case HC_YIELD:
 		need_resched = true;
 		return 0;
-	case HC_PAGE_ALLOC: return hc_page_alloc(vm, a[0]);
-	case HC_PAGE_FREE: return hc_page_free(vm, a[0]);
-	case HC_PAGE_DONATE: return hc_page_donate(vm, a[0], a[1], a[2]);
-	case HC_PAGE_OWNED: return hc_page_owned(vm, a[0]);
-	case HC_MEM_STATS: return hc_mem_stats(vm, a[0]);
-	case HC_AUDIT: return hv_audit(false);
-	default: return -LAB_ENOSYS;
+	case HC_PAGE_ALLOC:
+		return hc_page_alloc(vm, a[0]);
+	case HC_PAGE_FREE:
+		return hc_page_free(vm, a[0]);
+	case HC_PAGE_DONATE:
+		return hc_page_donate(vm, a[0], a[1], a[2]);
+	case HC_PAGE_OWNED:
+		return hc_page_owned(vm, a[0]);
+	case HC_MEM_STATS:
+		return hc_mem_stats(vm, a[0]);
+	case HC_AUDIT:
+		return hv_audit(false);
+	default:
+		return -LAB_ENOSYS;
 	}
 }
 
@@ -104,7 +113,7 @@ void hypercall_handle(struct vm *vm)
 {
 	struct guest_regs *r = &vm->vcpu.regs;
 	uint64_t mask = vm->vcpu.long_mode ? ~0ull : 0xffffffffull;
-	uint64_t a[4] = { r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask };
+	uint64_t a[4] = {r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask};
 	int64_t ret = hc_dispatch(vm, r->rax & mask, a);
 
 	vm->hypercalls++;

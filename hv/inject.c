@@ -18,7 +18,10 @@
 #define SCRATCH_A 200
 #define SCRATCH_B 201
 
-static void scratch_invalidate(struct s2_vm *vm) { (void)vm; /* never entered */ }
+static void scratch_invalidate(struct s2_vm *vm)
+{
+	(void)vm; /* never entered */
+}
 
 static bool inject_setup(struct s2_vm *a, struct s2_vm *b)
 {
@@ -53,14 +56,18 @@ bool hv_inject_test(const char *name)
 	int kind = inject_kind(name);
 
 	if (kind < 0 || !inject_setup(&a, &b)) {
-		log_printf("audit-inject: %s: unknown kind or no memory for the scratch VMs\n", name);
+		log_printf("audit-inject: %s: unknown kind or no memory for the scratch VMs\n",
+		           name);
 		return false;
 	}
 	palloc_scrub(64); /* dirty-clean needs clean frames to dirty */
-	struct s2_vm *vms[] = { &a, &b };
+	struct s2_vm *vms[] = {&a, &b};
 	unsigned before = audit_run(vms, 2, NULL, &r);
-	struct audit_inject in = { .vm = &a, .other = &b, .g = gpa(HEAP_BASE),
-				   .g2 = gpa(HEAP_BASE + 4 * MiB), .pfn = AUDIT_NO_PFN };
+	struct audit_inject in = {.vm = &a,
+	                          .other = &b,
+	                          .g = gpa(HEAP_BASE),
+	                          .g2 = gpa(HEAP_BASE + 4 * MiB),
+	                          .pfn = AUDIT_NO_PFN};
 	if (kind == AUDIT_CORRUPT_MAP_FORBIDDEN || kind == AUDIT_CORRUPT_OWNER_VALUE)
 		in.pfn = hpa_pfn(arch_va_to_pa(&a)); /* a HYPERVISOR frame: the image */
 	if (!audit_inject(kind, &in)) {
@@ -71,8 +78,9 @@ bool hv_inject_test(const char *name)
 	unsigned inv = audit_corruption_invariant(kind);
 	bool ok = before == 0 && after > 0 && reported(&r, inv, in.pfn);
 	audit_log(&r);
-	log_printf("audit-inject: %s at pfn 0x%lx: %u violations before, %u after; invariant %u reported: %s\n",
-		   name, in.pfn, before, after, inv, ok ? "yes" : "no");
+	log_printf("audit-inject: %s at pfn 0x%lx: %u violations before, %u after; invariant %u "
+	           "reported: %s\n",
+	           name, in.pfn, before, after, inv, ok ? "yes" : "no");
 	return ok;
 }
 #else

@@ -49,10 +49,10 @@ static bool load_map_range(struct vm *vm, uint64_t g, uint64_t len)
 		if (mapped)
 			continue;
 		enum mem_protect_err err =
-			mem_protect_free_to_guest(&vm->s2, gpa(p), PALLOC_ATOMIC, NULL);
+		    mem_protect_free_to_guest(&vm->s2, gpa(p), PALLOC_ATOMIC, NULL);
 		if (err != MP_OK) {
 			log_printf("loader: %s: no frame for GPA 0x%lx (%s)\n", vm->name, p,
-				   mem_protect_err_name(err));
+			           mem_protect_err_name(err));
 			return false;
 		}
 		vm_promise_mapped(vm);
@@ -62,12 +62,12 @@ static bool load_map_range(struct vm *vm, uint64_t g, uint64_t len)
 
 /* Copy file bytes [off, off+filesz) to GPA g and map up to memsz (the rest reads as zero). */
 static bool load_segment(struct vm *vm, const uint8_t *img, uint64_t len, uint64_t off,
-			 uint64_t filesz, uint64_t g, uint64_t memsz)
+                         uint64_t filesz, uint64_t g, uint64_t memsz)
 {
 	if (filesz > memsz || off > len || filesz > len - off || g >= vm->mem_bytes ||
 	    memsz > vm->mem_bytes - g || g < 0x100000) {
 		log_printf("loader: %s: segment outside the file or outside RAM [1 MiB, %lu MiB)\n",
-			   vm->name, vm->mem_bytes >> 20);
+		           vm->name, vm->mem_bytes >> 20);
 		return false;
 	}
 	return load_map_range(vm, g, memsz) && gmem_copy_to(vm, g, img + off, filesz);
@@ -85,8 +85,8 @@ static const struct mb_header *mb_find(const uint8_t *img, uint64_t len, uint64_
 	return NULL;
 }
 
-static bool load_aout(struct vm *vm, const uint8_t *img, uint64_t len,
-		      const struct mb_header *h, uint64_t hoff, uint32_t *entry)
+static bool load_aout(struct vm *vm, const uint8_t *img, uint64_t len, const struct mb_header *h,
+                      uint64_t hoff, uint32_t *entry)
 {
 	if (h->header_addr < h->load_addr || h->header_addr - h->load_addr > hoff) {
 		log_printf("loader: %s: inconsistent Multiboot address fields\n", vm->name);
@@ -95,8 +95,10 @@ static bool load_aout(struct vm *vm, const uint8_t *img, uint64_t len,
 	uint64_t off = hoff - (h->header_addr - h->load_addr);
 	uint64_t filesz = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : len - off;
 	uint64_t end = h->bss_end_addr ? h->bss_end_addr : h->load_addr + filesz;
-	if (h->load_end_addr && h->load_end_addr < h->load_addr) return false;
-	if (end < h->load_addr + filesz) return false;
+	if (h->load_end_addr && h->load_end_addr < h->load_addr)
+		return false;
+	if (end < h->load_addr + filesz)
+		return false;
 	*entry = h->entry_addr;
 	return load_segment(vm, img, len, off, filesz, h->load_addr, end - h->load_addr);
 }
@@ -105,17 +107,22 @@ static bool load_elf(struct vm *vm, const uint8_t *img, uint64_t len, uint32_t *
 {
 	const struct elf32_ehdr *eh = (const void *)img;
 
-	if (len < sizeof(*eh) || memcmp(eh->ident, "\x7f" "ELF\x01\x01", 6) ||
-	    eh->phentsize != sizeof(struct elf32_phdr) || eh->phnum > 64 ||
-	    eh->phoff > len || (uint64_t)eh->phnum * sizeof(struct elf32_phdr) > len - eh->phoff) {
+	if (len < sizeof(*eh) ||
+	    memcmp(eh->ident,
+	           "\x7f"
+	           "ELF\x01\x01",
+	           6) ||
+	    eh->phentsize != sizeof(struct elf32_phdr) || eh->phnum > 64 || eh->phoff > len ||
+	    (uint64_t)eh->phnum * sizeof(struct elf32_phdr) > len - eh->phoff) {
 		log_printf("loader: %s: not a Multiboot a.out-kludge image nor a valid ELF32\n",
-			   vm->name);
+		           vm->name);
 		return false;
 	}
 	const struct elf32_phdr *ph = (const void *)(img + eh->phoff);
 	for (unsigned i = 0; i < eh->phnum; i++)
 		if (ph[i].type == 1 && ph[i].memsz &&
-		    !load_segment(vm, img, len, ph[i].offset, ph[i].filesz, ph[i].paddr, ph[i].memsz))
+		    !load_segment(vm, img, len, ph[i].offset, ph[i].filesz, ph[i].paddr,
+		                  ph[i].memsz))
 			return false;
 	*entry = eh->entry;
 	return true;
@@ -124,10 +131,10 @@ static bool load_elf(struct vm *vm, const uint8_t *img, uint64_t len, uint32_t *
 static bool load_info(struct vm *vm, const char *cmdline, uint32_t *mbi)
 {
 	struct mb_info info = {
-		.flags = MB_INFO_MEM | MB_INFO_CMDLINE,
-		.mem_lower = 640,
-		.mem_upper = (uint32_t)(vm->mem_bytes / 1024 - 1024),
-		.cmdline = MBI_CMDLINE_GPA,
+	    .flags = MB_INFO_MEM | MB_INFO_CMDLINE,
+	    .mem_lower = 640,
+	    .mem_upper = (uint32_t)(vm->mem_bytes / 1024 - 1024),
+	    .cmdline = MBI_CMDLINE_GPA,
 	};
 	size_t n = strlen(cmdline) + 1;
 
@@ -140,7 +147,7 @@ static bool load_info(struct vm *vm, const char *cmdline, uint32_t *mbi)
 }
 
 bool loader_load(struct vm *vm, const void *image, uint64_t len, const char *cmdline,
-		 uint32_t *entry, uint32_t *mbi)
+                 uint32_t *entry, uint32_t *mbi)
 {
 	uint64_t hoff;
 	const struct mb_header *h = mb_find(image, len, &hoff);
@@ -150,7 +157,7 @@ bool loader_load(struct vm *vm, const void *image, uint64_t len, const char *cmd
 		return false;
 	}
 	bool ok = (h->flags & MB_FLAG_ADDRS) ? load_aout(vm, image, len, h, hoff, entry)
-					     : load_elf(vm, image, len, entry);
+	                                     : load_elf(vm, image, len, entry);
 	if (ok && (*entry < 0x100000 || *entry >= vm->mem_bytes)) {
 		log_printf("loader: %s: entry 0x%x outside RAM\n", vm->name, *entry);
 		ok = false;

@@ -16,9 +16,9 @@
 #include "mm/pdb_seed.h"
 
 /* Exit statuses (README.md lists them). */
-#define EXIT_OK          0
-#define EXIT_NO_BACKEND  3
-#define EXIT_SELFTEST    4
+#define EXIT_OK         0
+#define EXIT_NO_BACKEND 3
+#define EXIT_SELFTEST   4
 
 const struct virt_ops *virt;
 
@@ -41,8 +41,7 @@ static void hv_crash_on_request(const struct hv_config *cfg)
 {
 	if (!cfg->crash[0])
 		return;
-	log_printf("hv: crash=%s requested by the configuration (test build knob)\n",
-		   cfg->crash);
+	log_printf("hv: crash=%s requested by the configuration (test build knob)\n", cfg->crash);
 	arch_crash_test(cfg->crash);
 	log_printf("hv: unknown crash kind '%s'\n", cfg->crash);
 }
@@ -69,12 +68,13 @@ _Noreturn void hv_main(struct boot_info *bi)
 	}
 	log_printf("hv: backend %s\n", backend);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
-		   (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
+	           (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
 	arch_extstate_init();
 	virt = hv_pick_backend(backend);
 	if (!virt || !virt->cpu_init()) {
 		log_printf("hv: the %s backend is %s\n", backend,
-			   virt ? "unusable (no frames for its control structures)" : "not built in");
+		           virt ? "unusable (no frames for its control structures)"
+		                : "not built in");
 		arch_exit(EXIT_NO_BACKEND);
 	}
 	arch_exit((unsigned)scenario_run(bi, &cfg));

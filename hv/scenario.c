@@ -19,7 +19,7 @@
 
 /* The auditor's bitmap, allocated at boot (an audit needs no runtime memory,
  * so it works when a greedy guest has taken everything it may). */
-static struct audit_opts audit_opts = { .clean_scan_budget = AUDIT_SCAN_ALL };
+static struct audit_opts audit_opts = {.clean_scan_budget = AUDIT_SCAN_ALL};
 
 void hv_audit_init(const struct boot_info *bi)
 {
@@ -27,7 +27,10 @@ void hv_audit_init(const struct boot_info *bi)
 	audit_opts.seen_words = bi->seen_bytes / sizeof(uint64_t);
 }
 
-static void sched_tick(void) { need_resched = true; }
+static void sched_tick(void)
+{
+	need_resched = true;
+}
 
 unsigned hv_audit(bool log)
 {
@@ -118,8 +121,9 @@ static bool parse_vm_line(const char *s, size_t n, struct vm_params *p)
 	}
 	if (!p->name[0] || !p->image[0] || p->mem_bytes < 2 * MiB || p->mem_bytes > 3 * GiB ||
 	    !IS_ALIGNED(p->mem_bytes, PAGE_SIZE)) {
-		log_printf("scenario: bad vm line (need name=, image=, mem= between 2M and 3G): %.*s\n",
-			   (int)n, s);
+		log_printf(
+		    "scenario: bad vm line (need name=, image=, mem= between 2M and 3G): %.*s\n",
+		    (int)n, s);
 		return false;
 	}
 	return true;
@@ -145,7 +149,8 @@ static unsigned create_vms(const struct boot_info *bi)
 		if (n > 3 && !strncmp(s, "vm ", 3) && parse_vm_line(s, n, &p)) {
 			const struct bi_module *m = find_module(bi, p.image);
 			if (!m)
-				log_printf("scenario: %s: image %s was not loaded\n", p.name, p.image);
+				log_printf("scenario: %s: image %s was not loaded\n", p.name,
+				           p.image);
 			else if (vm_create(&p, arch_pa_to_va(hpa(m->base)), m->length))
 				created++;
 		}
@@ -216,12 +221,13 @@ int scenario_run(const struct boot_info *bi, const struct hv_config *cfg)
 	log_printf("scenario: entering the first guest\n");
 	sched_run();
 	uint64_t hz = arch_tsc_hz();
-	log_printf("scenario: all VMs ended after %lu ms\n", hz ? (arch_tsc() - t0) * 1000 / hz : 0);
+	log_printf("scenario: all VMs ended after %lu ms\n",
+	           hz ? (arch_tsc() - t0) * 1000 / hz : 0);
 	pdb_log_summary();
 	unsigned violations = hv_audit(true);
 	uint64_t after = free_frames();
 	log_printf("scenario: free frames %lu before the first VM, %lu after the last: %s\n",
-		   before, after, after == before ? "no leak" : "LEAK");
+	           before, after, after == before ? "no leak" : "LEAK");
 	if (violations || after != before)
 		return 5;
 	if (cfg->audit_inject[0])

@@ -31,20 +31,20 @@ struct guest_regs {
 };
 
 enum exit_kind {
-	EXIT_NONE,       /* handled inside the backend (an exception reflected): re-enter */
-	EXIT_HYPERCALL,  /* VMMCALL or VMCALL (both backends accept both) */
-	EXIT_IO,         /* IN/OUT (string/REP forms: .io.string set) */
+	EXIT_NONE,      /* handled inside the backend (an exception reflected): re-enter */
+	EXIT_HYPERCALL, /* VMMCALL or VMCALL (both backends accept both) */
+	EXIT_IO,        /* IN/OUT (string/REP forms: .io.string set) */
 	EXIT_CPUID,
-	EXIT_MSR_READ,   /* RDMSR: .msr; result goes to rdx:rax */
-	EXIT_MSR_WRITE,  /* WRMSR: .msr, value in rdx:rax */
+	EXIT_MSR_READ,  /* RDMSR: .msr; result goes to rdx:rax */
+	EXIT_MSR_WRITE, /* WRMSR: .msr, value in rdx:rax */
 	EXIT_HLT,
-	EXIT_S2_FAULT,   /* NPF / EPT violation: .fault */
+	EXIT_S2_FAULT,     /* NPF / EPT violation: .fault */
 	EXIT_S2_MISCONFIG, /* EPT misconfiguration / NPT reserved bit: a hypervisor bug */
-	EXIT_SHUTDOWN,   /* triple fault */
-	EXIT_INTR,       /* a host interrupt or the preemption timer: reschedule */
-	EXIT_VIRT_INSN,  /* the guest executed an SVM/VMX instruction: .insn */
+	EXIT_SHUTDOWN,     /* triple fault */
+	EXIT_INTR,         /* a host interrupt or the preemption timer: reschedule */
+	EXIT_VIRT_INSN,    /* the guest executed an SVM/VMX instruction: .insn */
 	EXIT_ENTRY_FAILED, /* VMRUN/VMLAUNCH refused the state: .other.why */
-	EXIT_OTHER,      /* anything else: .other */
+	EXIT_OTHER,        /* anything else: .other */
 };
 
 enum fault_access { ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC };
@@ -54,13 +54,13 @@ struct vm_exit {
 	/* Length of the exiting instruction, for hv/ to skip it when it
 	 * completes the instruction (0 where not applicable). */
 	unsigned insn_len;
-	uint64_t raw;    /* the backend's exit code, for logs */
+	uint64_t raw; /* the backend's exit code, for logs */
 	union {
 		struct {
 			uint16_t port;
-			uint8_t size;  /* 1, 2 or 4 */
+			uint8_t size; /* 1, 2 or 4 */
 			bool in;
-			bool string;   /* INS/OUTS or REP: not emulated */
+			bool string; /* INS/OUTS or REP: not emulated */
 		} io;
 		struct {
 			uint32_t index;
@@ -68,7 +68,7 @@ struct vm_exit {
 		struct {
 			gpa_t gpa;
 			enum fault_access access;
-			bool mapped;   /* the walk found a present leaf (rights violation) */
+			bool mapped; /* the walk found a present leaf (rights violation) */
 		} fault;
 		struct {
 			const char *name; /* "vmrun", "vmxon", ... */
@@ -82,14 +82,14 @@ struct vm_exit {
 struct vcpu {
 	struct guest_regs regs;
 	struct vm *vm;
-	bool long_mode;   /* guest in 64-bit mode: hypercall arguments are not truncated */
-	void *arch;       /* backend state (VMCB or VMCS and friends) */
+	bool long_mode;           /* guest in 64-bit mode: hypercall arguments are not truncated */
+	void *arch;               /* backend state (VMCB or VMCS and friends) */
 	struct arch_extstate ext; /* x87/SSE and DR0-3: switched by the scheduler */
 };
 
 struct virt_ops {
-	const char *name;                    /* "SVM+NPT" or "VMX+EPT" */
-	const struct s2_format *s2_format;   /* the entry format of its tables */
+	const char *name;                  /* "SVM+NPT" or "VMX+EPT" */
+	const struct s2_format *s2_format; /* the entry format of its tables */
 
 	/* Once on each CPU that will run guests: enable SVM / VMXON. */
 	bool (*cpu_init)(void);
@@ -104,8 +104,8 @@ struct virt_ops {
 	 * shutdown and host interrupts exit. False (nothing left allocated)
 	 * when frames are short.
 	 */
-	bool (*vcpu_init)(struct vcpu *v, hpa_t s2_root, unsigned tag,
-			  uint32_t entry, uint32_t eax, uint32_t ebx);
+	bool (*vcpu_init)(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
+	                  uint32_t ebx);
 
 	/* Free everything vcpu_init allocated. */
 	void (*vcpu_fini)(struct vcpu *v);
@@ -149,8 +149,8 @@ struct guest_paging {
  * second-level tables. False if any step is unmapped or malformed: never a
  * fault, never a new mapping. (hv/gmem.c)
  */
-bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la,
-		      void *buf, size_t len);
+bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
+                      size_t len);
 
 /* The backend in use; NULL before hv_main picked one. */
 extern const struct virt_ops *virt;

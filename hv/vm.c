@@ -56,8 +56,9 @@ static bool vm_promise(struct vm *vm, uint64_t frames)
 
 	free_and_min(&free, &min);
 	if (free < min + promised + promised_tables() + frames + frames / 512 + S2_LEVELS) {
-		log_printf("hv: %s: %lu frames of RAM cannot be promised (%lu free, %lu promised, min %lu)\n",
-			   vm->name, frames, free, promised, min);
+		log_printf("hv: %s: %lu frames of RAM cannot be promised (%lu free, %lu promised, "
+		           "min %lu)\n",
+		           vm->name, frames, free, promised, min);
 		return false;
 	}
 	vm->promise_left = frames;
@@ -71,7 +72,10 @@ static void vm_unpromise(struct vm *vm)
 	vm->promise_left = 0;
 }
 
-struct vm *vm_slot(unsigned i) { return i < VM_MAX ? &vms[i] : NULL; }
+struct vm *vm_slot(unsigned i)
+{
+	return i < VM_MAX ? &vms[i] : NULL;
+}
 
 struct vm *vm_by_id(uint64_t id)
 {
@@ -113,9 +117,10 @@ static void vm_release_memory(struct vm *vm)
 
 	vm_unpromise(vm);
 	mem_protect_vm_teardown(&vm->s2, &t);
-	log_printf("hv: vm %u (%s): reclaimed %lu frames (%lu mapped, %lu unmapped) and %lu table pages%s\n",
-		   vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
-		   t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
+	log_printf("hv: vm %u (%s): reclaimed %lu frames (%lu mapped, %lu unmapped) and %lu table "
+	           "pages%s\n",
+	           vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
+	           t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
 	if (vm->vcpu.arch)
 		virt->vcpu_fini(&vm->vcpu);
 }
@@ -141,7 +146,7 @@ struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t imag
 	if (!vm_promise(vm, p->mem_bytes / PAGE_SIZE))
 		return NULL;
 	if (mem_protect_vm_init(&vm->s2, vm->id, virt->s2_format, budget, vm_invalidate,
-				&vm->vcpu) != MP_OK) {
+	                        &vm->vcpu) != MP_OK) {
 		vm_unpromise(vm);
 		log_printf("hv: %s: no memory for its tables\n", p->name);
 		return NULL;
@@ -154,8 +159,9 @@ struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t imag
 		vm->state = VM_UNUSED;
 		return NULL;
 	}
-	log_printf("hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded\n",
-		   vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned);
+	log_printf(
+	    "hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded\n",
+	    vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned);
 	return vm;
 }
 
@@ -166,18 +172,21 @@ void vm_end(struct vm *vm, int status, const char *why)
 	devices_flush_console(vm);
 	vm->exit_status = status;
 	if (status >= 0)
-		log_printf("hv: vm %u (%s) ended: %s, status %d (%lu exits, %lu demand faults, %lu preemptions)\n",
-			   vm->id, vm->name, why, status, vm->exits, vm->demand_faults, vm->preemptions);
+		log_printf("hv: vm %u (%s) ended: %s, status %d (%lu exits, %lu demand faults, %lu "
+		           "preemptions)\n",
+		           vm->id, vm->name, why, status, vm->exits, vm->demand_faults,
+		           vm->preemptions);
 	else
-		log_printf("hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
-			   vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
+		log_printf(
+		    "hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
+		    vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
 	vm_release_memory(vm);
 	vm->state = VM_ENDED;
 }
 
 void vm_isolation_fault(struct vm *vm, const char *what, uint64_t g, const char *access)
 {
-	log_printf("hv: isolation fault: vm %u (%s): %s gpa=0x%lx rip=0x%lx access=%s\n",
-		   vm->id, vm->name, what, g, vm->vcpu.regs.rip, access);
+	log_printf("hv: isolation fault: vm %u (%s): %s gpa=0x%lx rip=0x%lx access=%s\n", vm->id,
+	           vm->name, what, g, vm->vcpu.regs.rip, access);
 	vm_end(vm, -1, "isolation fault");
 }

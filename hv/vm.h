@@ -7,9 +7,9 @@
 #include "hv/vcpu.h"
 #include "mm/mem_protect.h"
 
-#define VM_MAX        15   /* ids 1..15: QEMU's SVM offers 16 ASIDs */
-#define VM_NAME_MAX   24
-#define VM_CMDLINE_MAX 200
+#define VM_MAX          15 /* ids 1..15: QEMU's SVM offers 16 ASIDs */
+#define VM_NAME_MAX     24
+#define VM_CMDLINE_MAX  200
 #define VM_PORTS_LOGGED 16
 
 /* The PAGE_ALLOC window (docs/abi.md): GPA [4 GiB, 5 GiB). */
@@ -22,16 +22,16 @@ struct vm {
 	unsigned id;
 	enum vm_state state;
 	char name[VM_NAME_MAX];
-	uint64_t mem_bytes;          /* RAM: GPA [0, mem_bytes) */
-	bool until_others;           /* stopped when every other VM has ended */
+	uint64_t mem_bytes; /* RAM: GPA [0, mem_bytes) */
+	bool until_others;  /* stopped when every other VM has ended */
 	struct s2_vm s2;
 	struct vcpu vcpu;
-	int exit_status;             /* -1 until it ends with a status */
-	char line[128];              /* console line being assembled */
+	int exit_status; /* -1 until it ends with a status */
+	char line[128];  /* console line being assembled */
 	unsigned line_len;
 	uint16_t ports_logged[VM_PORTS_LOGGED];
 	unsigned ports_logged_count;
-	uint64_t promise_left;       /* RAM frames promised but not mapped yet */
+	uint64_t promise_left; /* RAM frames promised but not mapped yet */
 	uint64_t exits, preemptions, demand_faults, hypercalls;
 };
 
@@ -41,7 +41,7 @@ struct vm_params {
 	char image[48];
 	char cmdline[VM_CMDLINE_MAX];
 	uint64_t mem_bytes;
-	uint64_t budget;            /* frames; 0 = mem / 4 KiB + 64 */
+	uint64_t budget; /* frames; 0 = mem / 4 KiB + 64 */
 	bool until_others;
 };
 
@@ -49,8 +49,7 @@ struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t imag
 /* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
 void vm_end(struct vm *vm, int status, const char *why);
 /* Stop a VM for what it did: the logged isolation fault. */
-void vm_isolation_fault(struct vm *vm, const char *what, uint64_t gpa_val,
-			const char *access);
+void vm_isolation_fault(struct vm *vm, const char *what, uint64_t gpa_val, const char *access);
 struct vm *vm_by_id(uint64_t id);
 
 /*
@@ -73,7 +72,7 @@ bool gmem_copy_to(struct vm *vm, uint64_t gpa, const void *src, size_t len);
 
 /* hv/loader.c: load a Multiboot image into a fresh VM; sets the entry state. */
 bool loader_load(struct vm *vm, const void *image, uint64_t len, const char *cmdline,
-		 uint32_t *entry, uint32_t *mbi);
+                 uint32_t *entry, uint32_t *mbi);
 
 /* hv/exit.c */
 void exit_handle(struct vm *vm, struct vm_exit *e);

@@ -14,8 +14,8 @@ static void put(struct sink *s, char c)
 	s->len++;
 }
 
-static void put_num(struct sink *s, uint64_t v, unsigned base, bool upper,
-		    bool neg, int width, char pad, bool left)
+static void put_num(struct sink *s, uint64_t v, unsigned base, bool upper, bool neg, int width,
+                    char pad, bool left)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	char tmp[24];
@@ -38,8 +38,7 @@ static void put_num(struct sink *s, uint64_t v, unsigned base, bool upper,
 		put(s, ' ');
 }
 
-static void put_str(struct sink *s, const char *str, int width, int prec,
-		    bool left)
+static void put_str(struct sink *s, const char *str, int width, int prec, bool left)
 {
 	int n = 0;
 
@@ -112,8 +111,8 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 		case 'd':
 		case 'i': {
 			int64_t v = arg_signed(&ap, lng);
-			put_num(s, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, false,
-				v < 0, width, pad, left);
+			put_num(s, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, false, v < 0, width, pad,
+			        left);
 			break;
 		}
 		case 'u':
@@ -121,14 +120,14 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 			break;
 		case 'x':
 		case 'X':
-			put_num(s, arg_unsigned(&ap, lng), 16, *fmt == 'X', false,
-				width, pad, left);
+			put_num(s, arg_unsigned(&ap, lng), 16, *fmt == 'X', false, width, pad,
+			        left);
 			break;
 		case 'p':
 			put(s, '0');
 			put(s, 'x');
-			put_num(s, (uintptr_t)va_arg(ap, void *), 16, false, false,
-				width, pad, left);
+			put_num(s, (uintptr_t)va_arg(ap, void *), 16, false, false, width, pad,
+			        left);
 			break;
 		case 's':
 			put_str(s, va_arg(ap, const char *), width, prec, left);
@@ -153,7 +152,7 @@ static void format(struct sink *s, const char *fmt, va_list ap0)
 
 int lab_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct sink s = { buf, size, 0 };
+	struct sink s = {buf, size, 0};
 
 	format(&s, fmt, ap);
 	if (size)

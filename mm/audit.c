@@ -23,15 +23,15 @@
 #define SEEN_MAX_PAGES     (PAGE_SIZE / sizeof(uint64_t *)) /* 64 GiB of frames */
 
 struct audit_seen {
-	uint64_t *flat;    /* the caller's bitmap, or */
-	uint64_t **pages;  /* an index page of bitmap pages from palloc */
+	uint64_t *flat;   /* the caller's bitmap, or */
+	uint64_t **pages; /* an index page of bitmap pages from palloc */
 	unsigned page_count;
 };
 
 struct audit_ctx {
 	struct s2_vm *const *vms;
 	unsigned vm_count;
-	const struct s2_vm *vm;  /* the tree being walked */
+	const struct s2_vm *vm; /* the tree being walked */
 	struct audit_seen seen;
 	struct audit_report *r;
 	uint64_t guest_count[AUDIT_MAX_VMS];
@@ -43,8 +43,7 @@ struct audit_ctx {
 static void seen_free(struct audit_seen *s)
 {
 	while (s->page_count > 0)
-		CHECK(palloc_free(s->pages[--s->page_count], PDB_HYPERVISOR, 0) ==
-		      PALLOC_OK);
+		CHECK(palloc_free(s->pages[--s->page_count], PDB_HYPERVISOR, 0) == PALLOC_OK);
 	if (s->pages)
 		CHECK(palloc_free(s->pages, PDB_HYPERVISOR, 0) == PALLOC_OK);
 	s->pages = NULL;
@@ -102,27 +101,29 @@ static bool seen_test_and_set(struct audit_seen *s, pfn_t pfn)
 
 /* ---- reporting -------------------------------------------------------------- */
 
-static void violation(struct audit_ctx *c, unsigned inv, pfn_t pfn, unsigned vm,
-		      uint64_t gfn, const char *what)
+static void violation(struct audit_ctx *c, unsigned inv, pfn_t pfn, unsigned vm, uint64_t gfn,
+                      const char *what)
 {
 	struct audit_report *r = c->r;
 
 	if (r->recorded < AUDIT_MAX_RECORDED)
 		r->v[r->recorded++] = (struct audit_violation){
-			.inv = inv, .pfn = pfn, .vm = vm, .gfn = gfn, .what = what,
+		    .inv = inv,
+		    .pfn = pfn,
+		    .vm = vm,
+		    .gfn = gfn,
+		    .what = what,
 		};
 	r->violation_count++;
 }
 
-static void vm_violation(struct audit_ctx *c, unsigned inv, pfn_t pfn,
-			 gpa_t g, const char *what)
+static void vm_violation(struct audit_ctx *c, unsigned inv, pfn_t pfn, gpa_t g, const char *what)
 {
 	violation(c, inv, pfn, c->vm->id, g.ga >> PAGE_SHIFT, what);
 }
 
 /* "0x1234" (hex) or "12", or "-" for the field's none value. */
-static const char *audit_field(char *buf, size_t size, uint64_t v,
-			       uint64_t none, bool hex)
+static const char *audit_field(char *buf, size_t size, uint64_t v, uint64_t none, bool hex)
 {
 	if (v == none)
 		return "-";
@@ -134,21 +135,18 @@ void audit_log(const struct audit_report *r)
 {
 	char pfn[24], vm[24], gfn[24];
 
-	log_printf("audit: %u violations (%llu frames, %llu mappings)\n",
-		   r->violation_count, (unsigned long long)r->frame_count,
-		   (unsigned long long)r->mapping_count);
+	log_printf("audit: %u violations (%llu frames, %llu mappings)\n", r->violation_count,
+	           (unsigned long long)r->frame_count, (unsigned long long)r->mapping_count);
 	for (unsigned i = 0; i < r->recorded; i++) {
 		const struct audit_violation *v = &r->v[i];
 
-		log_printf("audit:   invariant %u: frame %s vm %s gfn %s: %s\n",
-			   v->inv, audit_field(pfn, sizeof(pfn), v->pfn, AUDIT_NO_PFN, true),
-			   audit_field(vm, sizeof(vm), v->vm, AUDIT_NO_VM, false),
-			   audit_field(gfn, sizeof(gfn), v->gfn, AUDIT_NO_GFN, true),
-			   v->what);
+		log_printf("audit:   invariant %u: frame %s vm %s gfn %s: %s\n", v->inv,
+		           audit_field(pfn, sizeof(pfn), v->pfn, AUDIT_NO_PFN, true),
+		           audit_field(vm, sizeof(vm), v->vm, AUDIT_NO_VM, false),
+		           audit_field(gfn, sizeof(gfn), v->gfn, AUDIT_NO_GFN, true), v->what);
 	}
 	if (r->violation_count > r->recorded)
-		log_printf("audit:   ... and %u more\n",
-			   r->violation_count - r->recorded);
+		log_printf("audit:   ... and %u more\n", r->violation_count - r->recorded);
 }
 
 /* ---- pass 1: the trees ------------------------------------------------------ */
@@ -173,20 +171,19 @@ static bool audit_table(void *ctx, hpa_t t, unsigned level, gpa_t base)
 	if (w == pdb_make(PDB_STAGE2, c->vm->id, 0))
 		return true;
 	vm_violation(c, 3, pfn, base,
-		     pdb_word_owner(w) == PDB_STAGE2 ?
-			     "table page is another VM's STAGE2 page" :
-			     "table page is not a STAGE2 page");
+	             pdb_word_owner(w) == PDB_STAGE2 ? "table page is another VM's STAGE2 page"
+	                                             : "table page is not a STAGE2 page");
 	return pdb_word_owner(w) == PDB_STAGE2;
 }
 
 static const char *const leaf_forbidden[PDB_OWNER_COUNT] = {
-	[PDB_UNMANAGED] = "leaf maps an unmanaged frame",
-	[PDB_FREE_DIRTY] = "leaf maps a free-dirty frame",
-	[PDB_FREE_CLEAN] = "leaf maps a free-clean frame",
-	[PDB_HYPERVISOR] = "leaf maps a hypervisor frame",
-	[PDB_FIRMWARE] = "leaf maps a firmware frame",
-	[PDB_EXIT_HANDLER] = "leaf maps an exit-handler frame",
-	[PDB_STAGE2] = "leaf maps a table page",
+    [PDB_UNMANAGED] = "leaf maps an unmanaged frame",
+    [PDB_FREE_DIRTY] = "leaf maps a free-dirty frame",
+    [PDB_FREE_CLEAN] = "leaf maps a free-clean frame",
+    [PDB_HYPERVISOR] = "leaf maps a hypervisor frame",
+    [PDB_FIRMWARE] = "leaf maps a firmware frame",
+    [PDB_EXIT_HANDLER] = "leaf maps an exit-handler frame",
+    [PDB_STAGE2] = "leaf maps a table page",
 };
 
 static void audit_frame_leaf(struct audit_ctx *c, gpa_t g, pfn_t pfn)
@@ -203,8 +200,10 @@ static void audit_frame_leaf(struct audit_ctx *c, gpa_t g, pfn_t pfn)
 	o = pdb_word_owner(w);
 	twice = seen_test_and_set(&c->seen, pfn);
 	if (o != PDB_GUEST)
-		vm_violation(c, 4, pfn, g, (unsigned)o < PDB_OWNER_COUNT ?
-				   leaf_forbidden[o] : "leaf maps a frame with no valid owner");
+		vm_violation(c, 4, pfn, g,
+		             (unsigned)o < PDB_OWNER_COUNT
+		                 ? leaf_forbidden[o]
+		                 : "leaf maps a frame with no valid owner");
 	else if (pdb_word_id(w) != c->vm->id)
 		vm_violation(c, 2, pfn, g, "leaf maps another VM's frame");
 	else if (twice)
@@ -215,26 +214,22 @@ static void audit_frame_leaf(struct audit_ctx *c, gpa_t g, pfn_t pfn)
 
 /* Guests get 4 KiB leaves only: a large leaf maps frames that have no
  * reverse record. Also name the first frame under it that is not the VM's. */
-static void audit_large_leaf(struct audit_ctx *c, gpa_t g, unsigned level,
-			     hpa_t base)
+static void audit_large_leaf(struct audit_ctx *c, gpa_t g, unsigned level, hpa_t base)
 {
 	uint64_t n = s2_level_size(level) / PAGE_SIZE;
 	uint64_t want = pdb_make(PDB_GUEST, c->vm->id, 0);
 
-	vm_violation(c, 2, hpa_pfn(base), g,
-		     "large leaf: frames mapped without reverse records");
+	vm_violation(c, 2, hpa_pfn(base), g, "large leaf: frames mapped without reverse records");
 	for (pfn_t pfn = hpa_pfn(base); pfn < hpa_pfn(base) + n; pfn++) {
 		if (!pdb_pfn_valid(pfn) ||
 		    (pdb_read(pfn) & ~(PDB_AUX_MAX << PDB_AUX_SHIFT)) != want) {
-			vm_violation(c, 4, pfn, g,
-				     "large leaf covers a frame the VM does not own");
+			vm_violation(c, 4, pfn, g, "large leaf covers a frame the VM does not own");
 			return;
 		}
 	}
 }
 
-static void audit_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
-		       uint64_t *slot)
+static void audit_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64_t *slot)
 {
 	struct audit_ctx *c = ctx;
 	hpa_t frame = c->vm->tree.fmt->addr(e, level);
@@ -248,14 +243,15 @@ static void audit_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
 
 static void audit_bad(void *ctx, gpa_t g, unsigned level, uint64_t e)
 {
-	vm_violation(ctx, 3, AUDIT_NO_PFN, g,
-		     "malformed entry (the hardware would reject it)");
+	vm_violation(ctx, 3, AUDIT_NO_PFN, g, "malformed entry (the hardware would reject it)");
 }
 
 static void audit_trees(struct audit_ctx *c)
 {
 	static const struct s2_visitor v = {
-		.table = audit_table, .leaf = audit_leaf, .bad = audit_bad,
+	    .table = audit_table,
+	    .leaf = audit_leaf,
+	    .bad = audit_bad,
 	};
 
 	for (unsigned i = 0; i < c->vm_count; i++) {
@@ -288,7 +284,7 @@ static void audit_guest_record(struct audit_ctx *c, pfn_t pfn, uint64_t w)
 	c->guest_count[i]++;
 	if (aux != 0 && !seen_test(&c->seen, pfn))
 		violation(c, 2, pfn, id, aux - 1,
-			  "reverse record names a leaf that does not exist");
+		          "reverse record names a leaf that does not exist");
 }
 
 static void audit_table_record(struct audit_ctx *c, pfn_t pfn, uint64_t w)
@@ -302,8 +298,7 @@ static void audit_table_record(struct audit_ctx *c, pfn_t pfn, uint64_t w)
 	}
 	c->table_count[i]++;
 	if (!seen_test(&c->seen, pfn))
-		violation(c, 3, pfn, id, AUDIT_NO_GFN,
-			  "STAGE2 page not in its VM's tree");
+		violation(c, 3, pfn, id, AUDIT_NO_GFN, "STAGE2 page not in its VM's tree");
 }
 
 static void audit_record(struct audit_ctx *c, pfn_t pfn)
@@ -312,8 +307,7 @@ static void audit_record(struct audit_ctx *c, pfn_t pfn)
 	enum pdb_owner o = pdb_word_owner(w);
 
 	if ((unsigned)o >= PDB_OWNER_COUNT) {
-		violation(c, 1, pfn, AUDIT_NO_VM, AUDIT_NO_GFN,
-			  "owner field holds no valid owner");
+		violation(c, 1, pfn, AUDIT_NO_VM, AUDIT_NO_GFN, "owner field holds no valid owner");
 		return;
 	}
 	c->r->by_owner[o]++;
@@ -334,14 +328,14 @@ static void audit_counts(struct audit_ctx *c)
 
 	if (r->frame_count != pdb.managed_count)
 		violation(c, 1, AUDIT_NO_PFN, AUDIT_NO_VM, AUDIT_NO_GFN,
-			  "owner counts do not add up to the managed total");
+		          "owner counts do not add up to the managed total");
 	for (unsigned i = 0; i < c->vm_count; i++) {
 		if (c->guest_count[i] != c->vms[i]->frames_owned)
 			violation(c, 1, AUDIT_NO_PFN, c->vms[i]->id, AUDIT_NO_GFN,
-				  "GUEST frames differ from the VM's count");
+			          "GUEST frames differ from the VM's count");
 		if (c->table_count[i] != c->vms[i]->tables_owned)
 			violation(c, 1, AUDIT_NO_PFN, c->vms[i]->id, AUDIT_NO_GFN,
-				  "STAGE2 pages differ from the VM's count");
+			          "STAGE2 pages differ from the VM's count");
 	}
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		palloc_zone_stats(z, &st);
@@ -350,7 +344,7 @@ static void audit_counts(struct audit_ctx *c)
 	}
 	if (clean != r->by_owner[PDB_FREE_CLEAN] || dirty != r->by_owner[PDB_FREE_DIRTY])
 		violation(c, 1, AUDIT_NO_PFN, AUDIT_NO_VM, AUDIT_NO_GFN,
-			  "free frames differ from the allocator's counts");
+		          "free frames differ from the allocator's counts");
 }
 
 static bool frame_is_zero(pfn_t pfn)
@@ -374,23 +368,23 @@ static void audit_clean(struct audit_ctx *c, const struct audit_opts *o)
 			c->r->clean_scanned++;
 			if (!frame_is_zero(pfn))
 				violation(c, 5, pfn, AUDIT_NO_VM, AUDIT_NO_GFN,
-					  "FREE_CLEAN frame is not zero");
+				          "FREE_CLEAN frame is not zero");
 		}
 		pfn = pfn + 1 == pdb.pfn_end ? 0 : pfn + 1;
 	}
 	c->r->clean_next = pfn;
 }
 
-unsigned audit_run(struct s2_vm *const *vms, unsigned vm_count,
-		   const struct audit_opts *opts, struct audit_report *out)
+unsigned audit_run(struct s2_vm *const *vms, unsigned vm_count, const struct audit_opts *opts,
+                   struct audit_report *out)
 {
-	struct audit_ctx c = { .vms = vms, .vm_count = vm_count, .r = out };
+	struct audit_ctx c = {.vms = vms, .vm_count = vm_count, .r = out};
 
 	memset(out, 0, sizeof(*out));
 	if (vm_count > AUDIT_MAX_VMS || !seen_alloc(&c.seen, opts)) {
 		out->incomplete = true;
 		violation(&c, 0, AUDIT_NO_PFN, AUDIT_NO_VM, AUDIT_NO_GFN,
-			  "audit incomplete: too many VMs or no bitmap memory");
+		          "audit incomplete: too many VMs or no bitmap memory");
 		return out->violation_count;
 	}
 	audit_trees(&c);
@@ -408,10 +402,10 @@ unsigned audit_run(struct s2_vm *const *vms, unsigned vm_count,
 unsigned audit_corruption_invariant(enum audit_corruption kind)
 {
 	static const unsigned inv[AUDIT_CORRUPT_COUNT] = {
-		[AUDIT_CORRUPT_DOUBLE_MAP] = 2,    [AUDIT_CORRUPT_REVERSE] = 2,
-		[AUDIT_CORRUPT_LARGE_LEAF] = 2,    [AUDIT_CORRUPT_TABLE_OWNER] = 3,
-		[AUDIT_CORRUPT_TABLE_SHARED] = 3,  [AUDIT_CORRUPT_MAP_FORBIDDEN] = 4,
-		[AUDIT_CORRUPT_DIRTY_CLEAN] = 5,   [AUDIT_CORRUPT_OWNER_VALUE] = 1,
+	    [AUDIT_CORRUPT_DOUBLE_MAP] = 2,   [AUDIT_CORRUPT_REVERSE] = 2,
+	    [AUDIT_CORRUPT_LARGE_LEAF] = 2,   [AUDIT_CORRUPT_TABLE_OWNER] = 3,
+	    [AUDIT_CORRUPT_TABLE_SHARED] = 3, [AUDIT_CORRUPT_MAP_FORBIDDEN] = 4,
+	    [AUDIT_CORRUPT_DIRTY_CLEAN] = 5,  [AUDIT_CORRUPT_OWNER_VALUE] = 1,
 	};
 	return (unsigned)kind < AUDIT_CORRUPT_COUNT ? inv[kind] : 0;
 }
@@ -419,14 +413,14 @@ unsigned audit_corruption_invariant(enum audit_corruption kind)
 const char *audit_corruption_name(enum audit_corruption kind)
 {
 	static const char *const names[AUDIT_CORRUPT_COUNT] = {
-		[AUDIT_CORRUPT_DOUBLE_MAP] = "double-map",
-		[AUDIT_CORRUPT_REVERSE] = "reverse-record",
-		[AUDIT_CORRUPT_LARGE_LEAF] = "large-leaf",
-		[AUDIT_CORRUPT_TABLE_OWNER] = "table-owner",
-		[AUDIT_CORRUPT_TABLE_SHARED] = "table-shared",
-		[AUDIT_CORRUPT_MAP_FORBIDDEN] = "map-forbidden",
-		[AUDIT_CORRUPT_DIRTY_CLEAN] = "dirty-clean",
-		[AUDIT_CORRUPT_OWNER_VALUE] = "owner-value",
+	    [AUDIT_CORRUPT_DOUBLE_MAP] = "double-map",
+	    [AUDIT_CORRUPT_REVERSE] = "reverse-record",
+	    [AUDIT_CORRUPT_LARGE_LEAF] = "large-leaf",
+	    [AUDIT_CORRUPT_TABLE_OWNER] = "table-owner",
+	    [AUDIT_CORRUPT_TABLE_SHARED] = "table-shared",
+	    [AUDIT_CORRUPT_MAP_FORBIDDEN] = "map-forbidden",
+	    [AUDIT_CORRUPT_DIRTY_CLEAN] = "dirty-clean",
+	    [AUDIT_CORRUPT_OWNER_VALUE] = "owner-value",
 	};
 	return (unsigned)kind < AUDIT_CORRUPT_COUNT ? names[kind] : "invalid";
 }
@@ -450,7 +444,7 @@ static uint64_t *inj_slot(const struct s2_vm *vm, gpa_t g, unsigned level)
 /* A raw leaf for `frame` at vm:g, creating tables the proper way. */
 static bool inj_map(struct s2_vm *vm, gpa_t g, hpa_t frame)
 {
-	struct s2_reserve r = { 0 };
+	struct s2_reserve r = {0};
 	unsigned need;
 
 	if (s2_map_prepare(&vm->tree, g, &need) != S2_OK)
@@ -465,15 +459,14 @@ static bool inj_map(struct s2_vm *vm, gpa_t g, hpa_t frame)
 	if (r.count == need)
 		vm->tables_owned += s2_map_commit(&vm->tree, g, frame, S2_PERM_RWX, &r);
 	while (r.count > 0)
-		CHECK(palloc_free(arch_pa_to_va(r.page[--r.count]), PDB_STAGE2,
-				  vm->id) == PALLOC_OK);
+		CHECK(palloc_free(arch_pa_to_va(r.page[--r.count]), PDB_STAGE2, vm->id) ==
+		      PALLOC_OK);
 	return r.count == 0 && s2_lookup(&vm->tree, g, &frame, NULL) == S2_OK;
 }
 
 static bool inj_set_record(pfn_t pfn, uint64_t old, uint64_t new)
 {
-	return pdb_pfn_valid(pfn) &&
-	       atomic_cas_acq_rel(&pdb_entry(pfn)->word, &old, new);
+	return pdb_pfn_valid(pfn) && atomic_cas_acq_rel(&pdb_entry(pfn)->word, &old, new);
 }
 
 static bool inj_mapped_frame(struct audit_inject *a, hpa_t *frame)
@@ -488,8 +481,7 @@ static bool inj_double_map(struct audit_inject *a)
 {
 	hpa_t frame;
 
-	return inj_mapped_frame(a, &frame) &&
-	       inj_map(a->other ? a->other : a->vm, a->g2, frame);
+	return inj_mapped_frame(a, &frame) && inj_map(a->other ? a->other : a->vm, a->g2, frame);
 }
 
 static bool inj_reverse(struct audit_inject *a)
@@ -500,8 +492,8 @@ static bool inj_reverse(struct audit_inject *a)
 	if (!inj_mapped_frame(a, &frame))
 		return false;
 	w = pdb_read(a->pfn);
-	return inj_set_record(a->pfn, w, pdb_make(PDB_GUEST, pdb_word_id(w),
-						  (a->g2.ga >> PAGE_SHIFT) + 1));
+	return inj_set_record(a->pfn, w,
+	                      pdb_make(PDB_GUEST, pdb_word_id(w), (a->g2.ga >> PAGE_SHIFT) + 1));
 }
 
 /* The PD entry over vm:g, which must reference a page table. */
@@ -536,7 +528,7 @@ static bool inj_table_owner(struct audit_inject *a)
 		return false;
 	a->pfn = hpa_pfn(a->vm->tree.fmt->addr(*slot, 1));
 	return inj_set_record(a->pfn, pdb_make(PDB_STAGE2, a->vm->id, 0),
-			      pdb_make(PDB_STAGE2, a->other->id, 0));
+	                      pdb_make(PDB_STAGE2, a->other->id, 0));
 }
 
 static bool inj_table_shared(struct audit_inject *a)
@@ -558,8 +550,7 @@ static bool inj_dirty_clean(struct audit_inject *a)
 	for (pfn_t pfn = pdb.pfn_end; a->pfn == AUDIT_NO_PFN && pfn-- > 0;)
 		if (pdb_word_owner(pdb_read(pfn)) == PDB_FREE_CLEAN)
 			a->pfn = pfn;
-	if (!pdb_pfn_valid(a->pfn) ||
-	    pdb_word_owner(pdb_read(a->pfn)) != PDB_FREE_CLEAN)
+	if (!pdb_pfn_valid(a->pfn) || pdb_word_owner(pdb_read(a->pfn)) != PDB_FREE_CLEAN)
 		return false;
 	p = arch_pa_to_va(pfn_hpa(a->pfn));
 	p[0x123] = 0x5a;

@@ -28,7 +28,7 @@
 #include "mm/pdb.h"
 #include "mm/s2.h"
 
-#define AUDIT_MAX_RECORDED 16  /* violations kept (and logged) in detail */
+#define AUDIT_MAX_RECORDED 16 /* violations kept (and logged) in detail */
 #define AUDIT_MAX_VMS      64
 #define AUDIT_NO_VM        (~0u)
 #define AUDIT_NO_GFN       (~0ull)
@@ -36,11 +36,11 @@
 #define AUDIT_SCAN_ALL     (~0ull)
 
 struct audit_violation {
-	unsigned inv;      /* DESIGN.md invariant, 1..5 */
-	pfn_t pfn;         /* the frame, or AUDIT_NO_PFN */
-	unsigned vm;       /* the VM id concerned, or AUDIT_NO_VM */
-	uint64_t gfn;      /* the leaf's guest frame, or AUDIT_NO_GFN */
-	const char *what;  /* static text */
+	unsigned inv;     /* DESIGN.md invariant, 1..5 */
+	pfn_t pfn;        /* the frame, or AUDIT_NO_PFN */
+	unsigned vm;      /* the VM id concerned, or AUDIT_NO_VM */
+	uint64_t gfn;     /* the leaf's guest frame, or AUDIT_NO_GFN */
+	const char *what; /* static text */
 };
 
 struct audit_opts {
@@ -54,15 +54,15 @@ struct audit_opts {
 
 struct audit_report {
 	unsigned violation_count;
-	unsigned recorded;          /* min(violation_count, AUDIT_MAX_RECORDED) */
+	unsigned recorded; /* min(violation_count, AUDIT_MAX_RECORDED) */
 	struct audit_violation v[AUDIT_MAX_RECORDED];
-	uint64_t frame_count;       /* managed frames */
-	uint64_t mapping_count;     /* leaves in all trees */
-	uint64_t table_count;       /* table pages walked, roots included */
+	uint64_t frame_count;   /* managed frames */
+	uint64_t mapping_count; /* leaves in all trees */
+	uint64_t table_count;   /* table pages walked, roots included */
 	uint64_t by_owner[PDB_OWNER_COUNT];
-	uint64_t clean_scanned;     /* FREE_CLEAN frames read */
-	pfn_t clean_next;           /* pass as clean_scan_from next time */
-	bool incomplete;            /* no memory for the bitmap, or too many VMs */
+	uint64_t clean_scanned; /* FREE_CLEAN frames read */
+	pfn_t clean_next;       /* pass as clean_scan_from next time */
+	bool incomplete;        /* no memory for the bitmap, or too many VMs */
 };
 
 /*
@@ -70,8 +70,8 @@ struct audit_report {
  * may be NULL (scan every clean frame, allocate the bitmap). Fills *out
  * and returns the number of violations (an incomplete audit counts one).
  */
-unsigned audit_run(struct s2_vm *const *vms, unsigned vm_count,
-		   const struct audit_opts *opts, struct audit_report *out);
+unsigned audit_run(struct s2_vm *const *vms, unsigned vm_count, const struct audit_opts *opts,
+                   struct audit_report *out);
 
 /* Log "audit: K violations (N frames, M mappings)" and one line for each
  * recorded violation. */
@@ -98,7 +98,7 @@ enum audit_corruption {
 struct audit_inject {
 	struct s2_vm *vm, *other;
 	gpa_t g, g2;
-	pfn_t pfn;  /* in: the frame to use; out: the frame corrupted */
+	pfn_t pfn; /* in: the frame to use; out: the frame corrupted */
 };
 
 /* Perform one corruption. False (nothing changed) if its preconditions do

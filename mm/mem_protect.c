@@ -27,9 +27,8 @@ bool mem_protect_test_skip_invalidate;
 int mem_protect_errno(enum mem_protect_err e)
 {
 	static const int errnos[MP_ERR_COUNT] = {
-		[MP_OK] = 0,        [MP_EINVAL] = -22, [MP_ENOENT] = -2,
-		[MP_EEXIST] = -17,  [MP_ENOSPC] = -28, [MP_ENOMEM] = -12,
-		[MP_EPERM] = -1,    [MP_EBUSY] = -16,
+	    [MP_OK] = 0,       [MP_EINVAL] = -22, [MP_ENOENT] = -2, [MP_EEXIST] = -17,
+	    [MP_ENOSPC] = -28, [MP_ENOMEM] = -12, [MP_EPERM] = -1,  [MP_EBUSY] = -16,
 	};
 	return (unsigned)e < MP_ERR_COUNT ? errnos[e] : -22;
 }
@@ -37,10 +36,9 @@ int mem_protect_errno(enum mem_protect_err e)
 const char *mem_protect_err_name(enum mem_protect_err e)
 {
 	static const char *const names[MP_ERR_COUNT] = {
-		[MP_OK] = "ok",         [MP_EINVAL] = "EINVAL",
-		[MP_ENOENT] = "ENOENT", [MP_EEXIST] = "EEXIST",
-		[MP_ENOSPC] = "ENOSPC", [MP_ENOMEM] = "ENOMEM",
-		[MP_EPERM] = "EPERM",   [MP_EBUSY] = "EBUSY",
+	    [MP_OK] = "ok",         [MP_EINVAL] = "EINVAL", [MP_ENOENT] = "ENOENT",
+	    [MP_EEXIST] = "EEXIST", [MP_ENOSPC] = "ENOSPC", [MP_ENOMEM] = "ENOMEM",
+	    [MP_EPERM] = "EPERM",   [MP_EBUSY] = "EBUSY",
 	};
 	return (unsigned)e < MP_ERR_COUNT ? names[e] : "invalid";
 }
@@ -110,8 +108,7 @@ static bool gpa_ok(gpa_t g)
 static bool class_ok(unsigned palloc_class)
 {
 	return (palloc_class & ~(PALLOC_ATOMIC | PALLOC_DMA | PALLOC_DMA32)) == 0 &&
-	       (palloc_class & (PALLOC_DMA | PALLOC_DMA32)) !=
-		       (PALLOC_DMA | PALLOC_DMA32);
+	       (palloc_class & (PALLOC_DMA | PALLOC_DMA32)) != (PALLOC_DMA | PALLOC_DMA32);
 }
 
 static bool budget_left(const struct s2_vm *vm)
@@ -148,8 +145,7 @@ static bool reserve_fill(struct s2_vm *vm, struct s2_reserve *r, unsigned need)
 }
 
 /* Commit a prepared map and account for the table pages it used. */
-static void map_commit(struct s2_vm *vm, gpa_t g, hpa_t frame,
-		       struct s2_reserve *r)
+static void map_commit(struct s2_vm *vm, gpa_t g, hpa_t frame, struct s2_reserve *r)
 {
 	vm->tables_owned += s2_map_commit(&vm->tree, g, frame, S2_PERM_RWX, r);
 	reserve_release(vm, r); /* left over only if another mapper raced us */
@@ -167,15 +163,13 @@ static void vm_invalidate(struct s2_vm *vm)
 }
 
 /* Map prepare: the slot at `g` must be free. */
-static enum mem_protect_err target_check(const struct s2_vm *vm, gpa_t g,
-					 unsigned *need)
+static enum mem_protect_err target_check(const struct s2_vm *vm, gpa_t g, unsigned *need)
 {
 	return s2_map_prepare(&vm->tree, g, need) == S2_OK ? MP_OK : MP_EEXIST;
 }
 
 /* The frame mapped at `g` (a 4 KiB leaf) and the record it must have. */
-static enum mem_protect_err source_check(const struct s2_vm *vm, gpa_t g,
-					 hpa_t *frame)
+static enum mem_protect_err source_check(const struct s2_vm *vm, gpa_t g, hpa_t *frame)
 {
 	enum s2_status st = s2_lookup(&vm->tree, g, frame, NULL);
 
@@ -184,17 +178,15 @@ static enum mem_protect_err source_check(const struct s2_vm *vm, gpa_t g,
 	if (st != S2_OK)
 		return MP_EINVAL; /* a large or malformed entry: not ours */
 	/* Invariant 2: the leaf's frame names this leaf as its one mapping. */
-	CHECK(pdb_pfn_valid(hpa_pfn(*frame)) &&
-	      pdb_read(hpa_pfn(*frame)) == rec_guest(vm, g));
+	CHECK(pdb_pfn_valid(hpa_pfn(*frame)) && pdb_read(hpa_pfn(*frame)) == rec_guest(vm, g));
 	return MP_OK;
 }
 
 /* ---- transitions ---------------------------------------------------------- */
 
-enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id,
-					 const struct s2_format *fmt,
-					 uint64_t frame_budget,
-					 s2_invalidate_fn invalidate, void *arch)
+enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id, const struct s2_format *fmt,
+                                         uint64_t frame_budget, s2_invalidate_fn invalidate,
+                                         void *arch)
 {
 	void *root;
 
@@ -204,19 +196,18 @@ enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id,
 	if (!root)
 		return MP_ENOMEM;
 	*vm = (struct s2_vm){
-		.id = id,
-		.tree = { .fmt = fmt, .root = arch_va_to_pa(root) },
-		.invalidate = invalidate,
-		.arch = arch,
-		.frame_budget = frame_budget,
-		.tables_owned = 1,
+	    .id = id,
+	    .tree = {.fmt = fmt, .root = arch_va_to_pa(root)},
+	    .invalidate = invalidate,
+	    .arch = arch,
+	    .frame_budget = frame_budget,
+	    .tables_owned = 1,
 	};
 	return MP_OK;
 }
 
-static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g,
-						 unsigned palloc_class,
-						 hpa_t *frame_out)
+static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g, unsigned palloc_class,
+                                                 hpa_t *frame_out)
 {
 	struct s2_reserve r;
 	unsigned need;
@@ -243,9 +234,8 @@ static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g,
 	return MP_OK;
 }
 
-enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g,
-					       unsigned palloc_class,
-					       hpa_t *frame_out)
+enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g, unsigned palloc_class,
+                                               hpa_t *frame_out)
 {
 	enum mem_protect_err err;
 
@@ -257,9 +247,8 @@ enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g,
 	return err;
 }
 
-enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm,
-					     unsigned palloc_class,
-					     hpa_t *frame_out)
+enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm, unsigned palloc_class,
+                                             hpa_t *frame_out)
 {
 	enum mem_protect_err err = MP_OK;
 	void *va = NULL;
@@ -293,8 +282,7 @@ static enum mem_protect_err frame_check(const struct s2_vm *vm, hpa_t frame)
 	return pdb_word_aux(w) == 0 ? MP_OK : MP_EBUSY;
 }
 
-static enum mem_protect_err guest_map_locked(struct s2_vm *vm, gpa_t g,
-					     hpa_t frame)
+static enum mem_protect_err guest_map_locked(struct s2_vm *vm, gpa_t g, hpa_t frame)
 {
 	enum mem_protect_err err;
 	struct s2_reserve r;
@@ -312,8 +300,7 @@ static enum mem_protect_err guest_map_locked(struct s2_vm *vm, gpa_t g,
 	return MP_OK;
 }
 
-enum mem_protect_err mem_protect_guest_map(struct s2_vm *vm, gpa_t g,
-					   hpa_t frame)
+enum mem_protect_err mem_protect_guest_map(struct s2_vm *vm, gpa_t g, hpa_t frame)
 {
 	enum mem_protect_err err;
 
@@ -353,8 +340,8 @@ enum mem_protect_err mem_protect_guest_to_free(struct s2_vm *vm, gpa_t g)
 	return err;
 }
 
-static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from,
-					  struct s2_vm *to, gpa_t g_to)
+static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from, struct s2_vm *to,
+                                          gpa_t g_to)
 {
 	enum mem_protect_err err;
 	struct s2_reserve r;
@@ -379,10 +366,8 @@ static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from,
 	return MP_OK;
 }
 
-enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from,
-						    gpa_t g_from,
-						    struct s2_vm *to,
-						    gpa_t g_to)
+enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from, gpa_t g_from,
+                                                    struct s2_vm *to, gpa_t g_to)
 {
 	enum mem_protect_err err;
 
@@ -401,13 +386,13 @@ struct teardown_ctx {
 	struct mem_protect_teardown n;
 };
 
-static void teardown_anomaly(struct teardown_ctx *c, const char *what,
-			     gpa_t g, unsigned level, uint64_t e)
+static void teardown_anomaly(struct teardown_ctx *c, const char *what, gpa_t g, unsigned level,
+                             uint64_t e)
 {
 	c->n.anomalies++;
 	log_printf("mem_protect: vm %u teardown: %s at gpa 0x%llx level %u "
-		   "entry 0x%llx not freed\n", c->vm->id, what,
-		   (unsigned long long)g.ga, level, (unsigned long long)e);
+	           "entry 0x%llx not freed\n",
+	           c->vm->id, what, (unsigned long long)g.ga, level, (unsigned long long)e);
 }
 
 /* Descend only into pages this VM owns as table pages. */
@@ -416,8 +401,7 @@ static bool teardown_table(void *ctx, hpa_t table, unsigned level, gpa_t base)
 	struct teardown_ctx *c = ctx;
 	pfn_t pfn = hpa_pfn(table);
 
-	if (pdb_pfn_valid(pfn) &&
-	    pdb_read(pfn) == pdb_make(PDB_STAGE2, c->vm->id, 0))
+	if (pdb_pfn_valid(pfn) && pdb_read(pfn) == pdb_make(PDB_STAGE2, c->vm->id, 0))
 		return true;
 	teardown_anomaly(c, "foreign table page", base, level, table.pa);
 	return false;
@@ -427,13 +411,11 @@ static void teardown_table_done(void *ctx, hpa_t table, unsigned level)
 {
 	struct teardown_ctx *c = ctx;
 
-	CHECK(palloc_free(arch_pa_to_va(table), PDB_STAGE2, c->vm->id) ==
-	      PALLOC_OK);
+	CHECK(palloc_free(arch_pa_to_va(table), PDB_STAGE2, c->vm->id) == PALLOC_OK);
 	c->n.tables++;
 }
 
-static void teardown_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
-			  uint64_t *slot)
+static void teardown_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64_t *slot)
 {
 	struct teardown_ctx *c = ctx;
 	hpa_t frame = c->vm->tree.fmt->addr(e, level);
@@ -441,12 +423,10 @@ static void teardown_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
 	atomic_store_relaxed(slot, 0);
 	if (level != 0 || !pdb_pfn_valid(hpa_pfn(frame)) ||
 	    !rec_cas(frame, rec_guest(c->vm, g), rec_guest_unmapped(c->vm))) {
-		teardown_anomaly(c, level ? "large leaf" : "foreign leaf", g,
-				 level, e);
+		teardown_anomaly(c, level ? "large leaf" : "foreign leaf", g, level, e);
 		return;
 	}
-	CHECK(palloc_free(arch_pa_to_va(frame), PDB_GUEST, c->vm->id) ==
-	      PALLOC_OK);
+	CHECK(palloc_free(arch_pa_to_va(frame), PDB_GUEST, c->vm->id) == PALLOC_OK);
 	c->n.mapped_frames++;
 }
 
@@ -463,8 +443,7 @@ static void teardown_unmapped(struct teardown_ctx *c, uint64_t left)
 	for (pfn_t pfn = 0; pfn < pdb.pfn_end && left > 0; pfn++) {
 		if (pdb_read(pfn) != unmapped)
 			continue;
-		CHECK(palloc_free(arch_pa_to_va(pfn_hpa(pfn)), PDB_GUEST,
-				  c->vm->id) == PALLOC_OK);
+		CHECK(palloc_free(arch_pa_to_va(pfn_hpa(pfn)), PDB_GUEST, c->vm->id) == PALLOC_OK);
 		c->n.unmapped_frames++;
 		left--;
 	}
@@ -473,12 +452,12 @@ static void teardown_unmapped(struct teardown_ctx *c, uint64_t left)
 void mem_protect_vm_teardown(struct s2_vm *vm, struct mem_protect_teardown *out)
 {
 	static const struct s2_visitor v = {
-		.table = teardown_table,
-		.table_done = teardown_table_done,
-		.leaf = teardown_leaf,
-		.bad = teardown_bad,
+	    .table = teardown_table,
+	    .table_done = teardown_table_done,
+	    .leaf = teardown_leaf,
+	    .bad = teardown_bad,
 	};
-	struct teardown_ctx c = { .vm = vm };
+	struct teardown_ctx c = {.vm = vm};
 
 	vm_lock(vm);
 	if (vm->tables_owned == 0) { /* torn down already */
@@ -522,18 +501,18 @@ static uint64_t selftest_free_frames(void)
 	return n;
 }
 
-#define SELFTEST_STEP(cond)                                                  \
-	do {                                                                 \
-		step++;                                                      \
-		if (!(cond))                                                 \
-			goto out;                                            \
+#define SELFTEST_STEP(cond)                                                                        \
+	do {                                                                                       \
+		step++;                                                                            \
+		if (!(cond))                                                                       \
+			goto out;                                                                  \
 	} while (0)
 
 /* One frame through map, donate, unmap+free, alloc+map, and the refusals. */
 static unsigned selftest_walk(struct s2_vm *a, struct s2_vm *b)
 {
 	const gpa_t g1 = gpa(0x1000), g2 = gpa(0x80402000ull);
-	struct s2_vm *both[2] = { a, b };
+	struct s2_vm *both[2] = {a, b};
 	struct audit_report r;
 	unsigned step = 0;
 	hpa_t f, f2, out;
@@ -565,7 +544,7 @@ out:
 bool mem_protect_selftest(const struct s2_format *fmt, unsigned id)
 {
 	struct s2_vm a, b;
-	struct mem_protect_teardown ta = { 0 }, tb = { 0 };
+	struct mem_protect_teardown ta = {0}, tb = {0};
 	uint64_t free0 = selftest_free_frames();
 	unsigned failed = 0;
 
@@ -582,13 +561,12 @@ bool mem_protect_selftest(const struct s2_format *fmt, unsigned id)
 	if (!failed && (ta.anomalies || tb.anomalies || selftest_free_frames() != free0))
 		failed = ~0u;
 	if (failed)
-		log_printf("mem_protect: selftest (%s) FAILED at step %u\n", fmt->name,
-			   failed);
+		log_printf("mem_protect: selftest (%s) FAILED at step %u\n", fmt->name, failed);
 	else
 		log_printf("mem_protect: selftest (%s) ok: %llu table pages, %llu frames "
-			   "round trip\n", fmt->name,
-			   (unsigned long long)(ta.tables + tb.tables),
-			   (unsigned long long)(ta.mapped_frames + ta.unmapped_frames +
-						tb.mapped_frames + tb.unmapped_frames));
+		           "round trip\n",
+		           fmt->name, (unsigned long long)(ta.tables + tb.tables),
+		           (unsigned long long)(ta.mapped_frames + ta.unmapped_frames +
+		                                tb.mapped_frames + tb.unmapped_frames));
 	return !failed;
 }

@@ -60,10 +60,9 @@ const char *mem_protect_err_name(enum mem_protect_err e);
  * frames and the backend's `invalidate` hook (s2.h states its contract).
  * Allocates the root table page. MP_EINVAL or MP_ENOMEM (nothing allocated).
  */
-enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id,
-					 const struct s2_format *fmt,
-					 uint64_t frame_budget,
-					 s2_invalidate_fn invalidate, void *arch);
+enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id, const struct s2_format *fmt,
+                                         uint64_t frame_budget, s2_invalidate_fn invalidate,
+                                         void *arch);
 
 /*
  * Demand fault / PAGE_ALLOC: a fresh zeroed frame, owned by GUEST(vm) and
@@ -72,18 +71,16 @@ enum mem_protect_err mem_protect_vm_init(struct s2_vm *vm, unsigned id,
  * zone flag. *frame_out (if not NULL) receives the frame.
  * Errors, in this order: MP_EINVAL, MP_EEXIST, MP_ENOSPC, MP_ENOMEM.
  */
-enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g,
-					       unsigned palloc_class,
-					       hpa_t *frame_out);
+enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g, unsigned palloc_class,
+                                               hpa_t *frame_out);
 
 /*
  * A fresh zeroed frame owned by GUEST(vm), not mapped (the loader fills it,
  * then maps it with mem_protect_guest_map). Charged to the budget.
  * Errors, in this order: MP_EINVAL, MP_ENOSPC, MP_ENOMEM.
  */
-enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm,
-					     unsigned palloc_class,
-					     hpa_t *frame_out);
+enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm, unsigned palloc_class,
+                                             hpa_t *frame_out);
 
 /*
  * Map `frame`, owned by GUEST(vm) and unmapped, RWX at page-aligned `g`.
@@ -91,8 +88,7 @@ enum mem_protect_err mem_protect_guest_alloc(struct s2_vm *vm,
  * FREE, another VM's GUEST, unmanaged) and a frame mapped anywhere.
  * Errors, in this order: MP_EINVAL, MP_EPERM, MP_EBUSY, MP_EEXIST, MP_ENOMEM.
  */
-enum mem_protect_err mem_protect_guest_map(struct s2_vm *vm, gpa_t g,
-					   hpa_t frame);
+enum mem_protect_err mem_protect_guest_map(struct s2_vm *vm, gpa_t g, hpa_t frame);
 
 /*
  * Unmap the frame at page-aligned `g`, invalidate `vm`'s translations, and
@@ -109,10 +105,8 @@ enum mem_protect_err mem_protect_guest_to_free(struct s2_vm *vm, gpa_t g);
  * Errors, in this order: MP_EINVAL, MP_ENOENT (nothing at g_from),
  * MP_EEXIST (g_to taken), MP_ENOSPC (`to`'s budget), MP_ENOMEM.
  */
-enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from,
-						    gpa_t g_from,
-						    struct s2_vm *to,
-						    gpa_t g_to);
+enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from, gpa_t g_from,
+                                                    struct s2_vm *to, gpa_t g_to);
 
 struct mem_protect_teardown {
 	uint64_t mapped_frames;   /* GUEST frames freed from leaves */

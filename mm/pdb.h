@@ -29,14 +29,14 @@
 #include "lab/types.h"
 
 enum pdb_owner {
-	PDB_UNMANAGED = 0,  /* hole, MMIO, or not described: never owned */
-	PDB_FREE_DIRTY,     /* free, may hold an earlier owner's data */
-	PDB_FREE_CLEAN,     /* free and zeroed: the only state handed out */
-	PDB_HYPERVISOR,     /* image, stacks, page tables, the pdb itself */
-	PDB_FIRMWARE,       /* UEFI runtime, ACPI, reserved: never handed out */
-	PDB_EXIT_HANDLER,   /* VMCB/VMCS, MSR and I/O bitmaps, exit scratch */
-	PDB_STAGE2,         /* EPT/NPT table page of VM `id` */
-	PDB_GUEST,          /* RAM of VM `id` */
+	PDB_UNMANAGED = 0, /* hole, MMIO, or not described: never owned */
+	PDB_FREE_DIRTY,    /* free, may hold an earlier owner's data */
+	PDB_FREE_CLEAN,    /* free and zeroed: the only state handed out */
+	PDB_HYPERVISOR,    /* image, stacks, page tables, the pdb itself */
+	PDB_FIRMWARE,      /* UEFI runtime, ACPI, reserved: never handed out */
+	PDB_EXIT_HANDLER,  /* VMCB/VMCS, MSR and I/O bitmaps, exit scratch */
+	PDB_STAGE2,        /* EPT/NPT table page of VM `id` */
+	PDB_GUEST,         /* RAM of VM `id` */
 	PDB_OWNER_COUNT,
 };
 
@@ -55,8 +55,7 @@ static_assert(sizeof(struct pdb_entry) == 8, "pdb entries are 8 bytes");
 
 static inline uint64_t pdb_make(enum pdb_owner o, unsigned id, uint64_t aux)
 {
-	return (uint64_t)o | ((uint64_t)id << PDB_ID_SHIFT) |
-	       (aux << PDB_AUX_SHIFT);
+	return (uint64_t)o | ((uint64_t)id << PDB_ID_SHIFT) | (aux << PDB_AUX_SHIFT);
 }
 static inline enum pdb_owner pdb_word_owner(uint64_t w)
 {
@@ -75,7 +74,7 @@ static inline uint64_t pdb_word_aux(uint64_t w)
 struct pdb {
 	struct pdb_entry *entries; /* entries[pfn], pfn in [0, pfn_end) */
 	pfn_t pfn_end;
-	uint64_t managed_count;    /* frames whose owner != PDB_UNMANAGED */
+	uint64_t managed_count; /* frames whose owner != PDB_UNMANAGED */
 };
 extern struct pdb pdb;
 

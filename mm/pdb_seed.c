@@ -44,9 +44,12 @@ static struct pdb_seed_stats seed_stats;
 const char *bi_kind_name(enum bi_kind k)
 {
 	static const char *const names[BI_KIND_COUNT] = {
-		[BI_USABLE] = "usable",         [BI_HYPERVISOR] = "hypervisor",
-		[BI_ACPI_RECLAIM] = "acpi-reclaim", [BI_FIRMWARE] = "firmware",
-		[BI_RESERVED] = "reserved",     [BI_MMIO] = "mmio",
+	    [BI_USABLE] = "usable",
+	    [BI_HYPERVISOR] = "hypervisor",
+	    [BI_ACPI_RECLAIM] = "acpi-reclaim",
+	    [BI_FIRMWARE] = "firmware",
+	    [BI_RESERVED] = "reserved",
+	    [BI_MMIO] = "mmio",
 	};
 	return (unsigned)k < BI_KIND_COUNT ? names[k] : "invalid";
 }
@@ -98,10 +101,9 @@ uint64_t pdb_storage_bytes(const struct boot_info *bi)
 static void seed_push(pfn_t lo, pfn_t hi, enum bi_kind kind, enum bi_kind shown)
 {
 	CHECK(seed_event_count + 2 <= SEED_MAX_EVENTS);
+	seed_events[seed_event_count++] = (struct seed_event){lo, (uint8_t)kind, (uint8_t)shown, 1};
 	seed_events[seed_event_count++] =
-		(struct seed_event){ lo, (uint8_t)kind, (uint8_t)shown, 1 };
-	seed_events[seed_event_count++] =
-		(struct seed_event){ hi, (uint8_t)kind, (uint8_t)shown, -1 };
+	    (struct seed_event){hi, (uint8_t)kind, (uint8_t)shown, -1};
 }
 
 static void seed_add_region(const struct bi_region *r)
@@ -132,8 +134,8 @@ static void seed_add_region(const struct bi_region *r)
 		return;
 	seed_stats.unaligned_logs++;
 	log_printf("memmap: unaligned %s region [0x%llx, 0x%llx): partial frames -> %s\n",
-		   bi_kind_name(k), (unsigned long long)r->base,
-		   (unsigned long long)end, bi_kind_name(edge));
+	           bi_kind_name(k), (unsigned long long)r->base, (unsigned long long)end,
+	           bi_kind_name(edge));
 }
 
 /* Heapsort by pfn: in place, O(n log n), no recursion. Order among equal
@@ -196,8 +198,7 @@ static enum bi_kind seed_result(const struct seed_active *a)
 	return (enum bi_kind)k;
 }
 
-static void seed_log_overlap(const struct seed_active *a, pfn_t lo, pfn_t hi,
-			     enum bi_kind res)
+static void seed_log_overlap(const struct seed_active *a, pfn_t lo, pfn_t hi, enum bi_kind res)
 {
 	char what[192];
 	size_t n = 0;
@@ -206,7 +207,7 @@ static void seed_log_overlap(const struct seed_active *a, pfn_t lo, pfn_t hi,
 		if (a->shown[k] == 0)
 			continue;
 		n += lab_snprintf(what + n, sizeof(what) - n, "%s%s", n ? " vs " : "",
-				  bi_kind_name(k));
+		                  bi_kind_name(k));
 		n = MIN(n, sizeof(what) - 1);
 		if (a->shown[k] > 1)
 			n += lab_snprintf(what + n, sizeof(what) - n, " x%u", a->shown[k]);
@@ -214,9 +215,8 @@ static void seed_log_overlap(const struct seed_active *a, pfn_t lo, pfn_t hi,
 	}
 	seed_stats.overlap_logs++;
 	log_printf("memmap: overlap [0x%llx, 0x%llx) %s -> %s\n",
-		   (unsigned long long)lo << PAGE_SHIFT,
-		   (unsigned long long)hi << PAGE_SHIFT, what,
-		   res == BI_MMIO ? "unmanaged" : bi_kind_name(res));
+	           (unsigned long long)lo << PAGE_SHIFT, (unsigned long long)hi << PAGE_SHIFT, what,
+	           res == BI_MMIO ? "unmanaged" : bi_kind_name(res));
 }
 
 static void seed_fill(pfn_t lo, pfn_t hi, enum pdb_owner owner)
@@ -248,7 +248,7 @@ static void seed_segment(const struct seed_active *a, pfn_t lo, pfn_t hi)
 
 static void seed_sweep(void)
 {
-	struct seed_active a = { 0 };
+	struct seed_active a = {0};
 	unsigned i = 0, n = seed_event_count;
 
 	while (i < n) {
@@ -283,14 +283,13 @@ static void seed_force_storage(const struct boot_info *bi)
 	}
 	if (seed_stats.storage_forced)
 		log_printf("pdb: storage [0x%llx, 0x%llx): %llu frames were not "
-			   "loader data in the map, now hypervisor\n",
-			   (unsigned long long)lo << PAGE_SHIFT,
-			   (unsigned long long)hi << PAGE_SHIFT,
-			   (unsigned long long)seed_stats.storage_forced);
+		           "loader data in the map, now hypervisor\n",
+		           (unsigned long long)lo << PAGE_SHIFT,
+		           (unsigned long long)hi << PAGE_SHIFT,
+		           (unsigned long long)seed_stats.storage_forced);
 }
 
-void pdb_seed(const struct boot_info *bi, struct pdb_entry *storage,
-	      uint64_t storage_bytes)
+void pdb_seed(const struct boot_info *bi, struct pdb_entry *storage, uint64_t storage_bytes)
 {
 	pfn_t end = pdb_seed_pfn_end(bi);
 
@@ -344,9 +343,8 @@ static uint64_t seed_log_owners(const struct pdb_counts *c)
 	uint64_t sum = 0;
 
 	for (unsigned o = PDB_UNMANAGED + 1; o < PDB_OWNER_COUNT; o++) {
-		log_printf("pdb: %-13s %10llu frames %8llu MiB\n",
-			   pdb_owner_name(o), (unsigned long long)c->by_owner[o],
-			   seed_mib(c->by_owner[o]));
+		log_printf("pdb: %-13s %10llu frames %8llu MiB\n", pdb_owner_name(o),
+		           (unsigned long long)c->by_owner[o], seed_mib(c->by_owner[o]));
 		sum += c->by_owner[o];
 	}
 	return sum;
@@ -354,14 +352,14 @@ static uint64_t seed_log_owners(const struct pdb_counts *c)
 
 static void seed_log_zones(const struct pdb_counts *c)
 {
-	static const char *const names[ZONE_COUNT] = { "DMA", "DMA32", "NORMAL" };
+	static const char *const names[ZONE_COUNT] = {"DMA", "DMA32", "NORMAL"};
 
 	for (unsigned z = 0; z < ZONE_COUNT; z++)
 		log_printf("pdb: zone %-6s free %10llu owned %10llu frames "
-			   "(%llu / %llu MiB)\n", names[z],
-			   (unsigned long long)c->by_zone_free[z],
-			   (unsigned long long)c->by_zone_owned[z],
-			   seed_mib(c->by_zone_free[z]), seed_mib(c->by_zone_owned[z]));
+		           "(%llu / %llu MiB)\n",
+		           names[z], (unsigned long long)c->by_zone_free[z],
+		           (unsigned long long)c->by_zone_owned[z], seed_mib(c->by_zone_free[z]),
+		           seed_mib(c->by_zone_owned[z]));
 }
 
 /* Why the map's own total may differ from the managed count (docs/memory.md). */
@@ -370,14 +368,12 @@ static void seed_log_firmware(void)
 	const struct pdb_seed_stats *s = &seed_stats;
 
 	log_printf("pdb: firmware map describes %llu frames\n",
-		   (unsigned long long)s->firmware_total_frames);
+	           (unsigned long long)s->firmware_total_frames);
 	log_printf("pdb: managed %llu = %llu described + %llu unaligned-edge - "
-		   "%llu overlapping (MMIO excluded; %llu shared with MMIO)\n",
-		   (unsigned long long)pdb.managed_count,
-		   (unsigned long long)s->described,
-		   (unsigned long long)s->edge_extra,
-		   (unsigned long long)s->overlap,
-		   (unsigned long long)s->mmio_shared);
+	           "%llu overlapping (MMIO excluded; %llu shared with MMIO)\n",
+	           (unsigned long long)pdb.managed_count, (unsigned long long)s->described,
+	           (unsigned long long)s->edge_extra, (unsigned long long)s->overlap,
+	           (unsigned long long)s->mmio_shared);
 }
 
 void pdb_log_summary(void)
@@ -388,15 +384,13 @@ void pdb_log_summary(void)
 
 	pdb_count(&c);
 	log_printf("pdb: %llu entries for [0, 0x%llx), %llu frames managed (%llu MiB)\n",
-		   (unsigned long long)pdb.pfn_end,
-		   (unsigned long long)pdb.pfn_end << PAGE_SHIFT,
-		   (unsigned long long)c.total, seed_mib(c.total));
+	           (unsigned long long)pdb.pfn_end, (unsigned long long)pdb.pfn_end << PAGE_SHIFT,
+	           (unsigned long long)c.total, seed_mib(c.total));
 	sum = seed_log_owners(&c);
 	seed_log_zones(&c);
 	seed_log_firmware();
 	ok = sum == c.total;
 	log_printf("pdb: accounted %llu of %llu managed frames (owners sum == total: %s)\n",
-		   (unsigned long long)sum, (unsigned long long)c.total,
-		   ok ? "yes" : "no");
+	           (unsigned long long)sum, (unsigned long long)c.total, ok ? "yes" : "no");
 	CHECK(ok);
 }

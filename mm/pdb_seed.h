@@ -28,8 +28,7 @@ uint64_t pdb_storage_bytes(const struct boot_info *bi);
  * Boot CPU only, before anything else uses the database. CHECKs that
  * `storage_bytes` covers pfn_end entries.
  */
-void pdb_seed(const struct boot_info *bi, struct pdb_entry *storage,
-	      uint64_t storage_bytes);
+void pdb_seed(const struct boot_info *bi, struct pdb_entry *storage, uint64_t storage_bytes);
 
 /*
  * How the map's own frame count relates to the managed count. With regions
@@ -37,12 +36,12 @@ void pdb_seed(const struct boot_info *bi, struct pdb_entry *storage,
  *   managed == described + edge_extra - overlap.
  */
 struct pdb_seed_stats {
-	uint64_t firmware_total_frames; /* bi->firmware_total_frames, as given */
-	uint64_t described;   /* sum of length / 4 KiB over non-MMIO regions */
-	uint64_t edge_extra;  /* frames touched beyond that by unaligned edges */
-	uint64_t overlap;     /* frame descriptions beyond the first (non-MMIO) */
-	uint64_t mmio_shared; /* frames touched by MMIO and RAM: made firmware */
-	uint64_t storage_forced; /* storage frames that were not HYPERVISOR */
+	uint64_t firmware_total_frames;        /* bi->firmware_total_frames, as given */
+	uint64_t described;                    /* sum of length / 4 KiB over non-MMIO regions */
+	uint64_t edge_extra;                   /* frames touched beyond that by unaligned edges */
+	uint64_t overlap;                      /* frame descriptions beyond the first (non-MMIO) */
+	uint64_t mmio_shared;                  /* frames touched by MMIO and RAM: made firmware */
+	uint64_t storage_forced;               /* storage frames that were not HYPERVISOR */
 	uint32_t overlap_logs, unaligned_logs; /* log lines written */
 };
 const struct pdb_seed_stats *pdb_seed_stats(void);

@@ -47,8 +47,7 @@ static uint64_t s2_read(const uint64_t *slot)
  * (0 when it reached the PT), with *table the page holding that entry and
  * *e the entry.
  */
-static unsigned s2_descend(const struct s2_tree *t, gpa_t g, hpa_t *table,
-			   uint64_t *e)
+static unsigned s2_descend(const struct s2_tree *t, gpa_t g, hpa_t *table, uint64_t *e)
 {
 	const struct s2_format *f = t->fmt;
 	hpa_t cur = t->root;
@@ -56,8 +55,7 @@ static unsigned s2_descend(const struct s2_tree *t, gpa_t g, hpa_t *table,
 
 	for (level = S2_LEVELS - 1; level > 0; level--) {
 		*e = s2_read(s2_slot(cur, g, level));
-		if (s2_format_kind(f, *e, level) != S2_KIND_TABLE ||
-		    !f->valid(*e, level))
+		if (s2_format_kind(f, *e, level) != S2_KIND_TABLE || !f->valid(*e, level))
 			break;
 		cur = f->addr(*e, level);
 	}
@@ -67,8 +65,7 @@ static unsigned s2_descend(const struct s2_tree *t, gpa_t g, hpa_t *table,
 	return level;
 }
 
-enum s2_status s2_lookup(const struct s2_tree *t, gpa_t g, hpa_t *out,
-			 unsigned *perms)
+enum s2_status s2_lookup(const struct s2_tree *t, gpa_t g, hpa_t *out, unsigned *perms)
 {
 	const struct s2_format *f = t->fmt;
 	hpa_t table;
@@ -130,9 +127,8 @@ static bool s2_page_is_zero(hpa_t page)
  * If another CPU won the race, its table is used and ours goes back to
  * `r`. Returns the table entry now in the slot; *taken counts our page.
  */
-static uint64_t s2_install_table(const struct s2_format *f, uint64_t *slot,
-				 uint64_t old, struct s2_reserve *r,
-				 unsigned *taken)
+static uint64_t s2_install_table(const struct s2_format *f, uint64_t *slot, uint64_t old,
+                                 struct s2_reserve *r, unsigned *taken)
 {
 	hpa_t page = s2_reserve_take(r);
 	uint64_t e = f->make_table(page);
@@ -146,8 +142,8 @@ static uint64_t s2_install_table(const struct s2_format *f, uint64_t *slot,
 	return old;
 }
 
-unsigned s2_map_commit(const struct s2_tree *t, gpa_t g, hpa_t frame,
-		       unsigned perms, struct s2_reserve *r)
+unsigned s2_map_commit(const struct s2_tree *t, gpa_t g, hpa_t frame, unsigned perms,
+                       struct s2_reserve *r)
 {
 	const struct s2_format *f = t->fmt;
 	hpa_t table = t->root;
@@ -160,8 +156,7 @@ unsigned s2_map_commit(const struct s2_tree *t, gpa_t g, hpa_t frame,
 		e = s2_read(slot);
 		if (!f->present(e))
 			e = s2_install_table(f, slot, e, r, &taken);
-		CHECK(s2_format_kind(f, e, level) == S2_KIND_TABLE &&
-		      f->valid(e, level));
+		CHECK(s2_format_kind(f, e, level) == S2_KIND_TABLE && f->valid(e, level));
 		table = f->addr(e, level);
 	}
 	slot = s2_slot(table, g, 0);
@@ -192,13 +187,11 @@ static gpa_t s2_entry_gpa(gpa_t base, unsigned level, unsigned i)
 	return gpa(base.ga + (uint64_t)i * s2_level_size(level));
 }
 
-static void s2_visit_table(const struct s2_format *f, hpa_t table,
-			   unsigned level, gpa_t base,
-			   const struct s2_visitor *v, void *ctx);
+static void s2_visit_table(const struct s2_format *f, hpa_t table, unsigned level, gpa_t base,
+                           const struct s2_visitor *v, void *ctx);
 
-static void s2_visit_entry(const struct s2_format *f, uint64_t *slot,
-			   unsigned level, gpa_t g, const struct s2_visitor *v,
-			   void *ctx)
+static void s2_visit_entry(const struct s2_format *f, uint64_t *slot, unsigned level, gpa_t g,
+                           const struct s2_visitor *v, void *ctx)
 {
 	uint64_t e = s2_read(slot);
 
@@ -225,9 +218,8 @@ static void s2_visit_entry(const struct s2_format *f, uint64_t *slot,
 }
 
 /* Recursion depth is bounded by the level, at most S2_LEVELS frames. */
-static void s2_visit_table(const struct s2_format *f, hpa_t table,
-			   unsigned level, gpa_t base,
-			   const struct s2_visitor *v, void *ctx)
+static void s2_visit_table(const struct s2_format *f, hpa_t table, unsigned level, gpa_t base,
+                           const struct s2_visitor *v, void *ctx)
 {
 	uint64_t *entries;
 
@@ -235,8 +227,7 @@ static void s2_visit_table(const struct s2_format *f, hpa_t table,
 		return;
 	entries = arch_pa_to_va(table);
 	for (unsigned i = 0; i < S2_ENTRY_COUNT; i++)
-		s2_visit_entry(f, &entries[i], level,
-			       s2_entry_gpa(base, level, i), v, ctx);
+		s2_visit_entry(f, &entries[i], level, s2_entry_gpa(base, level, i), v, ctx);
 	if (v->table_done)
 		v->table_done(ctx, table, level);
 }

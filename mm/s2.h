@@ -60,8 +60,7 @@ static inline bool s2_gpa_valid(gpa_t g)
 /* Index into the table page at `level` (3 = PML4 .. 0 = PT) for `g`. */
 static inline unsigned s2_index(gpa_t g, unsigned level)
 {
-	return (unsigned)(g.ga >> (PAGE_SHIFT + S2_INDEX_BITS * level)) &
-	       (S2_ENTRY_COUNT - 1);
+	return (unsigned)(g.ga >> (PAGE_SHIFT + S2_INDEX_BITS * level)) & (S2_ENTRY_COUNT - 1);
 }
 
 /*
@@ -70,8 +69,7 @@ static inline unsigned s2_index(gpa_t g, unsigned level)
  * leaf's S2_PERM_* rights. Lock-free; S2_ABSENT, S2_BADGPA or S2_BLOCKED
  * otherwise, never a crash.
  */
-enum s2_status s2_lookup(const struct s2_tree *t, gpa_t g, hpa_t *out,
-			 unsigned *perms);
+enum s2_status s2_lookup(const struct s2_tree *t, gpa_t g, hpa_t *out, unsigned *perms);
 
 /*
  * Prepare a 4 KiB map at page-aligned `g`: S2_OK with *need = the number
@@ -85,8 +83,8 @@ enum s2_status s2_map_prepare(const struct s2_tree *t, gpa_t g, unsigned *need);
  * Cannot fail. Returns the number of table pages taken from `r`; what is
  * left in `r` stays the caller's to free.
  */
-unsigned s2_map_commit(const struct s2_tree *t, gpa_t g, hpa_t frame,
-		       unsigned perms, struct s2_reserve *r);
+unsigned s2_map_commit(const struct s2_tree *t, gpa_t g, hpa_t frame, unsigned perms,
+                       struct s2_reserve *r);
 
 /*
  * Clear the 4 KiB leaf at page-aligned `g`, which must exist (the caller
@@ -107,8 +105,7 @@ struct s2_visitor {
 	void (*table_done)(void *ctx, hpa_t table, unsigned level);
 	/* A leaf at `level` (0 = 4 KiB, 1/2 = large) for GPA `g`. `slot`
 	 * points to the entry (for teardown's clearing). */
-	void (*leaf)(void *ctx, gpa_t g, unsigned level, uint64_t e,
-		     uint64_t *slot);
+	void (*leaf)(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64_t *slot);
 	/* A present entry the format rejects (not followed). */
 	void (*bad)(void *ctx, gpa_t g, unsigned level, uint64_t e);
 };
@@ -137,13 +134,13 @@ typedef void (*s2_invalidate_fn)(struct s2_vm *vm);
  * guarded by it.
  */
 struct s2_vm {
-	unsigned id;               /* pdb id of its GUEST and STAGE2 frames */
-	struct s2_tree tree;       /* format and root table page */
+	unsigned id;         /* pdb id of its GUEST and STAGE2 frames */
+	struct s2_tree tree; /* format and root table page */
 	s2_invalidate_fn invalidate;
-	void *arch;                /* the backend's private pointer */
-	uint32_t lock;             /* mem_protect's VM lock */
-	uint64_t frame_budget;     /* most GUEST frames it may own */
-	uint64_t frames_owned;     /* GUEST(id) frames charged to it */
-	uint64_t tables_owned;     /* STAGE2(id) pages in its tree, root included */
-	uint64_t invalidations;    /* calls of `invalidate`, for tests and stats */
+	void *arch;             /* the backend's private pointer */
+	uint32_t lock;          /* mem_protect's VM lock */
+	uint64_t frame_budget;  /* most GUEST frames it may own */
+	uint64_t frames_owned;  /* GUEST(id) frames charged to it */
+	uint64_t tables_owned;  /* STAGE2(id) pages in its tree, root included */
+	uint64_t invalidations; /* calls of `invalidate`, for tests and stats */
 };

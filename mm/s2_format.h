@@ -75,8 +75,7 @@ static inline uint64_t s2_level_size(unsigned level)
 	return 1ull << (PAGE_SHIFT + S2_INDEX_BITS * level);
 }
 
-static inline enum s2_kind s2_format_kind(const struct s2_format *f,
-					  uint64_t e, unsigned level)
+static inline enum s2_kind s2_format_kind(const struct s2_format *f, uint64_t e, unsigned level)
 {
 	if (!f->present(e))
 		return S2_KIND_ABSENT;

@@ -3,8 +3,14 @@
 
 #include "lab/types.h"
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
 static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
@@ -35,21 +41,21 @@ static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
 	struct cpuid_regs r;
 
 	__asm__ volatile("cpuid"
-			 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
-			 : "a"(leaf), "c"(subleaf));
+	                 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+	                 : "a"(leaf), "c"(subleaf));
 	return r;
 }
 
-#define DEFINE_CR(n)                                                          \
-	static inline uint64_t read_cr##n(void)                               \
-	{                                                                     \
-		uint64_t v;                                                   \
-		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));             \
-		return v;                                                     \
-	}                                                                     \
-	static inline void write_cr##n(uint64_t v)                            \
-	{                                                                     \
-		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory");    \
+#define DEFINE_CR(n)                                                                               \
+	static inline uint64_t read_cr##n(void)                                                    \
+	{                                                                                          \
+		uint64_t v;                                                                        \
+		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));                                  \
+		return v;                                                                          \
+	}                                                                                          \
+	static inline void write_cr##n(uint64_t v)                                                 \
+	{                                                                                          \
+		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory");                         \
 	}
 DEFINE_CR(0)
 DEFINE_CR(2)
@@ -73,10 +79,22 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline void pause(void) { __asm__ volatile("pause"); }
+static inline void cli(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
+static inline void sti(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
+static inline void hlt(void)
+{
+	__asm__ volatile("hlt" ::: "memory");
+}
+static inline void pause(void)
+{
+	__asm__ volatile("pause");
+}
 
 #define MSR_EFER            0xc0000080u
 #define EFER_SCE            (1ull << 0)
@@ -91,11 +109,11 @@ static inline void pause(void) { __asm__ volatile("pause"); }
 #define MSR_VM_CR           0xc0010114u
 #define MSR_VM_HSAVE_PA     0xc0010117u
 
-#define CR0_PE (1ull << 0)
-#define CR0_NE (1ull << 5)
-#define CR0_WP (1ull << 16)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
+#define CR0_PE   (1ull << 0)
+#define CR0_NE   (1ull << 5)
+#define CR0_WP   (1ull << 16)
+#define CR0_PG   (1ull << 31)
+#define CR4_PAE  (1ull << 5)
 #define CR4_VMXE (1ull << 13)
 
 #define RFLAGS_IF (1ull << 9)

@@ -8,14 +8,14 @@
 #include "lab/log.h"
 #include "lab/string.h"
 
-#define CR0_MP (1ull << 1)
-#define CR0_EM (1ull << 2)
-#define CR0_TS (1ull << 3)
-#define CR4_OSFXSR (1ull << 9)
-#define CR4_OSXMMEXCPT (1ull << 10)
-#define CR4_OSXSAVE (1ull << 18)
+#define CR0_MP            (1ull << 1)
+#define CR0_EM            (1ull << 2)
+#define CR0_TS            (1ull << 3)
+#define CR4_OSFXSR        (1ull << 9)
+#define CR4_OSXMMEXCPT    (1ull << 10)
+#define CR4_OSXSAVE       (1ull << 18)
 #define CPUID_1_ECX_XSAVE (1u << 26)
-#define XCR0_X87_SSE 3ull
+#define XCR0_X87_SSE      3ull
 
 void arch_extstate_init(void)
 {

@@ -37,13 +37,13 @@ static void gdt_set_tss(void)
 
 	/* 16-byte system descriptor, type 9 (available 64-bit TSS), present. */
 	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	         (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt[4] = base >> 32;
 }
 
 void gdt_init(void)
 {
-	struct descriptor_ptr p = { sizeof(gdt) - 1, (uint64_t)gdt };
+	struct descriptor_ptr p = {sizeof(gdt) - 1, (uint64_t)gdt};
 
 	gdt[0] = 0;
 	gdt[1] = GDT_CODE64;
@@ -53,20 +53,20 @@ void gdt_init(void)
 	tss.iomap_base = sizeof(tss);
 	gdt_set_tss();
 	__asm__ volatile("lgdt %0\n\t"
-			 "pushq %1\n\t"
-			 "leaq 1f(%%rip), %%rax\n\t"
-			 "pushq %%rax\n\t"
-			 "lretq\n"
-			 "1:\n\t"
-			 "movw %w2, %%ax\n\t"
-			 "movw %%ax, %%ds\n\t"
-			 "movw %%ax, %%es\n\t"
-			 "movw %%ax, %%ss\n\t"
-			 "xorl %%eax, %%eax\n\t"
-			 "movw %%ax, %%fs\n\t"
-			 "movw %%ax, %%gs\n\t"
-			 "ltr %w3"
-			 :
-			 : "m"(p), "i"(SEL_CODE64), "i"(SEL_DATA), "r"(SEL_TSS)
-			 : "rax", "memory");
+	                 "pushq %1\n\t"
+	                 "leaq 1f(%%rip), %%rax\n\t"
+	                 "pushq %%rax\n\t"
+	                 "lretq\n"
+	                 "1:\n\t"
+	                 "movw %w2, %%ax\n\t"
+	                 "movw %%ax, %%ds\n\t"
+	                 "movw %%ax, %%es\n\t"
+	                 "movw %%ax, %%ss\n\t"
+	                 "xorl %%eax, %%eax\n\t"
+	                 "movw %%ax, %%fs\n\t"
+	                 "movw %%ax, %%gs\n\t"
+	                 "ltr %w3"
+	                 :
+	                 : "m"(p), "i"(SEL_CODE64), "i"(SEL_DATA), "r"(SEL_TSS)
+	                 : "rax", "memory");
 }

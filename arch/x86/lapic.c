@@ -9,26 +9,32 @@
 #include "arch/x86/x86.h"
 #include "lab/log.h"
 
-#define MSR_APIC_BASE      0x1bu
-#define APIC_BASE_ENABLE   (1ull << 11)
-#define LAPIC_EOI          0x0b0
-#define LAPIC_SVR          0x0f0
-#define LAPIC_LVT_TIMER    0x320
-#define LAPIC_TIMER_INIT   0x380
-#define LAPIC_TIMER_CUR    0x390
-#define LAPIC_TIMER_DIV    0x3e0
-#define SVR_ENABLE         (1u << 8)
-#define LVT_MASKED         (1u << 16)
-#define LVT_PERIODIC       (1u << 17)
-#define DIV_BY_16          0x3
-#define SPURIOUS_VECTOR    0xff
+#define MSR_APIC_BASE    0x1bu
+#define APIC_BASE_ENABLE (1ull << 11)
+#define LAPIC_EOI        0x0b0
+#define LAPIC_SVR        0x0f0
+#define LAPIC_LVT_TIMER  0x320
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_CUR  0x390
+#define LAPIC_TIMER_DIV  0x3e0
+#define SVR_ENABLE       (1u << 8)
+#define LVT_MASKED       (1u << 16)
+#define LVT_PERIODIC     (1u << 17)
+#define DIV_BY_16        0x3
+#define SPURIOUS_VECTOR  0xff
 
 static volatile uint32_t *lapic;
 static uint64_t ticks;
 static void (*tick_fn)(void);
 
-static uint32_t lapic_read(unsigned reg) { return lapic[reg / 4]; }
-static void lapic_write(unsigned reg, uint32_t v) { lapic[reg / 4] = v; }
+static uint32_t lapic_read(unsigned reg)
+{
+	return lapic[reg / 4];
+}
+static void lapic_write(unsigned reg, uint32_t v)
+{
+	lapic[reg / 4] = v;
+}
 
 static void timer_irq(struct irq_frame *f)
 {
@@ -39,7 +45,10 @@ static void timer_irq(struct irq_frame *f)
 		tick_fn();
 }
 
-static void spurious_irq(struct irq_frame *f) { (void)f; }
+static void spurious_irq(struct irq_frame *f)
+{
+	(void)f;
+}
 
 /* LAPIC timer counts (divide by 16) in 10 ms of PIT time. */
 static uint32_t calibrate_10ms(void)
@@ -79,7 +88,10 @@ void arch_timer_start(unsigned period_ms, void (*fn)(void))
 	log_printf("arch: LAPIC timer every %u ms (%u counts per 10 ms)\n", period_ms, per_10ms);
 }
 
-uint64_t arch_timer_ticks(void) { return ticks; }
+uint64_t arch_timer_ticks(void)
+{
+	return ticks;
+}
 
 /* Let a pending host interrupt (the timer) be taken, then disable again. */
 void arch_irq_window(void)

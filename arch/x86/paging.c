@@ -63,16 +63,16 @@ uint64_t paging_bytes_needed(uint64_t map_end)
 {
 	uint64_t gib = ALIGN_UP(map_end, GiB) / GiB;
 	uint64_t pdpts = ALIGN_UP(gib, 512) / 512;
-	uint64_t text_pts = (ALIGN_UP((uint64_t)_etext, 2 * MiB) -
-			     ALIGN_DOWN((uint64_t)_text, 2 * MiB)) / (2 * MiB);
+	uint64_t text_pts =
+	    (ALIGN_UP((uint64_t)_etext, 2 * MiB) - ALIGN_DOWN((uint64_t)_text, 2 * MiB)) /
+	    (2 * MiB);
 
 	return (1 + pdpts + gib + text_pts) * PAGE_SIZE;
 }
 
 bool paging_init(const struct boot_info *bi)
 {
-	struct pt_pool pool = { (uint64_t *)bi->pt_base,
-				(uint64_t *)(bi->pt_base + bi->pt_bytes) };
+	struct pt_pool pool = {(uint64_t *)bi->pt_base, (uint64_t *)(bi->pt_base + bi->pt_bytes)};
 	uint64_t *pml4 = pool_page(&pool), *pdpt = NULL, *pd = NULL;
 
 	for (uint64_t a = 0; a < bi->map_end; a += 2 * MiB) {
@@ -85,8 +85,8 @@ bool paging_init(const struct boot_info *bi)
 			pdpt[(a >> 30) & 511] = (uint64_t)pd | PTE_P | PTE_W;
 		}
 		pd[(a >> 21) & 511] = range_has_text(a, 2 * MiB)
-			? split_for_text(&pool, a)
-			: a | PTE_P | PTE_W | PTE_PS | PTE_NX;
+		                          ? split_for_text(&pool, a)
+		                          : a | PTE_P | PTE_W | PTE_PS | PTE_NX;
 	}
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
 	write_cr0(read_cr0() | CR0_WP);

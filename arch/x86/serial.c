@@ -6,7 +6,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/x86.h"
 
-#define COM1 0x3f8
+#define COM1     0x3f8
 #define UART_THR 0
 #define UART_IER 1
 #define UART_FCR 2

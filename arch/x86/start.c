@@ -17,13 +17,14 @@ static _Noreturn void arch_start_on_stack(void *arg)
 	gdt_init();
 	idt_init();
 	paging_init(bi);
-	log_printf("arch: own GDT/TSS, IDT and page tables (identity map of %llu MiB, NX on data)\n",
-		   (unsigned long long)(bi->map_end >> 20));
+	log_printf(
+	    "arch: own GDT/TSS, IDT and page tables (identity map of %llu MiB, NX on data)\n",
+	    (unsigned long long)(bi->map_end >> 20));
 	hv_main(bi);
 }
 
 _Noreturn void arch_start(struct boot_info *bi)
 {
 	arch_stack_switch(bi, (void (*)(void *))arch_start_on_stack,
-			  bi->stack_base + bi->stack_bytes);
+	                  bi->stack_base + bi->stack_bytes);
 }

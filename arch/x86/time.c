@@ -6,9 +6,9 @@
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
 
-#define PIT_HZ       1193182u
-#define CALIB_MS     10u
-#define POLL_LIMIT   100000000u
+#define PIT_HZ     1193182u
+#define CALIB_MS   10u
+#define POLL_LIMIT 100000000u
 
 static uint64_t tsc_hz;
 

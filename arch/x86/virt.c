@@ -17,16 +17,16 @@
 /* Intel SDM vol. 3C §24.6 / App. A: CPUID.1:ECX[5] VMX; IA32_FEATURE_CONTROL
  * bit 0 lock, bit 2 VMXON outside SMX; secondary controls bit 31 of the
  * primary allowed-1 settings; EPT = secondary bit 1. */
-#define CPUID_1_ECX_VMX          (1u << 5)
-#define FEATURE_CONTROL_LOCK     (1ull << 0)
-#define FEATURE_CONTROL_VMX_OUT  (1ull << 2)
-#define MSR_VMX_PROCBASED_CTLS   0x482u
-#define MSR_VMX_PROCBASED_CTLS2  0x48bu
-#define MSR_VMX_EPT_VPID_CAP     0x48cu
-#define PROC_SECONDARY           (1ull << 31)
-#define PROC2_EPT                (1ull << 1)
-#define EPT_CAP_WALK4            (1ull << 6)
-#define EPT_CAP_WB               (1ull << 14)
+#define CPUID_1_ECX_VMX         (1u << 5)
+#define FEATURE_CONTROL_LOCK    (1ull << 0)
+#define FEATURE_CONTROL_VMX_OUT (1ull << 2)
+#define MSR_VMX_PROCBASED_CTLS  0x482u
+#define MSR_VMX_PROCBASED_CTLS2 0x48bu
+#define MSR_VMX_EPT_VPID_CAP    0x48cu
+#define PROC_SECONDARY          (1ull << 31)
+#define PROC2_EPT               (1ull << 1)
+#define EPT_CAP_WALK4           (1ull << 6)
+#define EPT_CAP_WB              (1ull << 14)
 
 static bool svm_usable(const char **why)
 {
@@ -48,9 +48,9 @@ static bool vmx_feature_control(const char **why)
 	uint64_t fc = rdmsr(MSR_FEATURE_CONTROL);
 
 	if (!(fc & FEATURE_CONTROL_LOCK)) {
-		wrmsr(MSR_FEATURE_CONTROL,
-		      fc | FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUT);
-		log_printf("cpu: IA32_FEATURE_CONTROL was unlocked: locked with VMXON outside SMX\n");
+		wrmsr(MSR_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUT);
+		log_printf(
+		    "cpu: IA32_FEATURE_CONTROL was unlocked: locked with VMXON outside SMX\n");
 		return true;
 	}
 	if (!(fc & FEATURE_CONTROL_VMX_OUT))

@@ -20,10 +20,8 @@ static bool check_label_new(const char *label)
 	for (unsigned i = 0; i < check_label_count; i++)
 		if (strcmp(check_labels[i], label) == 0)
 			return false;
-	if (check_label_count < ARRAY_SIZE(check_labels) &&
-	    strlen(label) < sizeof(check_labels[0]))
-		memcpy(check_labels[check_label_count++], label,
-		       strlen(label) + 1);
+	if (check_label_count < ARRAY_SIZE(check_labels) && strlen(label) < sizeof(check_labels[0]))
+		memcpy(check_labels[check_label_count++], label, strlen(label) + 1);
 	return true;
 }
 
@@ -53,15 +51,14 @@ bool check(bool ok, const char *label, const char *detail_fmt, ...)
 
 bool check_eq(const char *label, long got, long want)
 {
-	return check(got == want, label, "got %ld (%s), want %ld (%s)", got,
-		     hc_errno_name(got), want, hc_errno_name(want));
+	return check(got == want, label, "got %ld (%s), want %ld (%s)", got, hc_errno_name(got),
+	             want, hc_errno_name(want));
 }
 
 static void check_print_done(void)
 {
 	con_line_break();
-	con_printf("done %s: %u passed, %u failed\n", guest_name, check_passed,
-		   check_failed);
+	con_printf("done %s: %u passed, %u failed\n", guest_name, check_passed, check_failed);
 }
 
 _Noreturn void check_done(void)

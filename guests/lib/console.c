@@ -7,7 +7,7 @@
  */
 #include "guest.h"
 
-#define COM1 0x3F8
+#define COM1     0x3F8
 #define COM1_LSR (COM1 + 5)
 #define LSR_THRE (1u << 5)
 
@@ -102,20 +102,17 @@ void con_vprintf(const char *fmt, va_list ap)
 		case 'i': {
 			int64_t s = lng ? va_arg(ap, long) : va_arg(ap, int);
 
-			num = con_number(buf, s < 0 ? -(uint64_t)s : (uint64_t)s,
-					 10, s < 0);
+			num = con_number(buf, s < 0 ? -(uint64_t)s : (uint64_t)s, 10, s < 0);
 			break;
 		}
 		case 'u':
 		case 'x':
-			u = lng ? va_arg(ap, unsigned long)
-				: va_arg(ap, unsigned int);
+			u = lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned int);
 			num = con_number(buf, u, *fmt == 'u' ? 10 : 16, false);
 			break;
 		case 'p':
 			con_puts_padded("0x", 0, false);
-			num = con_number(buf, (uintptr_t)va_arg(ap, void *), 16,
-					 false);
+			num = con_number(buf, (uintptr_t)va_arg(ap, void *), 16, false);
 			break;
 		case 's': {
 			const char *s = va_arg(ap, const char *);

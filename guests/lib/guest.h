@@ -19,11 +19,11 @@
 #include "hcall.h"
 #include "x86.h"
 
-#define PAGE_SIZE 4096ul
-#define MiB (1ul << 20)
-#define GiB (1ul << 30)
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+#define PAGE_SIZE      4096ul
+#define MiB            (1ul << 20)
+#define GiB            (1ul << 30)
+#define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 
 /* ---- provided by each guest */
 extern const char guest_name[];
@@ -31,7 +31,7 @@ void guest_main(void);
 
 /* ---- start.c: what the loader told us, copied before guest_main() runs */
 #define MB_LOADER_MAGIC 0x2BADB002u
-#define MB_INFO_MEM (1u << 0)     /* mem_lower, mem_upper valid */
+#define MB_INFO_MEM     (1u << 0) /* mem_lower, mem_upper valid */
 #define MB_INFO_CMDLINE (1u << 2) /* cmdline valid */
 
 struct boot_info {
@@ -43,11 +43,13 @@ struct boot_info {
 	uint64_t mem;       /* RAM size in bytes: 1 MiB + mem_upper KiB, or 0 */
 	uint32_t cmdline_gpa;
 	uint32_t cmdline_len;
-	char cmdline[256];  /* the whole command line, NUL-terminated */
-	const char *args;   /* cmdline after the image name (see args.c) */
+	char cmdline[256]; /* the whole command line, NUL-terminated */
+	const char *args;  /* cmdline after the image name (see args.c) */
 	/* Where the loader wrote the information, the command line, the
 	 * memory map, the module list and its own name: [start, end). */
-	struct { uint64_t start, end; } loader_data[5];
+	struct {
+		uint64_t start, end;
+	} loader_data[5];
 	unsigned loader_data_count;
 };
 extern struct boot_info boot;
@@ -68,7 +70,7 @@ void con_line_break(void);
 /* ---- check.c: the result-line protocol (docs/guests.md) */
 /* Prints "ok <label>" if `ok`, else "not ok <label>: <detail>"; returns ok. */
 bool check(bool ok, const char *label, const char *detail_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* check() with the detail "got <got> (<errno name>), want <want> (...)". */
 bool check_eq(const char *label, long got, long want);
 /* Prints "done <name>: <P> passed, <F> failed" and exits with 0 if F == 0,
@@ -92,10 +94,10 @@ void trap_init(void);
 
 /* What the last guarded instruction raised (see TRAP_GUARD). */
 struct trap_record {
-	int vector;       /* -1: no exception */
-	uint64_t rip;     /* where it was raised */
-	uint64_t error;   /* error code, 0 if the vector has none */
-	bool at_insn;     /* rip is the start of the guarded instruction */
+	int vector;     /* -1: no exception */
+	uint64_t rip;   /* where it was raised */
+	uint64_t error; /* error code, 0 if the vector has none */
+	bool at_insn;   /* rip is the start of the guarded instruction */
 };
 extern struct trap_record trap_last;
 extern volatile uint64_t trap_insn_rip, trap_resume_rip;
@@ -110,12 +112,12 @@ extern const char *const trap_names[32];
  *     asm volatile(TRAP_GUARD("vmrun") : : "a"(page) : "r11", "memory");
  *     vector = trap_disarm();
  */
-#define TRAP_GUARD(insn)                                                      \
-	"leaq 0f(%%rip), %%r11\n\t"                                           \
-	"movq %%r11, trap_insn_rip(%%rip)\n\t"                                \
-	"leaq 1f(%%rip), %%r11\n\t"                                           \
-	"movq %%r11, trap_resume_rip(%%rip)\n"                                \
-	"0:\t" insn "\n"                                                      \
+#define TRAP_GUARD(insn)                                                                           \
+	"leaq 0f(%%rip), %%r11\n\t"                                                                \
+	"movq %%r11, trap_insn_rip(%%rip)\n\t"                                                     \
+	"leaq 1f(%%rip), %%r11\n\t"                                                                \
+	"movq %%r11, trap_resume_rip(%%rip)\n"                                                     \
+	"0:\t" insn "\n"                                                                           \
 	"1:\n\t"
 void trap_arm(void);
 int trap_disarm(void); /* the vector raised, or -1 */

@@ -12,21 +12,29 @@ void hc_init(void)
 
 	cpuid(0, 0, r);
 	/* "GenuineIntel": EBX, EDX, ECX */
-	hc_use_vmcall = r[1] == 0x756e6547 && r[3] == 0x49656e69 &&
-			r[2] == 0x6c65746e;
+	hc_use_vmcall = r[1] == 0x756e6547 && r[3] == 0x49656e69 && r[2] == 0x6c65746e;
 }
 
 const char *hc_errno_name(long value)
 {
 	switch (value) {
-	case -ENOENT: return "ENOENT";
-	case -ESRCH: return "ESRCH";
-	case -ENOMEM: return "ENOMEM";
-	case -EFAULT: return "EFAULT";
-	case -EEXIST: return "EEXIST";
-	case -EINVAL: return "EINVAL";
-	case -ENOSPC: return "ENOSPC";
-	case -ENOSYS: return "ENOSYS";
-	default: return value < 0 ? "error" : "success";
+	case -ENOENT:
+		return "ENOENT";
+	case -ESRCH:
+		return "ESRCH";
+	case -ENOMEM:
+		return "ENOMEM";
+	case -EFAULT:
+		return "EFAULT";
+	case -EEXIST:
+		return "EEXIST";
+	case -EINVAL:
+		return "EINVAL";
+	case -ENOSPC:
+		return "ENOSPC";
+	case -ENOSYS:
+		return "ENOSYS";
+	default:
+		return value < 0 ? "error" : "success";
 	}
 }

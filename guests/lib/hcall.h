@@ -27,7 +27,7 @@ enum hc_number {
 
 /* Linux errno values, as the hypercalls return them (negated). */
 #define ENOENT 2
-#define ESRCH 3
+#define ESRCH  3
 #define ENOMEM 12
 #define EFAULT 14
 #define EEXIST 17
@@ -51,41 +51,49 @@ extern bool hc_use_vmcall;
 void hc_init(void);
 const char *hc_errno_name(long value);
 
-static inline long hc_vmcall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c,
-			     uint64_t d)
+static inline long hc_vmcall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
 	long result;
 
 	__asm__ volatile("vmcall"
-			 : "=a"(result)
-			 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
-			 : "memory");
+	                 : "=a"(result)
+	                 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
+	                 : "memory");
 	return result;
 }
 
-static inline long hc_vmmcall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c,
-			      uint64_t d)
+static inline long hc_vmmcall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
 	long result;
 
 	__asm__ volatile("vmmcall"
-			 : "=a"(result)
-			 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
-			 : "memory");
+	                 : "=a"(result)
+	                 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
+	                 : "memory");
 	return result;
 }
 
-static inline long hc_call(uint64_t nr, uint64_t a, uint64_t b, uint64_t c,
-			   uint64_t d)
+static inline long hc_call(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
-	return hc_use_vmcall ? hc_vmcall(nr, a, b, c, d)
-			     : hc_vmmcall(nr, a, b, c, d);
+	return hc_use_vmcall ? hc_vmcall(nr, a, b, c, d) : hc_vmmcall(nr, a, b, c, d);
 }
 
-static inline long hc_version(void) { return hc_call(HC_VERSION, 0, 0, 0, 0); }
-static inline long hc_self(void) { return hc_call(HC_SELF, 0, 0, 0, 0); }
-static inline long hc_yield(void) { return hc_call(HC_YIELD, 0, 0, 0, 0); }
-static inline long hc_audit(void) { return hc_call(HC_AUDIT, 0, 0, 0, 0); }
+static inline long hc_version(void)
+{
+	return hc_call(HC_VERSION, 0, 0, 0, 0);
+}
+static inline long hc_self(void)
+{
+	return hc_call(HC_SELF, 0, 0, 0, 0);
+}
+static inline long hc_yield(void)
+{
+	return hc_call(HC_YIELD, 0, 0, 0, 0);
+}
+static inline long hc_audit(void)
+{
+	return hc_call(HC_AUDIT, 0, 0, 0, 0);
+}
 
 /* Returns only if the hypervisor did not end the VM. */
 static inline long hc_exit(uint64_t status)

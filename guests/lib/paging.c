@@ -6,9 +6,9 @@
  */
 #include "guest.h"
 
-#define PTE_P (1ul << 0)
-#define PTE_W (1ul << 1)
-#define PTE_PS (1ul << 7)
+#define PTE_P    (1ul << 0)
+#define PTE_W    (1ul << 1)
+#define PTE_PS   (1ul << 7)
 #define PTE_ADDR 0x000ffffffffff000ul
 
 static uint64_t paging_pool[4][512] __attribute__((aligned(4096)));

@@ -12,25 +12,25 @@ struct mb_info {
 	uint32_t mem_lower; /* 4 */
 	uint32_t mem_upper; /* 8 */
 	uint32_t boot_device;
-	uint32_t cmdline;   /* 16 */
+	uint32_t cmdline; /* 16 */
 	uint32_t mods_count, mods_addr;
 	uint32_t syms[4];
 	uint32_t mmap_length, mmap_addr; /* 44, 48 */
 	uint32_t drives_length, drives_addr, config_table;
-	uint32_t boot_loader_name;       /* 64 */
+	uint32_t boot_loader_name; /* 64 */
 	uint32_t apm_table;
-	uint32_t vbe[4];                 /* up to 88 */
+	uint32_t vbe[4]; /* up to 88 */
 };
 
-#define MB_INFO_MODS (1u << 3)
-#define MB_INFO_MMAP (1u << 6)
+#define MB_INFO_MODS        (1u << 3)
+#define MB_INFO_MMAP        (1u << 6)
 #define MB_INFO_LOADER_NAME (1u << 9)
 
 static void boot_note_loader_data(uint64_t start, uint64_t size)
 {
 	if (boot.loader_data_count < ARRAY_SIZE(boot.loader_data))
 		boot.loader_data[boot.loader_data_count++] =
-			(__typeof__(boot.loader_data[0])){ start, start + size };
+		    (__typeof__(boot.loader_data[0])){start, start + size};
 }
 
 static size_t boot_strlen(uint32_t gpa)
@@ -55,7 +55,7 @@ static void boot_note_all(const volatile struct mb_info *mbi)
 		boot_note_loader_data(mbi->mmap_addr, mbi->mmap_length);
 	if (mbi->flags & MB_INFO_LOADER_NAME)
 		boot_note_loader_data(mbi->boot_loader_name,
-				      boot_strlen(mbi->boot_loader_name) + 1);
+		                      boot_strlen(mbi->boot_loader_name) + 1);
 }
 
 /* The loader may have put the information anywhere in RAM, even where a
@@ -63,8 +63,7 @@ static void boot_note_all(const volatile struct mb_info *mbi)
  * copy it before anything else. */
 static void boot_copy(uint32_t magic, uint32_t mbi_gpa)
 {
-	const volatile struct mb_info *mbi =
-		(const volatile struct mb_info *)(uintptr_t)mbi_gpa;
+	const volatile struct mb_info *mbi = (const volatile struct mb_info *)(uintptr_t)mbi_gpa;
 
 	boot.magic = magic;
 	boot.mbi_gpa = mbi_gpa;
@@ -75,8 +74,7 @@ static void boot_copy(uint32_t magic, uint32_t mbi_gpa)
 		boot.mem = MiB + (uint64_t)boot.mem_upper * 1024;
 	}
 	if (boot.mbi_flags & MB_INFO_CMDLINE) {
-		const volatile char *s =
-			(const volatile char *)(uintptr_t)mbi->cmdline;
+		const volatile char *s = (const volatile char *)(uintptr_t)mbi->cmdline;
 		size_t n = 0;
 
 		boot.cmdline_gpa = mbi->cmdline;

@@ -33,16 +33,15 @@ extern const uint64_t trap_stub_table[32];
 void trap_common_c(struct trap_frame *f);
 
 static struct idt_gate trap_idt[32] __attribute__((aligned(16)));
-struct trap_record trap_last = { .vector = -1 };
+struct trap_record trap_last = {.vector = -1};
 volatile uint64_t trap_insn_rip, trap_resume_rip;
 static bool trap_reporting;
 
 const char *const trap_names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-	"#DF", "vector 9", "#TS", "#NP", "#SS", "#GP", "#PF", "vector 15",
-	"#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "vector 22", "vector 23",
-	"vector 24", "vector 25", "vector 26", "vector 27", "#HV", "#VC", "#SX",
-	"vector 31",
+    "#DE",       "#DB",       "NMI",       "#BP",       "#OF", "#BR", "#UD",       "#NM",
+    "#DF",       "vector 9",  "#TS",       "#NP",       "#SS", "#GP", "#PF",       "vector 15",
+    "#MF",       "#AC",       "#MC",       "#XM",       "#VE", "#CP", "vector 22", "vector 23",
+    "vector 24", "vector 25", "vector 26", "vector 27", "#HV", "#VC", "#SX",       "vector 31",
 };
 
 void trap_init(void)
@@ -50,18 +49,17 @@ void trap_init(void)
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) idtr = { sizeof(trap_idt) - 1,
-					   (uintptr_t)trap_idt };
+	} __attribute__((packed)) idtr = {sizeof(trap_idt) - 1, (uintptr_t)trap_idt};
 
 	for (int v = 0; v < 32; v++) {
 		uint64_t a = trap_stub_table[v];
 
 		trap_idt[v] = (struct idt_gate){
-			.offset_low = (uint16_t)a,
-			.selector = GDT_CODE64,
-			.type_attr = 0x8E,
-			.offset_mid = (uint16_t)(a >> 16),
-			.offset_high = (uint32_t)(a >> 32),
+		    .offset_low = (uint16_t)a,
+		    .selector = GDT_CODE64,
+		    .type_attr = 0x8E,
+		    .offset_mid = (uint16_t)(a >> 16),
+		    .offset_high = (uint32_t)(a >> 32),
 		};
 	}
 	__asm__ volatile("lidt %0" : : "m"(idtr));
@@ -69,7 +67,7 @@ void trap_init(void)
 
 void trap_arm(void)
 {
-	trap_last = (struct trap_record){ .vector = -1 };
+	trap_last = (struct trap_record){.vector = -1};
 }
 
 int trap_disarm(void)
@@ -82,10 +80,10 @@ void trap_common_c(struct trap_frame *f)
 {
 	if (trap_resume_rip) {
 		trap_last = (struct trap_record){
-			.vector = (int)f->vector,
-			.rip = f->rip,
-			.error = f->error,
-			.at_insn = f->rip == trap_insn_rip,
+		    .vector = (int)f->vector,
+		    .rip = f->rip,
+		    .error = f->error,
+		    .at_insn = f->rip == trap_insn_rip,
 		};
 		f->rip = trap_resume_rip;
 		trap_resume_rip = 0;

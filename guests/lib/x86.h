@@ -35,8 +35,8 @@ static inline uint64_t rdtsc(void)
 static inline void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 {
 	__asm__ volatile("cpuid"
-			 : "=a"(regs[0]), "=b"(regs[1]), "=c"(regs[2]), "=d"(regs[3])
-			 : "a"(leaf), "c"(subleaf));
+	                 : "=a"(regs[0]), "=b"(regs[1]), "=c"(regs[2]), "=d"(regs[3])
+	                 : "a"(leaf), "c"(subleaf));
 }
 
 static inline uint64_t read_cr2(void)

@@ -10,19 +10,19 @@
 /* Region kinds, ordered from least to most restrictive: where regions
  * overlap, the larger value wins (see mm/pdb_seed.c). */
 enum bi_kind {
-	BI_USABLE = 0,      /* conventional RAM, boot-services code/data */
-	BI_HYPERVISOR,      /* labyrinth.efi's image and its own allocations */
-	BI_ACPI_RECLAIM,    /* ACPI tables: kept, owned by firmware */
-	BI_FIRMWARE,        /* runtime services code/data, ACPI NVS */
-	BI_RESERVED,        /* reserved, unusable, persistent, unknown types */
-	BI_MMIO,            /* MMIO and port space: not RAM, never managed */
+	BI_USABLE = 0,   /* conventional RAM, boot-services code/data */
+	BI_HYPERVISOR,   /* labyrinth.efi's image and its own allocations */
+	BI_ACPI_RECLAIM, /* ACPI tables: kept, owned by firmware */
+	BI_FIRMWARE,     /* runtime services code/data, ACPI NVS */
+	BI_RESERVED,     /* reserved, unusable, persistent, unknown types */
+	BI_MMIO,         /* MMIO and port space: not RAM, never managed */
 	BI_KIND_COUNT,
 };
 
 struct bi_region {
-	uint64_t base;   /* bytes; boot/ keeps the firmware's values, unaligned ones included */
-	uint64_t length; /* bytes */
-	uint32_t kind;   /* enum bi_kind */
+	uint64_t base;     /* bytes; boot/ keeps the firmware's values, unaligned ones included */
+	uint64_t length;   /* bytes */
+	uint32_t kind;     /* enum bi_kind */
 	uint32_t efi_type; /* the firmware's type, for the log only */
 };
 
@@ -36,7 +36,7 @@ struct bi_region {
 
 /* A guest image (or manifest) read from the ESP by boot/. */
 struct bi_module {
-	uint64_t base;   /* host-physical, page aligned, HYPERVISOR-owned */
+	uint64_t base; /* host-physical, page aligned, HYPERVISOR-owned */
 	uint64_t length;
 	char name[48];
 };
@@ -46,19 +46,20 @@ struct boot_info {
 	uint32_t module_count;
 	struct bi_region regions[BI_MAX_REGIONS];
 	struct bi_module modules[BI_MAX_MODULES];
-	uint64_t image_base, image_length;  /* labyrinth.efi in memory */
-	uint64_t firmware_total_frames;     /* sum of all non-MMIO descriptor pages, as the map gives it */
+	uint64_t image_base, image_length; /* labyrinth.efi in memory */
+	uint64_t
+	    firmware_total_frames; /* sum of all non-MMIO descriptor pages, as the map gives it */
 
 	/* What boot/ allocated for the hypervisor before ExitBootServices
 	 * (all LoaderData, so BI_HYPERVISOR in the map). */
-	uint64_t pdb_base, pdb_bytes;       /* page-database storage */
-	uint64_t seen_base, seen_bytes;     /* the auditor's bitmap: one bit per pdb entry */
-	uint64_t stack_base, stack_bytes;   /* boot CPU stack */
-	uint64_t pt_base, pt_bytes;         /* the hypervisor's own page tables */
-	uint64_t map_end;                   /* identity map covers [0, map_end) */
-	uint64_t boot_tsc;                  /* TSC at efi_main entry */
+	uint64_t pdb_base, pdb_bytes;     /* page-database storage */
+	uint64_t seen_base, seen_bytes;   /* the auditor's bitmap: one bit per pdb entry */
+	uint64_t stack_base, stack_bytes; /* boot CPU stack */
+	uint64_t pt_base, pt_bytes;       /* the hypervisor's own page tables */
+	uint64_t map_end;                 /* identity map covers [0, map_end) */
+	uint64_t boot_tsc;                /* TSC at efi_main entry */
 
-	char cmdline[4096];                 /* labyrinth.cfg from the ESP, ASCII, NUL-terminated */
+	char cmdline[4096]; /* labyrinth.cfg from the ESP, ASCII, NUL-terminated */
 };
 
 const char *bi_kind_name(enum bi_kind k);

@@ -13,10 +13,10 @@
 
 _Noreturn void lab_panic(const char *file, int line, const char *msg);
 
-#define CHECK(c)                                                             \
-	do {                                                                 \
-		if (__builtin_expect(!(c), 0))                               \
-			lab_panic(__FILE__, __LINE__, "CHECK(" #c ") failed"); \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (__builtin_expect(!(c), 0))                                                     \
+			lab_panic(__FILE__, __LINE__, "CHECK(" #c ") failed");                     \
 	} while (0)
 
 #undef ASSERT /* GNU-EFI's efidebug.h has one too; boot/ uses ours */

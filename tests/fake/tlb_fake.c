@@ -41,7 +41,7 @@ bool tlb_fake_access(struct s2_vm *vm, gpa_t g, hpa_t *out)
 	stats.walks++;
 	if (s2_lookup(&vm->tree, g, &pa, NULL) != S2_OK)
 		return false;
-	*e = (struct tlb_fake_entry){ vm, gfn, hpa(pa.pa & ~PAGE_MASK) };
+	*e = (struct tlb_fake_entry){vm, gfn, hpa(pa.pa & ~PAGE_MASK)};
 	*out = pa;
 	return true;
 }

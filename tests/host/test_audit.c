@@ -9,7 +9,7 @@
 
 static const struct s2_format *fmt;
 static struct s2_vm va, vb;
-static struct s2_vm *const both[] = { &va, &vb };
+static struct s2_vm *const both[] = {&va, &vb};
 
 #define G(gfn) gpa((uint64_t)(gfn) << PAGE_SHIFT)
 
@@ -25,7 +25,8 @@ static int setup(void **state)
 	for (unsigned i = 0; i < 20; i++)
 		assert_int_equal(mem_protect_free_to_guest(&va, G(i), PALLOC_GUEST, NULL), MP_OK);
 	for (unsigned i = 0; i < 5; i++)
-		assert_int_equal(mem_protect_free_to_guest(&vb, G(0x40000 + i), PALLOC_GUEST, NULL), MP_OK);
+		assert_int_equal(mem_protect_free_to_guest(&vb, G(0x40000 + i), PALLOC_GUEST, NULL),
+		                 MP_OK);
 	assert_int_equal(mem_protect_guest_alloc(&va, PALLOC_GUEST, &f), MP_OK);
 	assert_int_equal(mem_protect_guest_to_free(&va, G(7)), MP_OK);
 	assert_int_equal(mem_protect_guest_donate_guest(&va, G(8), &vb, G(3)), MP_OK);
@@ -58,7 +59,7 @@ static void test_clean_state(void **state)
 	assert_int_equal(r.clean_scanned, r.by_owner[PDB_FREE_CLEAN]);
 	audit_log(&r);
 	snprintf(want, sizeof(want), "audit: 0 violations (%llu frames, 24 mappings)\n",
-		 (unsigned long long)pdb.managed_count);
+	         (unsigned long long)pdb.managed_count);
 	assert_string_equal(fake_console_text(), want);
 }
 
@@ -67,7 +68,8 @@ static void test_caller_bitmap(void **state)
 {
 	uint64_t words = (pdb.pfn_end + 63) / 64;
 	uint64_t *bits = calloc(words, sizeof(uint64_t));
-	struct audit_opts o = { .clean_scan_budget = AUDIT_SCAN_ALL, .seen = bits, .seen_words = words };
+	struct audit_opts o = {
+	    .clean_scan_budget = AUDIT_SCAN_ALL, .seen = bits, .seen_words = words};
 	struct audit_report r;
 
 	(void)state;
@@ -98,11 +100,11 @@ static void test_incomplete(void **state)
  * the very frame corrupted (the allocator may hand out that clean frame).
  */
 static void expect_caught(enum audit_corruption kind, struct audit_inject *a,
-			  struct s2_vm *const *vms, unsigned n)
+                          struct s2_vm *const *vms, unsigned n)
 {
 	static uint64_t bits[ENV_SEEN_WORDS];
-	struct audit_opts o = { .clean_scan_budget = AUDIT_SCAN_ALL, .seen = bits,
-				.seen_words = ENV_SEEN_WORDS };
+	struct audit_opts o = {
+	    .clean_scan_budget = AUDIT_SCAN_ALL, .seen = bits, .seen_words = ENV_SEEN_WORDS};
 	struct audit_report r;
 	unsigned inv = audit_corruption_invariant(kind);
 
@@ -113,7 +115,7 @@ static void expect_caught(enum audit_corruption kind, struct audit_inject *a,
 		audit_log(&r);
 		fake_console_echo(false);
 		fail_msg("%s: invariant %u not reported for frame %#llx",
-			 audit_corruption_name(kind), inv, (unsigned long long)a->pfn);
+		         audit_corruption_name(kind), inv, (unsigned long long)a->pfn);
 	}
 	fake_console_reset();
 	audit_log(&r);
@@ -122,7 +124,7 @@ static void expect_caught(enum audit_corruption kind, struct audit_inject *a,
 
 static void test_double_map_same_vm(void **state)
 {
-	struct audit_inject a = { .vm = &va, .g = G(2), .g2 = G(0x1234) };
+	struct audit_inject a = {.vm = &va, .g = G(2), .g2 = G(0x1234)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_DOUBLE_MAP, &a, both, 2);
@@ -130,7 +132,7 @@ static void test_double_map_same_vm(void **state)
 
 static void test_double_map_other_vm(void **state)
 {
-	struct audit_inject a = { .vm = &va, .other = &vb, .g = G(2), .g2 = G(9) };
+	struct audit_inject a = {.vm = &va, .other = &vb, .g = G(2), .g2 = G(9)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_DOUBLE_MAP, &a, both, 2);
@@ -138,7 +140,7 @@ static void test_double_map_other_vm(void **state)
 
 static void test_reverse_record(void **state)
 {
-	struct audit_inject a = { .vm = &va, .g = G(4), .g2 = G(5) };
+	struct audit_inject a = {.vm = &va, .g = G(4), .g2 = G(5)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_REVERSE, &a, both, 2);
@@ -146,7 +148,7 @@ static void test_reverse_record(void **state)
 
 static void test_large_leaf(void **state)
 {
-	struct audit_inject a = { .vm = &va, .g = G(4) };
+	struct audit_inject a = {.vm = &va, .g = G(4)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_LARGE_LEAF, &a, both, 2);
@@ -154,7 +156,7 @@ static void test_large_leaf(void **state)
 
 static void test_table_owner(void **state)
 {
-	struct audit_inject a = { .vm = &va, .other = &vb, .g = G(4) };
+	struct audit_inject a = {.vm = &va, .other = &vb, .g = G(4)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_TABLE_OWNER, &a, both, 2);
@@ -163,7 +165,7 @@ static void test_table_owner(void **state)
 static void test_table_shared(void **state)
 {
 	/* G(0x200) is the next 2 MiB region: same PD, no PT yet. */
-	struct audit_inject a = { .vm = &va, .g = G(4), .g2 = G(0x200) };
+	struct audit_inject a = {.vm = &va, .g = G(4), .g2 = G(0x200)};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_TABLE_SHARED, &a, both, 2);
@@ -172,8 +174,8 @@ static void test_table_shared(void **state)
 static void test_map_forbidden(void **state)
 {
 	const enum pdb_owner owners[] = {
-		PDB_HYPERVISOR, PDB_FIRMWARE, PDB_EXIT_HANDLER, PDB_STAGE2,
-		PDB_FREE_CLEAN, PDB_FREE_DIRTY, PDB_UNMANAGED,
+	    PDB_HYPERVISOR, PDB_FIRMWARE,   PDB_EXIT_HANDLER, PDB_STAGE2,
+	    PDB_FREE_CLEAN, PDB_FREE_DIRTY, PDB_UNMANAGED,
 	};
 	void *p;
 
@@ -185,7 +187,9 @@ static void test_map_forbidden(void **state)
 	for (unsigned i = 0; i < ARRAY_SIZE(owners); i++) {
 		/* G(0x100 + i): inside the first PT, so no table is added. */
 		struct audit_inject a = {
-			.vm = &va, .g2 = G(0x100 + i), .pfn = env_find(owners[i]),
+		    .vm = &va,
+		    .g2 = G(0x100 + i),
+		    .pfn = env_find(owners[i]),
 		};
 
 		expect_caught(AUDIT_CORRUPT_MAP_FORBIDDEN, &a, both, 2);
@@ -197,9 +201,8 @@ static void test_map_forbidden(void **state)
 static void test_dirty_clean(void **state)
 {
 	static uint64_t bits[ENV_SEEN_WORDS];
-	struct audit_inject a = { .pfn = AUDIT_NO_PFN };
-	struct audit_opts o = { .clean_scan_budget = 0, .seen = bits,
-				.seen_words = ENV_SEEN_WORDS };
+	struct audit_inject a = {.pfn = AUDIT_NO_PFN};
+	struct audit_opts o = {.clean_scan_budget = 0, .seen = bits, .seen_words = ENV_SEEN_WORDS};
 	struct audit_report r;
 
 	(void)state;
@@ -221,7 +224,7 @@ static void test_dirty_clean(void **state)
 
 static void test_owner_value(void **state)
 {
-	struct audit_inject a = { .pfn = 0x150 };
+	struct audit_inject a = {.pfn = 0x150};
 
 	(void)state;
 	expect_caught(AUDIT_CORRUPT_OWNER_VALUE, &a, both, 2);
@@ -251,9 +254,9 @@ static void test_counts(void **state)
  */
 static void test_teardown_after_corruption(void **state)
 {
-	struct audit_inject forbidden = { .vm = &va, .g2 = G(0x100), .pfn = 0x150 };
-	struct audit_inject shared = { .vm = &va, .g = G(4), .g2 = G(0x200) };
-	struct audit_inject large = { .vm = &vb, .g = G(0x40000) };
+	struct audit_inject forbidden = {.vm = &va, .g2 = G(0x100), .pfn = 0x150};
+	struct audit_inject shared = {.vm = &va, .g = G(4), .g2 = G(0x200)};
+	struct audit_inject large = {.vm = &vb, .g = G(0x40000)};
 	struct mem_protect_teardown t;
 	uint64_t hv_rec = pdb_read(0x150);
 
@@ -275,7 +278,8 @@ static void test_every_kind_named(void **state)
 {
 	(void)state;
 	for (unsigned k = 0; k < AUDIT_CORRUPT_COUNT; k++) {
-		assert_true(audit_corruption_invariant(k) >= 1 && audit_corruption_invariant(k) <= 5);
+		assert_true(audit_corruption_invariant(k) >= 1 &&
+		            audit_corruption_invariant(k) <= 5);
 		assert_string_not_equal(audit_corruption_name(k), "invalid");
 	}
 }
@@ -286,21 +290,21 @@ static void test_every_kind_named(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_clean_state),
-		BOTH(test_caller_bitmap),
-		BOTH(test_incomplete),
-		BOTH(test_double_map_same_vm),
-		BOTH(test_double_map_other_vm),
-		BOTH(test_reverse_record),
-		BOTH(test_large_leaf),
-		BOTH(test_table_owner),
-		BOTH(test_table_shared),
-		BOTH(test_map_forbidden),
-		BOTH(test_dirty_clean),
-		BOTH(test_owner_value),
-		BOTH(test_counts),
-		BOTH(test_teardown_after_corruption),
-		T(test_every_kind_named, ept_format),
+	    BOTH(test_clean_state),
+	    BOTH(test_caller_bitmap),
+	    BOTH(test_incomplete),
+	    BOTH(test_double_map_same_vm),
+	    BOTH(test_double_map_other_vm),
+	    BOTH(test_reverse_record),
+	    BOTH(test_large_leaf),
+	    BOTH(test_table_owner),
+	    BOTH(test_table_shared),
+	    BOTH(test_map_forbidden),
+	    BOTH(test_dirty_clean),
+	    BOTH(test_owner_value),
+	    BOTH(test_counts),
+	    BOTH(test_teardown_after_corruption),
+	    T(test_every_kind_named, ept_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,8 +13,7 @@ static void test_table_entry(void **state)
 	(void)state;
 	/* R/W/X set, bits 7:3 (reserved in table entries) clear, A/D off. */
 	assert_int_equal(f->make_table(hpa(0x12345000)), 0x12345007ull);
-	assert_int_equal(f->make_table(hpa(0x000ffffffffff000ull)),
-			 0x000ffffffffff007ull);
+	assert_int_equal(f->make_table(hpa(0x000ffffffffff000ull)), 0x000ffffffffff007ull);
 	for (unsigned level = 1; level < S2_LEVELS; level++) {
 		uint64_t e = f->make_table(hpa(0xabc000));
 
@@ -33,8 +32,8 @@ static void test_leaf_entry(void **state)
 	assert_int_equal(e, 0x7654321000ull | 0x7 | (6 << 3) | (1 << 6));
 	assert_int_equal((e >> 3) & 7, 6);
 	assert_true(e & (1 << 6));
-	assert_int_equal(e & ((1ull << 7) | (1ull << 8) | (1ull << 9) |
-			      (1ull << 10) | (1ull << 63)), 0);
+	assert_int_equal(
+	    e & ((1ull << 7) | (1ull << 8) | (1ull << 9) | (1ull << 10) | (1ull << 63)), 0);
 	assert_int_equal(s2_format_kind(f, e, 0), S2_KIND_LEAF);
 	assert_true(f->valid(e, 0));
 	assert_int_equal(f->addr(e, 0).pa, 0x7654321000ull);
@@ -48,7 +47,7 @@ static void test_permissions(void **state)
 	assert_int_equal(f->make_leaf(hpa(0x1000), S2_PERM_R | S2_PERM_W) & 7, 3);
 	assert_int_equal(f->make_leaf(hpa(0x1000), S2_PERM_R | S2_PERM_X) & 7, 5);
 	assert_int_equal(f->perms(f->make_leaf(hpa(0x1000), S2_PERM_R | S2_PERM_X)),
-			 S2_PERM_R | S2_PERM_X);
+	                 S2_PERM_R | S2_PERM_X);
 }
 
 static void test_present(void **state)
@@ -84,10 +83,8 @@ static void test_large_pages(void **state)
 	assert_int_equal(s2_format_kind(f, pde, 0), S2_KIND_LEAF);
 	assert_true(f->valid(pde, 0));
 	/* The constructor used by tests and corruption injection. */
-	assert_int_equal(f->make_large_leaf(hpa(0x40200000ull), 1, S2_PERM_RWX),
-			 pde | (1 << 6));
-	assert_int_equal(f->make_large_leaf(hpa(0x80000000ull), 2, S2_PERM_RWX),
-			 pdpte | (1 << 6));
+	assert_int_equal(f->make_large_leaf(hpa(0x40200000ull), 1, S2_PERM_RWX), pde | (1 << 6));
+	assert_int_equal(f->make_large_leaf(hpa(0x80000000ull), 2, S2_PERM_RWX), pdpte | (1 << 6));
 	assert_int_equal(s2_level_size(1), 2ull << 20);
 	assert_int_equal(s2_level_size(2), 1ull << 30);
 }
@@ -125,13 +122,10 @@ static void test_eptp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_entry),
-		cmocka_unit_test(test_leaf_entry),
-		cmocka_unit_test(test_permissions),
-		cmocka_unit_test(test_present),
-		cmocka_unit_test(test_large_pages),
-		cmocka_unit_test(test_misconfigurations),
-		cmocka_unit_test(test_eptp),
+	    cmocka_unit_test(test_table_entry), cmocka_unit_test(test_leaf_entry),
+	    cmocka_unit_test(test_permissions), cmocka_unit_test(test_present),
+	    cmocka_unit_test(test_large_pages), cmocka_unit_test(test_misconfigurations),
+	    cmocka_unit_test(test_eptp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

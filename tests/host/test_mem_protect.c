@@ -11,8 +11,8 @@
 static const struct s2_format *fmt; /* per test: ept_format or npt_format */
 static struct s2_vm va, vb;
 
-#define GFN_X 0x8040203ull                 /* PML4 1, PDPT 1, PD 1, PT 3 */
-#define G_X   gpa(GFN_X << PAGE_SHIFT)
+#define GFN_X  0x8040203ull /* PML4 1, PDPT 1, PD 1, PT 3 */
+#define G_X    gpa(GFN_X << PAGE_SHIFT)
 #define G(gfn) gpa((uint64_t)(gfn) << PAGE_SHIFT)
 
 static int setup(void **state)
@@ -24,7 +24,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static struct s2_vm *const both[] = { &va, &vb };
+static struct s2_vm *const both[] = {&va, &vb};
 
 static void expect_mapped(struct s2_vm *vm, gpa_t g, hpa_t frame)
 {
@@ -33,7 +33,7 @@ static void expect_mapped(struct s2_vm *vm, gpa_t g, hpa_t frame)
 	assert_int_equal(s2_lookup(&vm->tree, g, &out, NULL), S2_OK);
 	assert_int_equal(out.pa, frame.pa);
 	assert_int_equal(env_rec(hpa_pfn(frame)),
-			 pdb_make(PDB_GUEST, vm->id, (g.ga >> PAGE_SHIFT) + 1));
+	                 pdb_make(PDB_GUEST, vm->id, (g.ga >> PAGE_SHIFT) + 1));
 }
 
 static void expect_absent(struct s2_vm *vm, gpa_t g)
@@ -55,7 +55,8 @@ static void test_vm_init(void **state)
 	assert_int_equal(va.tables_owned, 1);
 	assert_int_equal(va.frames_owned, 0);
 	assert_ptr_equal(va.tree.fmt, fmt);
-	assert_int_equal(mem_protect_vm_init(&v, PDB_ID_MAX + 1, fmt, 1, tlb_fake_invalidate, NULL), MP_EINVAL);
+	assert_int_equal(mem_protect_vm_init(&v, PDB_ID_MAX + 1, fmt, 1, tlb_fake_invalidate, NULL),
+	                 MP_EINVAL);
 	assert_int_equal(mem_protect_vm_init(&v, 3, NULL, 1, tlb_fake_invalidate, NULL), MP_EINVAL);
 	assert_int_equal(mem_protect_vm_init(&v, 3, fmt, 1, NULL, NULL), MP_EINVAL);
 	assert_int_equal(env_free_frames(), free0);
@@ -99,10 +100,13 @@ static void test_free_to_guest_errors(void **state)
 	hpa_t f;
 
 	(void)state;
-	assert_int_equal(mem_protect_free_to_guest(&va, gpa(0x1234), PALLOC_GUEST, NULL), MP_EINVAL);
-	assert_int_equal(mem_protect_free_to_guest(&va, gpa(1ull << 48), PALLOC_GUEST, NULL), MP_EINVAL);
+	assert_int_equal(mem_protect_free_to_guest(&va, gpa(0x1234), PALLOC_GUEST, NULL),
+	                 MP_EINVAL);
+	assert_int_equal(mem_protect_free_to_guest(&va, gpa(1ull << 48), PALLOC_GUEST, NULL),
+	                 MP_EINVAL);
 	assert_int_equal(mem_protect_free_to_guest(&va, G(1), 1u << 9, NULL), MP_EINVAL);
-	assert_int_equal(mem_protect_free_to_guest(&va, G(1), PALLOC_DMA | PALLOC_DMA32, NULL), MP_EINVAL);
+	assert_int_equal(mem_protect_free_to_guest(&va, G(1), PALLOC_DMA | PALLOC_DMA32, NULL),
+	                 MP_EINVAL);
 	assert_int_equal(mem_protect_free_to_guest(&va, G(1), PALLOC_GUEST, &f), MP_OK);
 	assert_int_equal(mem_protect_free_to_guest(&va, G(1), PALLOC_GUEST, NULL), MP_EEXIST);
 	/* Budget: the 2nd frame of a 1-frame VM. EEXIST comes before ENOSPC. */
@@ -121,7 +125,7 @@ static void test_free_to_guest_errors(void **state)
 	assert_int_equal(mem_protect_errno(MP_ENOMEM), -12);
 	assert_string_equal(mem_protect_err_name(MP_ENOSPC), "ENOSPC");
 	{
-		struct s2_vm *const three[] = { &va, &vb, &small };
+		struct s2_vm *const three[] = {&va, &vb, &small};
 		env_audit_clean(three, 3);
 	}
 }
@@ -181,15 +185,18 @@ static void test_guest_map_refusals(void **state)
 
 	env_snap_take(&s, both, 2);
 	/* Owner checks: EPERM. */
-	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0x10)), MP_EPERM);            /* firmware */
-	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0x150)), MP_EPERM);           /* hypervisor */
-	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0xb8)), MP_EPERM);            /* unmanaged */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0x10)), MP_EPERM); /* firmware */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0x150)),
+	                 MP_EPERM); /* hypervisor */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(0xb8)), MP_EPERM); /* unmanaged */
 	assert_int_equal(mem_protect_guest_map(&va, G(2), exit_page), MP_EPERM);
-	assert_int_equal(mem_protect_guest_map(&va, G(2), va.tree.root), MP_EPERM);             /* own table page */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), va.tree.root),
+	                 MP_EPERM); /* own table page */
 	assert_int_equal(mem_protect_guest_map(&va, G(2), vb.tree.root), MP_EPERM);
-	assert_int_equal(mem_protect_guest_map(&va, G(2), theirs), MP_EPERM);                   /* another VM's */
-	assert_int_equal(mem_protect_guest_map(&va, G(2), dirty), MP_EPERM);                    /* free-dirty */
-	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(env_find(PDB_FREE_CLEAN))), MP_EPERM);
+	assert_int_equal(mem_protect_guest_map(&va, G(2), theirs), MP_EPERM); /* another VM's */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), dirty), MP_EPERM);  /* free-dirty */
+	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(env_find(PDB_FREE_CLEAN))),
+	                 MP_EPERM);
 	/* Bad frame addresses: EINVAL. */
 	assert_int_equal(mem_protect_guest_map(&va, G(2), hpa(mine.pa + 8)), MP_EINVAL);
 	assert_int_equal(mem_protect_guest_map(&va, G(2), pfn_hpa(pdb.pfn_end)), MP_EINVAL);
@@ -279,12 +286,14 @@ static void test_donate_errors(void **state)
 	assert_int_equal(mem_protect_free_to_guest(&va, G(1), PALLOC_GUEST, &f), MP_OK);
 	assert_int_equal(mem_protect_free_to_guest(&vb, G(2), PALLOC_GUEST, NULL), MP_OK);
 	{
-		struct s2_vm *const three[] = { &va, &vb, &full };
+		struct s2_vm *const three[] = {&va, &vb, &full};
 
 		env_snap_take(&s, three, 3);
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &va, G(3)), MP_EINVAL);
-		assert_int_equal(mem_protect_guest_donate_guest(&va, gpa(0x1001), &vb, G(3)), MP_EINVAL);
-		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &vb, gpa(1ull << 48)), MP_EINVAL);
+		assert_int_equal(mem_protect_guest_donate_guest(&va, gpa(0x1001), &vb, G(3)),
+		                 MP_EINVAL);
+		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &vb, gpa(1ull << 48)),
+		                 MP_EINVAL);
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(4), &vb, G(3)), MP_ENOENT);
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &vb, G(2)), MP_EEXIST);
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &full, G(3)), MP_ENOSPC);
@@ -292,7 +301,8 @@ static void test_donate_errors(void **state)
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(4), &full, G(9)), MP_ENOENT);
 		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &full, G(9)), MP_EEXIST);
 		palloc_inject_failure(1);
-		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &vb, G(1ull << 27)), MP_ENOMEM);
+		assert_int_equal(mem_protect_guest_donate_guest(&va, G(1), &vb, G(1ull << 27)),
+		                 MP_ENOMEM);
 		palloc_inject_failure(0);
 		env_snap_check(&s, three);
 		env_snap_free(&s);
@@ -314,7 +324,8 @@ static void test_teardown(void **state)
 	/* Start from the allocator's count with both VMs' roots allocated. */
 	free0 = env_free_frames();
 	for (unsigned i = 0; i < 40; i++)
-		assert_int_equal(mem_protect_free_to_guest(&va, G(i * 1000), PALLOC_GUEST, NULL), MP_OK);
+		assert_int_equal(mem_protect_free_to_guest(&va, G(i * 1000), PALLOC_GUEST, NULL),
+		                 MP_OK);
 	assert_int_equal(mem_protect_guest_alloc(&va, PALLOC_GUEST, &f), MP_OK);
 	assert_int_equal(mem_protect_guest_alloc(&va, PALLOC_GUEST, &f), MP_OK);
 	assert_int_equal(mem_protect_free_to_guest(&vb, G(5), PALLOC_GUEST, NULL), MP_OK);
@@ -333,7 +344,7 @@ static void test_teardown(void **state)
 		uint64_t w = env_rec(p);
 
 		assert_false((pdb_word_owner(w) == PDB_GUEST || pdb_word_owner(w) == PDB_STAGE2) &&
-			     pdb_word_id(w) == 1);
+		             pdb_word_id(w) == 1);
 	}
 	env_audit_clean(both, 2);
 	/* A second teardown is a no-op. */
@@ -393,8 +404,8 @@ static enum mem_protect_err op_to_free(void *arg)
 
 static void test_failure_injection(void **state)
 {
-	struct s2_vm fresh = { 0 };
-	struct op_args a = { .vm = &va, .to = &vb, .fresh = &fresh };
+	struct s2_vm fresh = {0};
+	struct op_args a = {.vm = &va, .to = &vb, .fresh = &fresh};
 
 	(void)state;
 	/* vm_init: the root page. */
@@ -425,7 +436,7 @@ static void test_failure_injection(void **state)
 	a.g = G(GFN_X + 2);
 	assert_int_equal(env_fail_every_alloc(op_to_free, &a, both, 2), 0);
 	{
-		struct s2_vm *const three[] = { &va, &vb, &fresh };
+		struct s2_vm *const three[] = {&va, &vb, &fresh};
 		env_audit_clean(three, 3);
 	}
 }
@@ -610,24 +621,24 @@ static void test_selftest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_vm_init),
-		BOTH(test_free_to_guest_shape),
-		BOTH(test_free_to_guest_errors),
-		BOTH(test_guest_alloc_and_map),
-		BOTH(test_guest_alloc_errors),
-		BOTH(test_guest_map_refusals),
-		BOTH(test_guest_to_free),
-		BOTH(test_donate),
-		BOTH(test_donate_errors),
-		BOTH(test_teardown),
-		BOTH(test_failure_injection),
-		BOTH(test_unmap_invalidates),
-		BOTH(test_missing_invalidation_caught),
-		BOTH(test_local_only_invalidation_caught),
-		BOTH(test_donate_invalidates),
-		BOTH(test_teardown_invalidates),
-		BOTH(test_concurrent_transitions),
-		BOTH(test_selftest),
+	    BOTH(test_vm_init),
+	    BOTH(test_free_to_guest_shape),
+	    BOTH(test_free_to_guest_errors),
+	    BOTH(test_guest_alloc_and_map),
+	    BOTH(test_guest_alloc_errors),
+	    BOTH(test_guest_map_refusals),
+	    BOTH(test_guest_to_free),
+	    BOTH(test_donate),
+	    BOTH(test_donate_errors),
+	    BOTH(test_teardown),
+	    BOTH(test_failure_injection),
+	    BOTH(test_unmap_invalidates),
+	    BOTH(test_missing_invalidation_caught),
+	    BOTH(test_local_only_invalidation_caught),
+	    BOTH(test_donate_invalidates),
+	    BOTH(test_teardown_invalidates),
+	    BOTH(test_concurrent_transitions),
+	    BOTH(test_selftest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

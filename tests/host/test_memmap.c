@@ -16,9 +16,22 @@
 #include "fake/fake.h"
 
 enum {
-	T_RESERVED, T_LOADER_CODE, T_LOADER_DATA, T_BS_CODE, T_BS_DATA,
-	T_RT_CODE, T_RT_DATA, T_CONVENTIONAL, T_UNUSABLE, T_ACPI_RECLAIM,
-	T_ACPI_NVS, T_MMIO, T_MMIO_PORT, T_PAL_CODE, T_PERSISTENT, T_UNACCEPTED,
+	T_RESERVED,
+	T_LOADER_CODE,
+	T_LOADER_DATA,
+	T_BS_CODE,
+	T_BS_DATA,
+	T_RT_CODE,
+	T_RT_DATA,
+	T_CONVENTIONAL,
+	T_UNUSABLE,
+	T_ACPI_RECLAIM,
+	T_ACPI_NVS,
+	T_MMIO,
+	T_MMIO_PORT,
+	T_PAL_CODE,
+	T_PERSISTENT,
+	T_UNACCEPTED,
 };
 #define ATTR_RUNTIME (1ull << 63)
 
@@ -36,11 +49,16 @@ static void tmap_init(struct tmap *m, size_t dsize)
 	m->count = 0;
 }
 
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+static void put32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
 
-static void tmap_add(struct tmap *m, uint32_t type, uint64_t base,
-		     uint64_t pages, uint64_t attr)
+static void tmap_add(struct tmap *m, uint32_t type, uint64_t base, uint64_t pages, uint64_t attr)
 {
 	unsigned char *d;
 
@@ -56,7 +74,10 @@ static void tmap_add(struct tmap *m, uint32_t type, uint64_t base,
 	put64(d + 32, attr);              /* Attribute */
 }
 
-static size_t tmap_bytes(const struct tmap *m) { return m->count * m->dsize; }
+static size_t tmap_bytes(const struct tmap *m)
+{
+	return m->count * m->dsize;
+}
 
 static bool tmap_parse(const struct tmap *m, struct boot_info *bi)
 {
@@ -71,8 +92,8 @@ static struct boot_info *bi_new(void)
 	return bi;
 }
 
-static void expect_region(const struct boot_info *bi, unsigned i, uint64_t base,
-			  uint64_t length, enum bi_kind kind, uint32_t type)
+static void expect_region(const struct boot_info *bi, unsigned i, uint64_t base, uint64_t length,
+                          enum bi_kind kind, uint32_t type)
 {
 	assert_true(i < bi->region_count);
 	assert_int_equal(bi->regions[i].base, base);
@@ -91,17 +112,30 @@ static int setup(void **state)
 /* Every type of Table 7.10, OEM/OS-defined ranges and garbage, one at a time. */
 static void test_kind_table(void **state)
 {
-	static const struct { uint32_t type; enum bi_kind kind; } want[] = {
-		{ T_RESERVED, BI_RESERVED },     { T_LOADER_CODE, BI_HYPERVISOR },
-		{ T_LOADER_DATA, BI_HYPERVISOR }, { T_BS_CODE, BI_USABLE },
-		{ T_BS_DATA, BI_USABLE },        { T_RT_CODE, BI_FIRMWARE },
-		{ T_RT_DATA, BI_FIRMWARE },      { T_CONVENTIONAL, BI_USABLE },
-		{ T_UNUSABLE, BI_RESERVED },     { T_ACPI_RECLAIM, BI_ACPI_RECLAIM },
-		{ T_ACPI_NVS, BI_FIRMWARE },     { T_MMIO, BI_MMIO },
-		{ T_MMIO_PORT, BI_MMIO },        { T_PAL_CODE, BI_RESERVED },
-		{ T_PERSISTENT, BI_RESERVED },   { T_UNACCEPTED, BI_RESERVED },
-		{ 16, BI_RESERVED },             { 0x70000000, BI_RESERVED },
-		{ 0x80000000, BI_RESERVED },     { 0xffffffff, BI_RESERVED },
+	static const struct {
+		uint32_t type;
+		enum bi_kind kind;
+	} want[] = {
+	    {T_RESERVED, BI_RESERVED},
+	    {T_LOADER_CODE, BI_HYPERVISOR},
+	    {T_LOADER_DATA, BI_HYPERVISOR},
+	    {T_BS_CODE, BI_USABLE},
+	    {T_BS_DATA, BI_USABLE},
+	    {T_RT_CODE, BI_FIRMWARE},
+	    {T_RT_DATA, BI_FIRMWARE},
+	    {T_CONVENTIONAL, BI_USABLE},
+	    {T_UNUSABLE, BI_RESERVED},
+	    {T_ACPI_RECLAIM, BI_ACPI_RECLAIM},
+	    {T_ACPI_NVS, BI_FIRMWARE},
+	    {T_MMIO, BI_MMIO},
+	    {T_MMIO_PORT, BI_MMIO},
+	    {T_PAL_CODE, BI_RESERVED},
+	    {T_PERSISTENT, BI_RESERVED},
+	    {T_UNACCEPTED, BI_RESERVED},
+	    {16, BI_RESERVED},
+	    {0x70000000, BI_RESERVED},
+	    {0x80000000, BI_RESERVED},
+	    {0xffffffff, BI_RESERVED},
 	};
 	struct boot_info *bi = bi_new();
 
@@ -114,8 +148,7 @@ static void test_kind_table(void **state)
 		assert_true(tmap_parse(&m, bi));
 		assert_int_equal(bi->region_count, 1);
 		expect_region(bi, 0, 0x200000, 3 * 4096, want[i].kind, want[i].type);
-		assert_int_equal(bi->firmware_total_frames,
-				 want[i].kind == BI_MMIO ? 0 : 3);
+		assert_int_equal(bi->firmware_total_frames, want[i].kind == BI_MMIO ? 0 : 3);
 		assert_int_equal(memmap_kind_of(want[i].type, 0), want[i].kind);
 		free(m.buf);
 	}
@@ -170,10 +203,10 @@ static void test_ovmf_like(void **state)
 	expect_region(bi, 8, 0xffc00000, 0x400000, BI_MMIO, T_MMIO);
 	expect_region(bi, 9, 0x100000000, 1ull << 30, BI_USABLE, T_CONVENTIONAL);
 	assert_int_equal(bi->firmware_total_frames,
-			 1 + 159 + 1792 + 8 + 64 + 256 + 16 + 65536 + 262144);
+	                 1 + 159 + 1792 + 8 + 64 + 256 + 16 + 65536 + 262144);
 	assert_non_null(strstr(fake_console_text(),
-			       "memmap: 10 descriptors of 48 bytes (version 1) -> 10 "
-			       "regions, 329976 RAM frames described\n"));
+	                       "memmap: 10 descriptors of 48 bytes (version 1) -> 10 "
+	                       "regions, 329976 RAM frames described\n"));
 	free(m.buf);
 	free(bi);
 }
@@ -181,7 +214,7 @@ static void test_ovmf_like(void **state)
 /* The same map at every descriptor size firmware might use. */
 static void test_descriptor_sizes(void **state)
 {
-	static const size_t sizes[] = { 40, 48, 56, 64, 80, 128 };
+	static const size_t sizes[] = {40, 48, 56, 64, 80, 128};
 	struct boot_info *want = bi_new(), *got = bi_new();
 	struct tmap m;
 
@@ -198,15 +231,14 @@ static void test_descriptor_sizes(void **state)
 		assert_int_equal(got->region_count, want->region_count);
 		assert_int_equal(got->firmware_total_frames, want->firmware_total_frames);
 		assert_memory_equal(got->regions, want->regions,
-				    want->region_count * sizeof(want->regions[0]));
+		                    want->region_count * sizeof(want->regions[0]));
 		free(m.buf);
 	}
 	free(want);
 	free(got);
 }
 
-static void expect_refused(const void *map, uint64_t size, uint64_t dsize,
-			   const char *reason)
+static void expect_refused(const void *map, uint64_t size, uint64_t dsize, const char *reason)
 {
 	struct boot_info *bi = bi_new();
 
@@ -224,7 +256,7 @@ static void expect_refused(const void *map, uint64_t size, uint64_t dsize,
 
 static void test_bad_sizes_refused(void **state)
 {
-	static const uint64_t bad[] = { 0, 8, 24, 32, 39, 44, 52, 41 };
+	static const uint64_t bad[] = {0, 8, 24, 32, 39, 44, 52, 41};
 	struct tmap m;
 
 	(void)state;
@@ -234,12 +266,12 @@ static void test_bad_sizes_refused(void **state)
 		char want[80];
 
 		snprintf(want, sizeof(want), "memmap: refused: descriptor size %llu ",
-			 (unsigned long long)bad[i]);
+		         (unsigned long long)bad[i]);
 		expect_refused(m.buf, bad[i] * 4, bad[i], want);
 	}
 	expect_refused(m.buf, tmap_bytes(&m) - 8, 48,
-		       "memmap: refused: map size 472 is not a multiple of the "
-		       "descriptor size 48\n");
+	               "memmap: refused: map size 472 is not a multiple of the "
+	               "descriptor size 48\n");
 	expect_refused(m.buf, 47, 48, "not a multiple");
 	expect_refused(NULL, 96, 48, "memmap: refused: no map buffer for 96 bytes\n");
 	free(m.buf);
@@ -297,7 +329,7 @@ static void test_too_many_regions(void **state)
 	assert_int_equal(bi->firmware_total_frames, BI_MAX_REGIONS);
 	tmap_add(&m, T_CONVENTIONAL, 0x20000000, 1, 0);
 	expect_refused(m.buf, tmap_bytes(&m), 48,
-		       "memmap: refused: more than 512 non-empty descriptors\n");
+	               "memmap: refused: more than 512 non-empty descriptors\n");
 	free(m.buf);
 	free(bi);
 }
@@ -319,8 +351,8 @@ static void test_out_of_range_refused(void **state)
 	tmap_add(&m, T_CONVENTIONAL, 0x1000, 1, 0);
 	tmap_add(&m, T_CONVENTIONAL, (1ull << 52) - 0x2000, 3, 0);
 	expect_refused(m.buf, tmap_bytes(&m), 48,
-		       "memmap: refused: descriptor 1 (type 7) at 0xfffffffffe000 "
-		       "with 3 pages reaches past 2^52\n");
+	               "memmap: refused: descriptor 1 (type 7) at 0xfffffffffe000 "
+	               "with 3 pages reaches past 2^52\n");
 	free(m.buf);
 
 	tmap_init(&m, 48);
@@ -375,17 +407,17 @@ static void test_reparse_replaces(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_kind_table, setup),
-		cmocka_unit_test_setup(test_runtime_attribute, setup),
-		cmocka_unit_test_setup(test_ovmf_like, setup),
-		cmocka_unit_test_setup(test_descriptor_sizes, setup),
-		cmocka_unit_test_setup(test_bad_sizes_refused, setup),
-		cmocka_unit_test_setup(test_zero_length_skipped, setup),
-		cmocka_unit_test_setup(test_unaligned_kept, setup),
-		cmocka_unit_test_setup(test_too_many_regions, setup),
-		cmocka_unit_test_setup(test_out_of_range_refused, setup),
-		cmocka_unit_test_setup(test_empty_map, setup),
-		cmocka_unit_test_setup(test_reparse_replaces, setup),
+	    cmocka_unit_test_setup(test_kind_table, setup),
+	    cmocka_unit_test_setup(test_runtime_attribute, setup),
+	    cmocka_unit_test_setup(test_ovmf_like, setup),
+	    cmocka_unit_test_setup(test_descriptor_sizes, setup),
+	    cmocka_unit_test_setup(test_bad_sizes_refused, setup),
+	    cmocka_unit_test_setup(test_zero_length_skipped, setup),
+	    cmocka_unit_test_setup(test_unaligned_kept, setup),
+	    cmocka_unit_test_setup(test_too_many_regions, setup),
+	    cmocka_unit_test_setup(test_out_of_range_refused, setup),
+	    cmocka_unit_test_setup(test_empty_map, setup),
+	    cmocka_unit_test_setup(test_reparse_replaces, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,12 +98,9 @@ static void test_ncr3(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_entry),
-		cmocka_unit_test(test_leaf_entry),
-		cmocka_unit_test(test_permissions),
-		cmocka_unit_test(test_present),
-		cmocka_unit_test(test_large_pages),
-		cmocka_unit_test(test_ncr3),
+	    cmocka_unit_test(test_table_entry), cmocka_unit_test(test_leaf_entry),
+	    cmocka_unit_test(test_permissions), cmocka_unit_test(test_present),
+	    cmocka_unit_test(test_large_pages), cmocka_unit_test(test_ncr3),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

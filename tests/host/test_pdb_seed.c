@@ -23,12 +23,24 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 enum {
-	T_RESERVED, T_LOADER_CODE, T_LOADER_DATA, T_BS_CODE, T_BS_DATA,
-	T_RT_CODE, T_RT_DATA, T_CONVENTIONAL, T_UNUSABLE, T_ACPI_RECLAIM,
-	T_ACPI_NVS, T_MMIO, T_MMIO_PORT, T_PAL_CODE, T_PERSISTENT,
+	T_RESERVED,
+	T_LOADER_CODE,
+	T_LOADER_DATA,
+	T_BS_CODE,
+	T_BS_DATA,
+	T_RT_CODE,
+	T_RT_DATA,
+	T_CONVENTIONAL,
+	T_UNUSABLE,
+	T_ACPI_RECLAIM,
+	T_ACPI_NVS,
+	T_MMIO,
+	T_MMIO_PORT,
+	T_PAL_CODE,
+	T_PERSISTENT,
 };
 #define ATTR_RUNTIME (1ull << 63)
-#define P 0x1000ull /* one page */
+#define P            0x1000ull /* one page */
 
 struct tdesc {
 	uint32_t type;
@@ -141,9 +153,9 @@ static enum pdb_owner owner_at(uint64_t pa)
 static void expect_frames(const char *want)
 {
 	static const char letter[PDB_OWNER_COUNT] = {
-		[PDB_UNMANAGED] = '.', [PDB_FREE_DIRTY] = 'd', [PDB_FREE_CLEAN] = 'c',
-		[PDB_HYPERVISOR] = 'h', [PDB_FIRMWARE] = 'f', [PDB_EXIT_HANDLER] = 'x',
-		[PDB_STAGE2] = 's', [PDB_GUEST] = 'g',
+	    [PDB_UNMANAGED] = '.',  [PDB_FREE_DIRTY] = 'd', [PDB_FREE_CLEAN] = 'c',
+	    [PDB_HYPERVISOR] = 'h', [PDB_FIRMWARE] = 'f',   [PDB_EXIT_HANDLER] = 'x',
+	    [PDB_STAGE2] = 's',     [PDB_GUEST] = 'g',
 	};
 	size_t n = strlen(want);
 	char got[256];
@@ -174,25 +186,25 @@ static void expect_log(const char *line)
 
 /* Part of a QEMU q35 + OVMF map with 5 GiB of RAM, in the firmware's order. */
 static const struct tdesc ovmf_map[] = {
-	{ T_BS_CODE, 0x0, 1, 0xf },
-	{ T_CONVENTIONAL, 0x1000, 159, 0xf },
-	{ T_CONVENTIONAL, 0x100000, 1792, 0xf },
-	{ T_ACPI_NVS, 0x800000, 8, 0xf },
-	{ T_CONVENTIONAL, 0x808000, 8, 0xf },
-	{ T_ACPI_NVS, 0x810000, 240, 0xf },
-	{ T_BS_DATA, 0x900000, 1792, 0xf },
-	{ T_CONVENTIONAL, 0x1000000, 249856, 0xf },
-	{ T_LOADER_CODE, 0x3e000000, 64, 0xf },
-	{ T_LOADER_DATA, 0x3e040000, 192, 0xf },
-	{ T_BS_DATA, 0x3e100000, 2816, 0xf },
-	{ T_RT_DATA, 0x3ec00000, 256, ATTR_RUNTIME | 0xf },
-	{ T_RT_CODE, 0x3ed00000, 256, ATTR_RUNTIME | 0xf },
-	{ T_ACPI_RECLAIM, 0x3ee00000, 16, 0xf },
-	{ T_RESERVED, 0x3ee10000, 496, 0xf },
-	{ T_ACPI_NVS, 0x3f000000, 4096, 0xf },
-	{ T_RESERVED, 0xb0000000, 65536, 0 }, /* PCIe ECAM: reserved, as OVMF says */
-	{ T_MMIO, 0xffc00000, 1024, ATTR_RUNTIME | 1 }, /* flash */
-	{ T_CONVENTIONAL, 0x100000000, 262144, 0xf },
+    {T_BS_CODE, 0x0, 1, 0xf},
+    {T_CONVENTIONAL, 0x1000, 159, 0xf},
+    {T_CONVENTIONAL, 0x100000, 1792, 0xf},
+    {T_ACPI_NVS, 0x800000, 8, 0xf},
+    {T_CONVENTIONAL, 0x808000, 8, 0xf},
+    {T_ACPI_NVS, 0x810000, 240, 0xf},
+    {T_BS_DATA, 0x900000, 1792, 0xf},
+    {T_CONVENTIONAL, 0x1000000, 249856, 0xf},
+    {T_LOADER_CODE, 0x3e000000, 64, 0xf},
+    {T_LOADER_DATA, 0x3e040000, 192, 0xf},
+    {T_BS_DATA, 0x3e100000, 2816, 0xf},
+    {T_RT_DATA, 0x3ec00000, 256, ATTR_RUNTIME | 0xf},
+    {T_RT_CODE, 0x3ed00000, 256, ATTR_RUNTIME | 0xf},
+    {T_ACPI_RECLAIM, 0x3ee00000, 16, 0xf},
+    {T_RESERVED, 0x3ee10000, 496, 0xf},
+    {T_ACPI_NVS, 0x3f000000, 4096, 0xf},
+    {T_RESERVED, 0xb0000000, 65536, 0},           /* PCIe ECAM: reserved, as OVMF says */
+    {T_MMIO, 0xffc00000, 1024, ATTR_RUNTIME | 1}, /* flash */
+    {T_CONVENTIONAL, 0x100000000, 262144, 0xf},
 };
 
 static void test_ovmf_like(void **state)
@@ -211,8 +223,7 @@ static void test_ovmf_like(void **state)
 	assert_int_equal(c.by_owner[PDB_FIRMWARE], fw);
 	assert_int_equal(c.by_owner[PDB_HYPERVISOR], 64 + 192);
 	assert_int_equal(c.by_owner[PDB_FREE_CLEAN], 0);
-	assert_int_equal(c.by_owner[PDB_UNMANAGED],
-			 0x140000 - (dirty + fw + 256));
+	assert_int_equal(c.by_owner[PDB_UNMANAGED], 0x140000 - (dirty + fw + 256));
 	assert_int_equal(c.by_zone_free[ZONE_DMA], 160 + 1792 + 8 + 1792);
 	assert_int_equal(c.by_zone_owned[ZONE_DMA], 8 + 240);
 	assert_int_equal(c.by_zone_free[ZONE_DMA32], 249856 + 2816);
@@ -252,7 +263,7 @@ static void test_ovmf_like(void **state)
 	expect_log("pdb: zone NORMAL free     262144 owned          0 frames (1024 / 0 MiB)\n");
 	expect_log("pdb: firmware map describes 589728 frames\n");
 	expect_log("pdb: managed 589728 = 589728 described + 0 unaligned-edge - 0 overlapping"
-		   " (MMIO excluded; 0 shared with MMIO)\n");
+	           " (MMIO excluded; 0 shared with MMIO)\n");
 	expect_log("pdb: accounted 589728 of 589728 managed frames (owners sum == total: yes)\n");
 	assert_int_equal(log_count("pdb: "), 1 + 7 + 3 + 2 + 1);
 }
@@ -268,32 +279,50 @@ struct overlap_case {
 };
 
 static const struct overlap_case overlap_cases[] = {
-	{ "ffffffff", { "memmap: overlap [0x2000, 0x4000) usable vs firmware -> firmware\n" },
-	  2, { { T_RT_DATA, 0, 8 }, { T_CONVENTIONAL, 2 * P, 2 } } },
-	{ "ddffdddd", { "memmap: overlap [0x2000, 0x4000) usable vs firmware -> firmware\n" },
-	  2, { { T_CONVENTIONAL, 0, 8 }, { T_RT_CODE, 2 * P, 2 } } },
-	{ "dddfffff", { "memmap: overlap [0x3000, 0x5000) usable vs firmware -> firmware\n" },
-	  2, { { T_CONVENTIONAL, 0, 5 }, { T_ACPI_NVS, 3 * P, 5 } } },
-	{ "ffffdddd", { "memmap: overlap [0x2000, 0x4000) usable vs reserved -> reserved\n" },
-	  2, { { T_BS_DATA, 2 * P, 6 }, { T_RESERVED, 0, 4 } } },
-	{ "dddd", { "memmap: overlap [0x0, 0x4000) usable x2 -> usable\n" },
-	  2, { { T_CONVENTIONAL, 0, 4 }, { T_CONVENTIONAL, 0, 4 } } },
-	{ "ffff", { "memmap: overlap [0x0, 0x4000) usable vs acpi-reclaim -> acpi-reclaim\n" },
-	  2, { { T_ACPI_RECLAIM, 0, 4 }, { T_BS_CODE, 0, 4 } } },
-	{ "ddddhhhhdddddddd",
-	  { "memmap: overlap [0x4000, 0x6000) usable vs hypervisor -> hypervisor\n",
-	    "memmap: overlap [0x6000, 0x8000) usable vs hypervisor -> hypervisor\n" },
-	  3, { { T_CONVENTIONAL, 0, 16 }, { T_LOADER_CODE, 4 * P, 2 }, { T_LOADER_DATA, 6 * P, 2 } } },
-	{ "hhfh", { "memmap: overlap [0x2000, 0x3000) hypervisor vs reserved -> reserved\n" },
-	  2, { { T_LOADER_DATA, 0, 4 }, { T_UNUSABLE, 2 * P, 1 } } },
-	{ "dhhfhffd",
-	  { "memmap: overlap [0x1000, 0x3000) usable vs hypervisor -> hypervisor\n",
-	    "memmap: overlap [0x3000, 0x4000) usable vs hypervisor vs firmware -> firmware\n",
-	    "memmap: overlap [0x4000, 0x5000) usable vs hypervisor -> hypervisor\n",
-	    "memmap: overlap [0x5000, 0x6000) usable vs hypervisor vs reserved -> reserved\n",
-	    "memmap: overlap [0x6000, 0x7000) usable vs reserved -> reserved\n" },
-	  4, { { T_CONVENTIONAL, 0, 8 }, { T_LOADER_CODE, 1 * P, 5 },
-	       { T_ACPI_NVS, 3 * P, 1 }, { T_PAL_CODE, 5 * P, 2 } } },
+    {"ffffffff",
+     {"memmap: overlap [0x2000, 0x4000) usable vs firmware -> firmware\n"},
+     2,
+     {{T_RT_DATA, 0, 8}, {T_CONVENTIONAL, 2 * P, 2}}},
+    {"ddffdddd",
+     {"memmap: overlap [0x2000, 0x4000) usable vs firmware -> firmware\n"},
+     2,
+     {{T_CONVENTIONAL, 0, 8}, {T_RT_CODE, 2 * P, 2}}},
+    {"dddfffff",
+     {"memmap: overlap [0x3000, 0x5000) usable vs firmware -> firmware\n"},
+     2,
+     {{T_CONVENTIONAL, 0, 5}, {T_ACPI_NVS, 3 * P, 5}}},
+    {"ffffdddd",
+     {"memmap: overlap [0x2000, 0x4000) usable vs reserved -> reserved\n"},
+     2,
+     {{T_BS_DATA, 2 * P, 6}, {T_RESERVED, 0, 4}}},
+    {"dddd",
+     {"memmap: overlap [0x0, 0x4000) usable x2 -> usable\n"},
+     2,
+     {{T_CONVENTIONAL, 0, 4}, {T_CONVENTIONAL, 0, 4}}},
+    {"ffff",
+     {"memmap: overlap [0x0, 0x4000) usable vs acpi-reclaim -> acpi-reclaim\n"},
+     2,
+     {{T_ACPI_RECLAIM, 0, 4}, {T_BS_CODE, 0, 4}}},
+    {"ddddhhhhdddddddd",
+     {"memmap: overlap [0x4000, 0x6000) usable vs hypervisor -> hypervisor\n",
+      "memmap: overlap [0x6000, 0x8000) usable vs hypervisor -> hypervisor\n"},
+     3,
+     {{T_CONVENTIONAL, 0, 16}, {T_LOADER_CODE, 4 * P, 2}, {T_LOADER_DATA, 6 * P, 2}}},
+    {"hhfh",
+     {"memmap: overlap [0x2000, 0x3000) hypervisor vs reserved -> reserved\n"},
+     2,
+     {{T_LOADER_DATA, 0, 4}, {T_UNUSABLE, 2 * P, 1}}},
+    {"dhhfhffd",
+     {"memmap: overlap [0x1000, 0x3000) usable vs hypervisor -> hypervisor\n",
+      "memmap: overlap [0x3000, 0x4000) usable vs hypervisor vs firmware -> firmware\n",
+      "memmap: overlap [0x4000, 0x5000) usable vs hypervisor -> hypervisor\n",
+      "memmap: overlap [0x5000, 0x6000) usable vs hypervisor vs reserved -> reserved\n",
+      "memmap: overlap [0x6000, 0x7000) usable vs reserved -> reserved\n"},
+     4,
+     {{T_CONVENTIONAL, 0, 8},
+      {T_LOADER_CODE, 1 * P, 5},
+      {T_ACPI_NVS, 3 * P, 1},
+      {T_PAL_CODE, 5 * P, 2}}},
 };
 
 /* Seed `c` with its descriptors in the order given by `perm`. */
@@ -329,7 +358,7 @@ static void test_overlaps_every_order(void **state)
 	(void)state;
 	for (size_t k = 0; k < ARRAY_SIZE(overlap_cases); k++) {
 		const struct overlap_case *c = &overlap_cases[k];
-		unsigned perm[4] = { 0, 1, 2, 3 }, orders = 0, lines = 0;
+		unsigned perm[4] = {0, 1, 2, 3}, orders = 0, lines = 0;
 
 		while (lines < ARRAY_SIZE(c->logs) && c->logs[lines])
 			lines++;
@@ -351,7 +380,7 @@ static void test_overlap_accounting(void **state)
 	const struct pdb_seed_stats *s;
 
 	(void)state;
-	seed_permuted(&overlap_cases[4], (const unsigned[]){ 0, 1 }); /* duplicates */
+	seed_permuted(&overlap_cases[4], (const unsigned[]){0, 1}); /* duplicates */
 	s = pdb_seed_stats();
 	assert_int_equal(s->described, 8);
 	assert_int_equal(s->overlap, 4);
@@ -360,7 +389,7 @@ static void test_overlap_accounting(void **state)
 	pdb_log_summary();
 	expect_log("pdb: firmware map describes 8 frames\n");
 	expect_log("pdb: managed 4 = 8 described + 0 unaligned-edge - 4 overlapping"
-		   " (MMIO excluded; 0 shared with MMIO)\n");
+	           " (MMIO excluded; 0 shared with MMIO)\n");
 	expect_log("pdb: accounted 4 of 4 managed frames (owners sum == total: yes)\n");
 }
 
@@ -368,8 +397,8 @@ static void test_overlap_accounting(void **state)
 static void test_overlap_logged_once(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 65536 },          /* [0, 256 MiB) */
-		{ T_RT_DATA, 16 << 20, 28672 },        /* [16 MiB, 128 MiB) */
+	    {T_CONVENTIONAL, 0, 65536},   /* [0, 256 MiB) */
+	    {T_RT_DATA, 16 << 20, 28672}, /* [16 MiB, 128 MiB) */
 	};
 
 	(void)state;
@@ -389,8 +418,8 @@ static void test_overlap_logged_once(void **state)
 static void test_unaligned_edges(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0x1800, 4 },
-		{ T_RESERVED, 0x5800, 2 },
+	    {T_CONVENTIONAL, 0x1800, 4},
+	    {T_RESERVED, 0x5800, 2},
 	};
 	const struct pdb_seed_stats *s;
 
@@ -403,8 +432,10 @@ static void test_unaligned_edges(void **state)
 	assert_int_equal(s->described, 6);
 	assert_int_equal(s->edge_extra, 2);
 	assert_int_equal(s->overlap, 1);
-	expect_log("memmap: unaligned usable region [0x1800, 0x5800): partial frames -> firmware\n");
-	expect_log("memmap: unaligned reserved region [0x5800, 0x7800): partial frames -> reserved\n");
+	expect_log(
+	    "memmap: unaligned usable region [0x1800, 0x5800): partial frames -> firmware\n");
+	expect_log(
+	    "memmap: unaligned reserved region [0x5800, 0x7800): partial frames -> reserved\n");
 	expect_log("memmap: overlap [0x5000, 0x6000) usable vs reserved -> reserved\n");
 	assert_int_equal(log_count("memmap: "), 1 + 3); /* + the parser's line */
 }
@@ -413,8 +444,8 @@ static void test_unaligned_edges(void **state)
 static void test_unaligned_shared_usable(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0x1800, 4 },
-		{ T_BS_DATA, 0x5800, 4 },
+	    {T_CONVENTIONAL, 0x1800, 4},
+	    {T_BS_DATA, 0x5800, 4},
 	};
 
 	(void)state;
@@ -427,11 +458,11 @@ static void test_unaligned_shared_usable(void **state)
 static void test_subpage_regions(void **state)
 {
 	static const struct bi_region r[] = {
-		{ 0x10100, 0x100, BI_USABLE, 7 },    /* inside frame 0x10 */
-		{ 0x11000, 0x1800, BI_USABLE, 7 },   /* frame 0x11 whole, 0x12 half */
-		{ 0x14000, 0x1000, BI_HYPERVISOR, 2 },
-		{ 0x14800, 0x100, BI_USABLE, 7 },    /* inside a hypervisor frame */
-		{ 0x20000, 0, BI_RESERVED, 0 },      /* empty: ignored */
+	    {0x10100, 0x100, BI_USABLE, 7},  /* inside frame 0x10 */
+	    {0x11000, 0x1800, BI_USABLE, 7}, /* frame 0x11 whole, 0x12 half */
+	    {0x14000, 0x1000, BI_HYPERVISOR, 2},
+	    {0x14800, 0x100, BI_USABLE, 7}, /* inside a hypervisor frame */
+	    {0x20000, 0, BI_RESERVED, 0},   /* empty: ignored */
 	};
 
 	(void)state;
@@ -454,11 +485,9 @@ static void test_subpage_regions(void **state)
 static void test_zero_length_entries(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_RESERVED, 0, 0 },
-		{ T_CONVENTIONAL, 0, 4 },
-		{ T_RT_DATA, 2 * P, 0 },
-		{ T_RESERVED, 64 * P, 0 }, /* beyond: must not extend pfn_end */
-		{ T_MMIO, 1 * P, 0 },
+	    {T_RESERVED, 0, 0},    {T_CONVENTIONAL, 0, 4},
+	    {T_RT_DATA, 2 * P, 0}, {T_RESERVED, 64 * P, 0}, /* beyond: must not extend pfn_end */
+	    {T_MMIO, 1 * P, 0},
 	};
 
 	(void)state;
@@ -474,10 +503,10 @@ static void test_zero_length_entries(void **state)
 static void test_high_sparse(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 160 },
-		{ T_CONVENTIONAL, 1 << 20, ((2ull << 30) - (1 << 20)) / P },
-		{ T_CONVENTIONAL, 4ull << 30, 4096 },
-		{ T_CONVENTIONAL, 64ull << 30, 512 },
+	    {T_CONVENTIONAL, 0, 160},
+	    {T_CONVENTIONAL, 1 << 20, ((2ull << 30) - (1 << 20)) / P},
+	    {T_CONVENTIONAL, 4ull << 30, 4096},
+	    {T_CONVENTIONAL, 64ull << 30, 512},
 	};
 	const uint64_t end = (64ull << 30) / P + 512, managed = 160 + 524032 + 4096 + 512;
 	struct pdb_counts c;
@@ -510,7 +539,7 @@ static void test_high_sparse(void **state)
 /* 64 GiB described by BI_MAX_REGIONS descriptors of 128 MiB, cycling types. */
 static void test_dense_64g_max_regions(void **state)
 {
-	static const uint32_t types[4] = { T_CONVENTIONAL, T_LOADER_DATA, T_RT_DATA, T_BS_DATA };
+	static const uint32_t types[4] = {T_CONVENTIONAL, T_LOADER_DATA, T_RT_DATA, T_BS_DATA};
 	struct tdesc *d = calloc(BI_MAX_REGIONS, sizeof(*d));
 	const uint64_t pages = (128ull << 20) / P;
 	struct pdb_counts c;
@@ -518,7 +547,7 @@ static void test_dense_64g_max_regions(void **state)
 	(void)state;
 	assert_non_null(d);
 	for (unsigned i = 0; i < BI_MAX_REGIONS; i++)
-		d[i] = (struct tdesc){ types[i % 4], i * (128ull << 20), pages, 0 };
+		d[i] = (struct tdesc){types[i % 4], i * (128ull << 20), pages, 0};
 	seed_descs(d, BI_MAX_REGIONS, 64);
 	free(d);
 	assert_int_equal(pdb.pfn_end, 1ull << 24);
@@ -556,12 +585,11 @@ static void test_empty_map(void **state)
 static void test_mmio_overlapping_ram(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 257 },           /* [0, 0x101000) */
-		{ T_MMIO, 0xa0000, 32 },              /* inside RAM */
-		{ T_MMIO_PORT, 0x100800, 1 },         /* shares frame 0x100 with RAM */
-		{ T_CONVENTIONAL, 0x200000, 16 },
-		{ T_MMIO, 0x180000, 129 },            /* hole, then one RAM frame */
-		{ T_MMIO, 0xfec00000, 1 },            /* alone, above RAM */
+	    {T_CONVENTIONAL, 0, 257},   /* [0, 0x101000) */
+	    {T_MMIO, 0xa0000, 32},      /* inside RAM */
+	    {T_MMIO_PORT, 0x100800, 1}, /* shares frame 0x100 with RAM */
+	    {T_CONVENTIONAL, 0x200000, 16}, {T_MMIO, 0x180000, 129}, /* hole, then one RAM frame */
+	    {T_MMIO, 0xfec00000, 1},                                 /* alone, above RAM */
 	};
 	const struct pdb_seed_stats *s;
 
@@ -597,8 +625,8 @@ static void test_mmio_overlapping_ram(void **state)
 static void test_storage_in_loader_data(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 64 },
-		{ T_LOADER_DATA, 64 * P, 1 },
+	    {T_CONVENTIONAL, 0, 64},
+	    {T_LOADER_DATA, 64 * P, 1},
 	};
 
 	(void)state;
@@ -614,8 +642,8 @@ static void test_storage_in_loader_data(void **state)
 static void test_storage_forced(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 64 },
-		{ T_LOADER_DATA, 64 * P, 1 },
+	    {T_CONVENTIONAL, 0, 64},
+	    {T_LOADER_DATA, 64 * P, 1},
 	};
 	struct pdb_counts c;
 
@@ -625,7 +653,8 @@ static void test_storage_forced(void **state)
 	SEED(d);
 	expect_frames("ddddddddddhhdddd");
 	assert_int_equal(pdb_seed_stats()->storage_forced, 2);
-	expect_log("pdb: storage [0xa000, 0xc000): 2 frames were not loader data in the map, now hypervisor\n");
+	expect_log("pdb: storage [0xa000, 0xc000): 2 frames were not loader data in the map, now "
+	           "hypervisor\n");
 	pdb_count(&c);
 	assert_int_equal(c.by_owner[PDB_HYPERVISOR], 3);
 	assert_int_equal(c.by_owner[PDB_FREE_DIRTY], 62);
@@ -652,8 +681,8 @@ static void expect_check_failure(void)
 static void test_refused_storage(void **state)
 {
 	static const struct tdesc d[] = {
-		{ T_CONVENTIONAL, 0, 16 },
-		{ T_CONVENTIONAL, 32 * P, 1024 },
+	    {T_CONVENTIONAL, 0, 16},
+	    {T_CONVENTIONAL, 32 * P, 1024},
 	};
 
 	(void)state;
@@ -690,14 +719,14 @@ static uint64_t rng(void)
 static int ref_kind(const struct tdesc *d)
 {
 	static const int k[] = {
-		[T_RESERVED] = BI_RESERVED, [T_LOADER_CODE] = BI_HYPERVISOR,
-		[T_LOADER_DATA] = BI_HYPERVISOR, [T_BS_CODE] = BI_USABLE,
-		[T_BS_DATA] = BI_USABLE, [T_RT_CODE] = BI_FIRMWARE,
-		[T_RT_DATA] = BI_FIRMWARE, [T_CONVENTIONAL] = BI_USABLE,
-		[T_UNUSABLE] = BI_RESERVED, [T_ACPI_RECLAIM] = BI_ACPI_RECLAIM,
-		[T_ACPI_NVS] = BI_FIRMWARE, [T_MMIO] = BI_MMIO,
-		[T_MMIO_PORT] = BI_MMIO, [T_PAL_CODE] = BI_RESERVED,
-		[T_PERSISTENT] = BI_RESERVED,
+	    [T_RESERVED] = BI_RESERVED,      [T_LOADER_CODE] = BI_HYPERVISOR,
+	    [T_LOADER_DATA] = BI_HYPERVISOR, [T_BS_CODE] = BI_USABLE,
+	    [T_BS_DATA] = BI_USABLE,         [T_RT_CODE] = BI_FIRMWARE,
+	    [T_RT_DATA] = BI_FIRMWARE,       [T_CONVENTIONAL] = BI_USABLE,
+	    [T_UNUSABLE] = BI_RESERVED,      [T_ACPI_RECLAIM] = BI_ACPI_RECLAIM,
+	    [T_ACPI_NVS] = BI_FIRMWARE,      [T_MMIO] = BI_MMIO,
+	    [T_MMIO_PORT] = BI_MMIO,         [T_PAL_CODE] = BI_RESERVED,
+	    [T_PERSISTENT] = BI_RESERVED,
 	};
 	int kind = d->type < ARRAY_SIZE(k) ? k[d->type] : BI_RESERVED;
 
@@ -735,7 +764,7 @@ static enum pdb_owner ref_owner(const struct tdesc *d, size_t n, pfn_t f)
 
 static void random_map(struct tdesc *d, size_t n)
 {
-	static const uint64_t offsets[] = { 0, 0, 0, 0, 0x800, 0x1, 0xfff, 0x10 };
+	static const uint64_t offsets[] = {0, 0, 0, 0, 0x800, 0x1, 0xfff, 0x10};
 
 	for (size_t i = 0; i < n; i++) {
 		d[i].type = rng() % 17; /* 15, 16: unknown -> reserved */
@@ -764,8 +793,8 @@ static void test_random_against_reference(void **state)
 		for (pfn_t f = 0; f < end + 4; f++)
 			if (owner_at(f * P) != ref_owner(d, n, f))
 				fail_msg("iteration %u frame %llu: got %s, want %s", iter,
-					 (unsigned long long)f, pdb_owner_name(owner_at(f * P)),
-					 pdb_owner_name(ref_owner(d, n, f)));
+				         (unsigned long long)f, pdb_owner_name(owner_at(f * P)),
+				         pdb_owner_name(ref_owner(d, n, f)));
 
 		struct pdb_entry *first = malloc(end * 8 + 1);
 		assert_non_null(first);
@@ -784,22 +813,22 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_ovmf_like),
-		T(test_overlaps_every_order),
-		T(test_overlap_accounting),
-		T(test_overlap_logged_once),
-		T(test_unaligned_edges),
-		T(test_unaligned_shared_usable),
-		T(test_subpage_regions),
-		T(test_zero_length_entries),
-		T(test_high_sparse),
-		T(test_dense_64g_max_regions),
-		T(test_empty_map),
-		T(test_mmio_overlapping_ram),
-		T(test_storage_in_loader_data),
-		T(test_storage_forced),
-		T(test_refused_storage),
-		T(test_random_against_reference),
+	    T(test_ovmf_like),
+	    T(test_overlaps_every_order),
+	    T(test_overlap_accounting),
+	    T(test_overlap_logged_once),
+	    T(test_unaligned_edges),
+	    T(test_unaligned_shared_usable),
+	    T(test_subpage_regions),
+	    T(test_zero_length_entries),
+	    T(test_high_sparse),
+	    T(test_dense_64g_max_regions),
+	    T(test_empty_map),
+	    T(test_mmio_overlapping_ram),
+	    T(test_storage_in_loader_data),
+	    T(test_storage_forced),
+	    T(test_refused_storage),
+	    T(test_random_against_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

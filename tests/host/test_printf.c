@@ -52,9 +52,9 @@ static void test_truncation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,8 +86,7 @@ static void test_empty_tree(void **state)
 
 	(void)state;
 	assert_int_equal(s2_lookup(&tree, gpa(0), &out, NULL), S2_ABSENT);
-	assert_int_equal(s2_lookup(&tree, gpa(0xfffffffff000ull), &out, NULL),
-			 S2_ABSENT);
+	assert_int_equal(s2_lookup(&tree, gpa(0xfffffffff000ull), &out, NULL), S2_ABSENT);
 	assert_int_equal(present_count(tree.root), 0);
 }
 
@@ -128,10 +127,9 @@ static void test_map_shape(void **state)
 	if (f == &ept_format)
 		assert_int_equal(e, frame.pa | 0x77); /* RWX, WB, IPAT */
 	else
-		assert_int_equal(e, frame.pa | 0x7);  /* P, RW, US */
+		assert_int_equal(e, frame.pa | 0x7); /* P, RW, US */
 	for (unsigned level = 3; level > 0; level--)
-		assert_int_equal(table_va(t[level])[s2_index(g, level)],
-				 t[level - 1].pa | 0x7);
+		assert_int_equal(table_va(t[level])[s2_index(g, level)], t[level - 1].pa | 0x7);
 
 	assert_int_equal(s2_lookup(&tree, gpa(G_X + 0x123), &out, &perms), S2_OK);
 	assert_int_equal(out.pa, frame.pa + 0x123);
@@ -227,8 +225,7 @@ static void count_done(void *ctx, hpa_t t, unsigned level)
 {
 	((struct counts *)ctx)->done++;
 }
-static void count_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e,
-		       uint64_t *slot)
+static void count_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64_t *slot)
 {
 	struct counts *c = ctx;
 
@@ -241,15 +238,17 @@ static void count_bad(void *ctx, gpa_t g, unsigned level, uint64_t e)
 	((struct counts *)ctx)->bad++;
 }
 static const struct s2_visitor counter = {
-	.table = count_table, .table_done = count_done,
-	.leaf = count_leaf, .bad = count_bad,
+    .table = count_table,
+    .table_done = count_done,
+    .leaf = count_leaf,
+    .bad = count_bad,
 };
 
 static void test_large_leaf_recognised(void **state)
 {
 	hpa_t out, base = hpa(8ull << 20); /* 2 MiB aligned */
 	unsigned need;
-	struct counts c = { 0 };
+	struct counts c = {0};
 
 	(void)state;
 	map(gpa(G_X), page_new());
@@ -272,19 +271,18 @@ static void test_malformed_entry(void **state)
 {
 	hpa_t out;
 	unsigned need;
-	struct counts c = { 0 };
+	struct counts c = {0};
 	uint64_t bad;
 
 	(void)state;
 	map(gpa(G_X), page_new());
 	/* EPT: write-only; NPT: PS in a PML4E. Both reserved combinations. */
 	bad = tree.fmt == &ept_format ? (table_va(tree.root)[1] & ~7ull) | 2
-				      : table_va(tree.root)[1] | (1ull << 7);
+	                              : table_va(tree.root)[1] | (1ull << 7);
 	assert_false(tree.fmt->valid(bad, 3));
 	table_va(tree.root)[1] = bad;
 	assert_int_equal(s2_lookup(&tree, gpa(G_X), &out, NULL), S2_BLOCKED);
-	assert_int_equal(s2_map_prepare(&tree, gpa(G_X + PAGE_SIZE), &need),
-			 S2_BLOCKED);
+	assert_int_equal(s2_map_prepare(&tree, gpa(G_X + PAGE_SIZE), &need), S2_BLOCKED);
 	s2_visit(&tree, &counter, &c);
 	assert_int_equal(c.bad, 1);
 	assert_int_equal(c.tables, 1);
@@ -293,7 +291,7 @@ static void test_malformed_entry(void **state)
 
 static void test_visit_counts(void **state)
 {
-	struct counts c = { 0 };
+	struct counts c = {0};
 
 	(void)state;
 	map(gpa(G_X), page_new());
@@ -328,21 +326,21 @@ static void test_lost_install_race(void **state)
 }
 
 #define T(fn, fmt) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&fmt)
-#define BOTH(fn) T(fn, ept_format), T(fn, npt_format)
+#define BOTH(fn)   T(fn, ept_format), T(fn, npt_format)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_empty_tree),
-		BOTH(test_map_shape),
-		BOTH(test_neighbours_and_far),
-		BOTH(test_bad_gpa),
-		BOTH(test_map_twice),
-		BOTH(test_unmap_leaves_tables),
-		BOTH(test_large_leaf_recognised),
-		BOTH(test_malformed_entry),
-		BOTH(test_visit_counts),
-		BOTH(test_lost_install_race),
+	    BOTH(test_empty_tree),
+	    BOTH(test_map_shape),
+	    BOTH(test_neighbours_and_far),
+	    BOTH(test_bad_gpa),
+	    BOTH(test_map_twice),
+	    BOTH(test_unmap_leaves_tables),
+	    BOTH(test_large_leaf_recognised),
+	    BOTH(test_malformed_entry),
+	    BOTH(test_visit_counts),
+	    BOTH(test_lost_install_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

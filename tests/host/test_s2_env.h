@@ -27,12 +27,12 @@
 #include "mm/palloc.h"
 #include "mm/pdb.h"
 
-#define ENV_MEM           (32ull << 20)
-#define ENV_FIRMWARE_END  0x0a0
-#define ENV_HOLE_END      0x100
-#define ENV_HV_END        0x200
-#define ENV_FREE_FRAMES   ((ENV_MEM >> PAGE_SHIFT) - ENV_HV_END)
-#define ENV_SEEN_WORDS    (((ENV_MEM >> PAGE_SHIFT) + 63) / 64) /* audit bitmap */
+#define ENV_MEM          (32ull << 20)
+#define ENV_FIRMWARE_END 0x0a0
+#define ENV_HOLE_END     0x100
+#define ENV_HV_END       0x200
+#define ENV_FREE_FRAMES  ((ENV_MEM >> PAGE_SHIFT) - ENV_HV_END)
+#define ENV_SEEN_WORDS   (((ENV_MEM >> PAGE_SHIFT) + 63) / 64) /* audit bitmap */
 
 static struct pdb_entry *env_pdb_storage;
 
@@ -88,11 +88,11 @@ static inline int env_teardown(void **state)
 	return 0;
 }
 
-static inline void env_vm_init(struct s2_vm *vm, unsigned id,
-			const struct s2_format *fmt, uint64_t budget)
+static inline void env_vm_init(struct s2_vm *vm, unsigned id, const struct s2_format *fmt,
+                               uint64_t budget)
 {
-	assert_int_equal(mem_protect_vm_init(vm, id, fmt, budget,
-					     tlb_fake_invalidate, NULL), MP_OK);
+	assert_int_equal(mem_protect_vm_init(vm, id, fmt, budget, tlb_fake_invalidate, NULL),
+	                 MP_OK);
 }
 
 static inline uint64_t env_rec(pfn_t pfn)
@@ -156,16 +156,15 @@ static inline bool env_hash_table(void *ctx, hpa_t t, unsigned level, gpa_t base
 /* Every table page of the tree, entries and addresses. */
 static inline uint64_t env_tree_hash(const struct s2_vm *vm)
 {
-	static const struct s2_visitor v = { .table = env_hash_table };
-	struct env_hash x = { 0xcbf29ce484222325ull };
+	static const struct s2_visitor v = {.table = env_hash_table};
+	struct env_hash x = {0xcbf29ce484222325ull};
 
 	if (vm->tables_owned)
 		s2_visit(&vm->tree, &v, &x);
 	return x.h;
 }
 
-static inline void env_snap_take(struct env_snap *s, struct s2_vm *const *vms,
-			  unsigned n)
+static inline void env_snap_take(struct env_snap *s, struct s2_vm *const *vms, unsigned n)
 {
 	s->pdb = malloc(pdb.pfn_end * sizeof(uint64_t));
 	for (pfn_t p = 0; p < pdb.pfn_end; p++)
@@ -181,8 +180,7 @@ static inline void env_snap_take(struct env_snap *s, struct s2_vm *const *vms,
 
 static inline bool env_free_owner(uint64_t w)
 {
-	return pdb_word_owner(w) == PDB_FREE_CLEAN ||
-	       pdb_word_owner(w) == PDB_FREE_DIRTY;
+	return pdb_word_owner(w) == PDB_FREE_CLEAN || pdb_word_owner(w) == PDB_FREE_DIRTY;
 }
 
 /*
@@ -202,15 +200,14 @@ static inline void env_snap_check(const struct env_snap *s, struct s2_vm *const 
 		if (env_free_owner(now) && env_free_owner(s->pdb[p]))
 			continue;
 		if (now != s->pdb[p])
-			fail_msg("pfn %#llx: record %#llx, was %#llx",
-				 (unsigned long long)p, (unsigned long long)now,
-				 (unsigned long long)s->pdb[p]);
+			fail_msg("pfn %#llx: record %#llx, was %#llx", (unsigned long long)p,
+			         (unsigned long long)now, (unsigned long long)s->pdb[p]);
 	}
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		palloc_zone_stats(z, &st);
 		assert_int_equal(st.total, s->st[z].total);
 		assert_int_equal(st.free_clean + st.free_dirty,
-				 s->st[z].free_clean + s->st[z].free_dirty);
+		                 s->st[z].free_clean + s->st[z].free_dirty);
 	}
 	for (unsigned i = 0; i < s->vm_count; i++) {
 		assert_int_equal(vms[i]->tree.root.pa, s->vm[i].tree.root.pa);
@@ -235,8 +232,8 @@ static inline void env_snap_free(struct env_snap *s)
  */
 typedef enum mem_protect_err (*env_op)(void *arg);
 
-static inline unsigned env_fail_every_alloc(env_op op, void *arg,
-				     struct s2_vm *const *vms, unsigned n)
+static inline unsigned env_fail_every_alloc(env_op op, void *arg, struct s2_vm *const *vms,
+                                            unsigned n)
 {
 	for (unsigned long nth = 1; nth < 64; nth++) {
 		struct env_snap s;

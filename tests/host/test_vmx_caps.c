@@ -19,16 +19,16 @@ static uint64_t cap(uint32_t must_be_1, uint32_t may_be_1)
  * the "default1" bits the CPU forces; the high halves what it allows.
  */
 static const struct vmx_caps skylake = {
-	.basic = 0x00da040000000004ull, /* rev 4, 1 KiB, WB, TRUE MSRs (55) */
-	.pin = 0x0000007f00000016ull,
-	.proc = 0xfff9fffe04006172ull,
-	.proc2 = 0x0053cfbf00000000ull,
-	.exit = 0x01ffffff00036dfbull,
-	.entry = 0x0003ffff000011fbull,
-	.cr0_fixed0 = 0x80000021ull,
-	.cr0_fixed1 = 0xffffffffull,
-	.cr4_fixed0 = 0x2000ull,
-	.cr4_fixed1 = 0x3727ffull,
+    .basic = 0x00da040000000004ull, /* rev 4, 1 KiB, WB, TRUE MSRs (55) */
+    .pin = 0x0000007f00000016ull,
+    .proc = 0xfff9fffe04006172ull,
+    .proc2 = 0x0053cfbf00000000ull,
+    .exit = 0x01ffffff00036dfbull,
+    .entry = 0x0003ffff000011fbull,
+    .cr0_fixed0 = 0x80000021ull,
+    .cr0_fixed1 = 0xffffffffull,
+    .cr4_fixed0 = 0x2000ull,
+    .cr4_fixed1 = 0x3727ffull,
 };
 
 static void test_caps_msr_choice(void **state)
@@ -47,7 +47,7 @@ static void test_caps_msr_choice(void **state)
 
 static void test_ctl_allowed_settings(void **state)
 {
-	struct vmx_ctl_policy p = { .field = "t", .need = 0x09, .avoid = 0x20 };
+	struct vmx_ctl_policy p = {.field = "t", .need = 0x09, .avoid = 0x20};
 	struct vmx_ctl_refusal r;
 	uint32_t out = 0xdeadbeef;
 
@@ -62,7 +62,7 @@ static void test_ctl_allowed_settings(void **state)
 	assert_true(vmx_ctl_compute(cap(0x16, 0xff), &p, &out, &r));
 	assert_int_equal(out, 0x5f);
 	/* A needed bit the CPU cannot set (allowed-1 = 0): refused, named. */
-	p = (struct vmx_ctl_policy){ .field = "pin", .need = 0x81 };
+	p = (struct vmx_ctl_policy){.field = "pin", .need = 0x81};
 	out = 0xdeadbeef;
 	assert_false(vmx_ctl_compute(cap(0x16, 0x7f), &p, &out, &r));
 	assert_int_equal(r.missing, 0x80);
@@ -70,7 +70,7 @@ static void test_ctl_allowed_settings(void **state)
 	assert_string_equal(r.field, "pin");
 	assert_int_equal(out, 0xdeadbeef);
 	/* A bit to avoid that the CPU forces (allowed-0 = 1): refused. */
-	p = (struct vmx_ctl_policy){ .field = "x", .need = 0x01, .avoid = 0x06 };
+	p = (struct vmx_ctl_policy){.field = "x", .need = 0x01, .avoid = 0x06};
 	assert_false(vmx_ctl_compute(cap(0x16, 0xff), &p, &out, &r));
 	assert_int_equal(r.forced, 0x06);
 	assert_int_equal(r.missing, 0);
@@ -83,15 +83,15 @@ static void test_controls_skylake(void **state)
 
 	(void)state;
 	assert_true(vmx_controls_compute(&skylake, &c, &r));
-	assert_int_equal(c.pin, 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING |
-				PIN_PREEMPTION_TIMER);
+	assert_int_equal(c.pin,
+	                 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER);
 	assert_int_equal(c.proc, 0x04006172u | PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING |
-				 PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-				 PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS);
+	                             PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
+	                             PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS);
 	assert_int_equal(c.proc, 0xa5006df2u);
 	assert_int_equal(c.proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED);
-	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER |
-				 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT_TIMER);
+	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER |
+	                             EXIT_SAVE_PREEMPT_TIMER);
 	assert_int_equal(c.entry, 0x000011fbu | ENTRY_LOAD_EFER);
 	/* What the policy promises, whatever the CPU forces. */
 	assert_false(c.proc & (PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS));
@@ -152,7 +152,7 @@ static void test_fixed_bits(void **state)
 	(void)state;
 	/* CR0 under Bochs: PE, NE and PG fixed to 1. */
 	assert_int_equal(vmx_fixed_apply(0x80000011ull, 0x80000021ull, 0xffffffffull),
-			 0x80000031ull);
+	                 0x80000031ull);
 	/* A bit FIXED1 forbids is cleared. */
 	assert_int_equal(vmx_fixed_apply(0x400000ull | 0x20, 0x2000, 0x3727ff), 0x2020ull);
 	assert_true(vmx_fixed_ok(0x80000031ull, 0x80000021ull, 0xffffffffull));
@@ -163,7 +163,7 @@ static void test_fixed_bits(void **state)
 	/* Multiboot entry: PE | ET | NE, paging off; CR4 = VMXE. */
 	assert_int_equal(vmx_guest_cr0_initial(&skylake), 0x31ull);
 	assert_true(vmx_fixed_ok(vmx_guest_cr0_initial(&skylake),
-				 vmx_guest_cr0_fixed0(skylake.cr0_fixed0), skylake.cr0_fixed1));
+	                         vmx_guest_cr0_fixed0(skylake.cr0_fixed0), skylake.cr0_fixed1));
 	assert_int_equal(vmx_guest_cr4_initial(&skylake), 0x2000ull);
 }
 
@@ -186,12 +186,9 @@ static void test_preempt_value(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_caps_msr_choice),
-		cmocka_unit_test(test_ctl_allowed_settings),
-		cmocka_unit_test(test_controls_skylake),
-		cmocka_unit_test(test_controls_refusals),
-		cmocka_unit_test(test_fixed_bits),
-		cmocka_unit_test(test_preempt_value),
+	    cmocka_unit_test(test_caps_msr_choice),  cmocka_unit_test(test_ctl_allowed_settings),
+	    cmocka_unit_test(test_controls_skylake), cmocka_unit_test(test_controls_refusals),
+	    cmocka_unit_test(test_fixed_bits),       cmocka_unit_test(test_preempt_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

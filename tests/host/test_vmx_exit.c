@@ -9,11 +9,13 @@
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx_exit.h"
 
-static enum vmx_exit_action decode(uint32_t reason, uint64_t qual, uint32_t len,
-				   struct vm_exit *e)
+static enum vmx_exit_action decode(uint32_t reason, uint64_t qual, uint32_t len, struct vm_exit *e)
 {
-	struct vmx_exit_info x = { .reason = reason, .qual = qual, .insn_len = len,
-				   .gpa = 0x7654321, .rcx = 0xffffffffc0000080ull };
+	struct vmx_exit_info x = {.reason = reason,
+	                          .qual = qual,
+	                          .insn_len = len,
+	                          .gpa = 0x7654321,
+	                          .rcx = 0xffffffffc0000080ull};
 
 	memset(e, 0xa5, sizeof(*e));
 	return vmx_exit_decode(&x, e);
@@ -85,13 +87,16 @@ static void test_ept(void **state)
 
 static void test_vmx_instructions(void **state)
 {
-	static const struct { uint32_t reason; const char *name; } insns[] = {
-		{ VMX_EXIT_VMXON, "vmxon" },       { VMX_EXIT_VMCLEAR, "vmclear" },
-		{ VMX_EXIT_VMPTRLD, "vmptrld" },   { VMX_EXIT_VMPTRST, "vmptrst" },
-		{ VMX_EXIT_VMREAD, "vmread" },     { VMX_EXIT_VMWRITE, "vmwrite" },
-		{ VMX_EXIT_VMLAUNCH, "vmlaunch" }, { VMX_EXIT_VMRESUME, "vmresume" },
-		{ VMX_EXIT_VMXOFF, "vmxoff" },     { VMX_EXIT_INVEPT, "invept" },
-		{ VMX_EXIT_INVVPID, "invvpid" },   { VMX_EXIT_VMFUNC, "vmfunc" },
+	static const struct {
+		uint32_t reason;
+		const char *name;
+	} insns[] = {
+	    {VMX_EXIT_VMXON, "vmxon"},       {VMX_EXIT_VMCLEAR, "vmclear"},
+	    {VMX_EXIT_VMPTRLD, "vmptrld"},   {VMX_EXIT_VMPTRST, "vmptrst"},
+	    {VMX_EXIT_VMREAD, "vmread"},     {VMX_EXIT_VMWRITE, "vmwrite"},
+	    {VMX_EXIT_VMLAUNCH, "vmlaunch"}, {VMX_EXIT_VMRESUME, "vmresume"},
+	    {VMX_EXIT_VMXOFF, "vmxoff"},     {VMX_EXIT_INVEPT, "invept"},
+	    {VMX_EXIT_INVVPID, "invvpid"},   {VMX_EXIT_VMFUNC, "vmfunc"},
 	};
 	struct vm_exit e;
 
@@ -143,7 +148,7 @@ static void test_events(void **state)
 	assert_int_equal(e.kind, EXIT_SHUTDOWN);
 	/* VM-entry failure: bit 31 with the basic reason. */
 	assert_int_equal(decode(VMX_EXIT_REASON_ENTRY_FAIL | VMX_EXIT_BAD_GUEST_STATE, 0, 0, &e),
-			 VMX_ACT_REPORT);
+	                 VMX_ACT_REPORT);
 	assert_int_equal(e.kind, EXIT_ENTRY_FAILED);
 	assert_int_equal(e.raw, 0x80000021u);
 	assert_non_null(strstr(e.other.why, "invalid guest state"));
@@ -162,7 +167,7 @@ static void test_events(void **state)
 
 static void test_exceptions(void **state)
 {
-	struct vmx_exit_info x = { .reason = VMX_EXIT_EXCEPTION_NMI };
+	struct vmx_exit_info x = {.reason = VMX_EXIT_EXCEPTION_NMI};
 	struct vm_exit e;
 
 	(void)state;
@@ -174,8 +179,8 @@ static void test_exceptions(void **state)
 	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_NMI);
 	assert_int_equal(e.kind, EXIT_INTR);
 	/* An exception outside the bitmap cannot exit: unexpected. */
-	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_GP |
-		      INTR_INFO_ERROR_CODE;
+	x.intr_info =
+	    INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_GP | INTR_INFO_ERROR_CODE;
 	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
 	assert_int_equal(e.kind, EXIT_OTHER);
 	x.intr_info = 0;
@@ -200,7 +205,7 @@ static void test_cr_access(void **state)
 
 static void test_gpr_encoding(void **state)
 {
-	struct guest_regs r = { 0 };
+	struct guest_regs r = {0};
 
 	(void)state;
 	assert_ptr_equal(vmx_exit_gpr(&r, 0), &r.rax);
@@ -218,14 +223,14 @@ static void test_gpr_encoding(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_io),
-		cmocka_unit_test(test_ept),
-		cmocka_unit_test(test_vmx_instructions),
-		cmocka_unit_test(test_instructions),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_exceptions),
-		cmocka_unit_test(test_cr_access),
-		cmocka_unit_test(test_gpr_encoding),
+	    cmocka_unit_test(test_io),
+	    cmocka_unit_test(test_ept),
+	    cmocka_unit_test(test_vmx_instructions),
+	    cmocka_unit_test(test_instructions),
+	    cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_exceptions),
+	    cmocka_unit_test(test_cr_access),
+	    cmocka_unit_test(test_gpr_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,8 +82,7 @@ static uint64_t npt_make_large_leaf(hpa_t base, unsigned level, unsigned perms)
 {
 	CHECK(level == 1 || level == 2);
 	ASSERT(IS_ALIGNED(base.pa, s2_level_size(level)));
-	return npt_make_leaf(hpa(base.pa & ~(s2_level_size(level) - 1)), perms) |
-	       NPT_PS;
+	return npt_make_leaf(hpa(base.pa & ~(s2_level_size(level) - 1)), perms) | NPT_PS;
 }
 
 static hpa_t npt_addr(uint64_t e, unsigned level)
@@ -115,14 +114,14 @@ static uint64_t npt_root_pointer(hpa_t root)
 }
 
 const struct s2_format npt_format = {
-	.name = "npt",
-	.present = npt_present,
-	.large = npt_large,
-	.valid = npt_valid,
-	.make_table = npt_make_table,
-	.make_leaf = npt_make_leaf,
-	.make_large_leaf = npt_make_large_leaf,
-	.addr = npt_addr,
-	.perms = npt_perms,
-	.root_pointer = npt_root_pointer,
+    .name = "npt",
+    .present = npt_present,
+    .large = npt_large,
+    .valid = npt_valid,
+    .make_table = npt_make_table,
+    .make_leaf = npt_make_leaf,
+    .make_large_leaf = npt_make_large_leaf,
+    .addr = npt_addr,
+    .perms = npt_perms,
+    .root_pointer = npt_root_pointer,
 };

@@ -23,8 +23,8 @@ void svm_vmrun(struct guest_regs *regs, uint64_t vmcb_pa, uint64_t host_save_pa)
  * are the same for every vCPU: one set per CPU, EXIT_HANDLER frames found by
  * svm_alloc_run() at CPU start-up.
  */
-#define IOPM_PAGES 3
-#define MSRPM_PAGES 2
+#define IOPM_PAGES   3
+#define MSRPM_PAGES  2
 #define CONTIG_BATCH 64
 static uint8_t *iopm, *msrpm;
 
@@ -76,13 +76,13 @@ struct svm_vcpu {
 	bool flush;
 };
 
-#define SVM_MAX_TAG 63                  /* ASIDs used: one per VM id */
-#define GUEST_PAT 0x0007040600070406ull /* the power-on PAT */
-#define SEG_CODE32 0xc9b                /* P, S, DB, G, type 0xb */
-#define SEG_DATA32 0xc93                /* P, S, DB, G, type 0x3 */
+#define SVM_MAX_TAG    63                    /* ASIDs used: one per VM id */
+#define GUEST_PAT      0x0007040600070406ull /* the power-on PAT */
+#define SEG_CODE32     0xc9b                 /* P, S, DB, G, type 0xb */
+#define SEG_DATA32     0xc93                 /* P, S, DB, G, type 0x3 */
 #define SEG_TSS32_BUSY 0x08b
-#define SEG_LDT 0x082
-#define SEG_L (1u << 9)
+#define SEG_LDT        0x082
+#define SEG_L          (1u << 9)
 
 static bool svm_cpu_init(void)
 {
@@ -114,7 +114,7 @@ static bool svm_cpu_init(void)
 
 static void set_seg(struct vmcb_seg *s, uint16_t sel, uint16_t attrib, uint32_t limit)
 {
-	*s = (struct vmcb_seg){ .selector = sel, .attrib = attrib, .limit = limit };
+	*s = (struct vmcb_seg){.selector = sel, .attrib = attrib, .limit = limit};
 }
 
 /* Multiboot entry state: 32-bit protected mode, paging off, flat segments. */
@@ -140,13 +140,12 @@ static void svm_init_save(struct vmcb_save *s, uint32_t entry, uint32_t eax)
 static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asid)
 {
 	c->intercept_exc = (1u << 6) | (1u << 17); /* #UD (VMCALL), #AC (no delivery loops) */
-	c->intercept_misc1 = INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI |
-			     INTERCEPT_INIT | INTERCEPT_CPUID | INTERCEPT_INVD |
-			     INTERCEPT_HLT | INTERCEPT_INVLPGA | INTERCEPT_IOIO |
-			     INTERCEPT_MSR | INTERCEPT_TASKSW | INTERCEPT_SHUTDOWN;
+	c->intercept_misc1 = INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI | INTERCEPT_INIT |
+	                     INTERCEPT_CPUID | INTERCEPT_INVD | INTERCEPT_HLT | INTERCEPT_INVLPGA |
+	                     INTERCEPT_IOIO | INTERCEPT_MSR | INTERCEPT_TASKSW | INTERCEPT_SHUTDOWN;
 	c->intercept_misc2 = INTERCEPT_VMRUN | INTERCEPT_VMMCALL | INTERCEPT_VMLOAD |
-			     INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI |
-			     INTERCEPT_SKINIT | INTERCEPT_ICEBP | INTERCEPT_XSETBV;
+	                     INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI | INTERCEPT_SKINIT |
+	                     INTERCEPT_ICEBP | INTERCEPT_XSETBV;
 	c->iopm_base_pa = arch_va_to_pa(iopm).pa;
 	c->msrpm_base_pa = arch_va_to_pa(msrpm).pa;
 	c->asid = asid;
@@ -156,8 +155,8 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 	c->n_cr3 = s2_root.pa;
 }
 
-static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
-			  uint32_t entry, uint32_t eax, uint32_t ebx)
+static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
+                          uint32_t ebx)
 {
 	static struct svm_vcpu slots[SVM_MAX_TAG + 1];
 
@@ -196,12 +195,18 @@ static void svm_inject(struct vcpu *v, unsigned vector, bool has_error)
 {
 	struct svm_vcpu *sv = v->arch;
 
-	sv->vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
-				  (has_error ? EVENTINJ_EV : 0);
+	sv->vmcb->ctl.event_inj =
+	    vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID | (has_error ? EVENTINJ_EV : 0);
 }
 
-static void svm_inject_ud(struct vcpu *v) { svm_inject(v, 6, false); }
-static void svm_inject_gp(struct vcpu *v) { svm_inject(v, 13, true); }
+static void svm_inject_ud(struct vcpu *v)
+{
+	svm_inject(v, 6, false);
+}
+static void svm_inject_gp(struct vcpu *v)
+{
+	svm_inject(v, 13, true);
+}
 
 /*
  * Translations of this VM are tagged with its ASID, and only this CPU runs
@@ -218,14 +223,14 @@ static void svm_s2_invalidate(struct vcpu *v)
 
 static void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 {
-	*p = (struct guest_paging){ .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
-				    .efer = s->efer, .cs_base = s->cs.base };
+	*p = (struct guest_paging){
+	    .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .cs_base = s->cs.base};
 }
 
 /* #UD intercepted: VMCALL (0f 01 c1) is a hypercall; anything else goes back to the guest. */
 static void svm_decode_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 {
-	static const uint8_t vmcall[3] = { 0x0f, 0x01, 0xc1 };
+	static const uint8_t vmcall[3] = {0x0f, 0x01, 0xc1};
 	struct guest_paging p;
 	uint8_t insn[3];
 
@@ -259,24 +264,35 @@ static void svm_decode_npf(const struct vmcb_control *c, struct vm_exit *e)
 
 	e->kind = (err & NPF_RSVD) ? EXIT_S2_MISCONFIG : EXIT_S2_FAULT;
 	e->fault.gpa = gpa(c->exit_info2);
-	e->fault.access = (err & NPF_FETCH) ? ACCESS_EXEC
-			  : (err & NPF_WRITE) ? ACCESS_WRITE : ACCESS_READ;
+	e->fault.access = (err & NPF_FETCH)   ? ACCESS_EXEC
+	                  : (err & NPF_WRITE) ? ACCESS_WRITE
+	                                      : ACCESS_READ;
 	e->fault.mapped = err & NPF_PRESENT;
 }
 
 static const char *svm_insn_name(uint64_t code)
 {
 	switch (code) {
-	case SVM_EXIT_VMRUN: return "vmrun";
-	case SVM_EXIT_VMLOAD: return "vmload";
-	case SVM_EXIT_VMSAVE: return "vmsave";
-	case SVM_EXIT_STGI: return "stgi";
-	case SVM_EXIT_CLGI: return "clgi";
-	case SVM_EXIT_SKINIT: return "skinit";
-	case SVM_EXIT_INVLPGA: return "invlpga";
-	case SVM_EXIT_XSETBV: return "xsetbv";
-	case SVM_EXIT_ICEBP: return "icebp";
-	default: return NULL;
+	case SVM_EXIT_VMRUN:
+		return "vmrun";
+	case SVM_EXIT_VMLOAD:
+		return "vmload";
+	case SVM_EXIT_VMSAVE:
+		return "vmsave";
+	case SVM_EXIT_STGI:
+		return "stgi";
+	case SVM_EXIT_CLGI:
+		return "clgi";
+	case SVM_EXIT_SKINIT:
+		return "skinit";
+	case SVM_EXIT_INVLPGA:
+		return "invlpga";
+	case SVM_EXIT_XSETBV:
+		return "xsetbv";
+	case SVM_EXIT_ICEBP:
+		return "icebp";
+	default:
+		return NULL;
 	}
 }
 
@@ -295,28 +311,55 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		return;
 	}
 	switch (code) {
-	case SVM_EXIT_VMMCALL: e->kind = EXIT_HYPERCALL; e->insn_len = 3; break;
-	case SVM_EXIT_CPUID: e->kind = EXIT_CPUID; e->insn_len = 2; break;
-	case SVM_EXIT_HLT: e->kind = EXIT_HLT; e->insn_len = 1; break;
+	case SVM_EXIT_VMMCALL:
+		e->kind = EXIT_HYPERCALL;
+		e->insn_len = 3;
+		break;
+	case SVM_EXIT_CPUID:
+		e->kind = EXIT_CPUID;
+		e->insn_len = 2;
+		break;
+	case SVM_EXIT_HLT:
+		e->kind = EXIT_HLT;
+		e->insn_len = 1;
+		break;
 	case SVM_EXIT_MSR:
 		e->kind = c->exit_info1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
 		e->msr.index = (uint32_t)v->regs.rcx;
 		e->insn_len = 2;
 		break;
-	case SVM_EXIT_IOIO: svm_decode_io(v, c, e); break;
-	case SVM_EXIT_NPF: svm_decode_npf(c, e); break;
-	case SVM_EXIT_INTR: case SVM_EXIT_NMI: case SVM_EXIT_SMI: case SVM_EXIT_INIT:
+	case SVM_EXIT_IOIO:
+		svm_decode_io(v, c, e);
+		break;
+	case SVM_EXIT_NPF:
+		svm_decode_npf(c, e);
+		break;
+	case SVM_EXIT_INTR:
+	case SVM_EXIT_NMI:
+	case SVM_EXIT_SMI:
+	case SVM_EXIT_INIT:
 		e->kind = EXIT_INTR;
 		break;
-	case SVM_EXIT_SHUTDOWN: e->kind = EXIT_SHUTDOWN; break;
-	case SVM_EXIT_EXCP_BASE + 6: svm_decode_ud(v, vmcb, e); break;
+	case SVM_EXIT_SHUTDOWN:
+		e->kind = EXIT_SHUTDOWN;
+		break;
+	case SVM_EXIT_EXCP_BASE + 6:
+		svm_decode_ud(v, vmcb, e);
+		break;
 	case SVM_EXIT_EXCP_BASE + 17:
 		svm_inject(v, 17, true); /* #AC: reflect, error code 0 */
 		e->kind = EXIT_NONE;
 		break;
-	case SVM_EXIT_INVD: e->kind = EXIT_NONE; e->insn_len = 0; v->regs.rip += 2; break;
-	case SVM_EXIT_TASKSW: e->other.why = "hardware task switch"; break;
-	case (uint32_t)SVM_EXIT_INVALID: case ~0ull:
+	case SVM_EXIT_INVD:
+		e->kind = EXIT_NONE;
+		e->insn_len = 0;
+		v->regs.rip += 2;
+		break;
+	case SVM_EXIT_TASKSW:
+		e->other.why = "hardware task switch";
+		break;
+	case (uint32_t)SVM_EXIT_INVALID:
+	case ~0ull:
 		e->kind = EXIT_ENTRY_FAILED;
 		e->other.why = "VMRUN refused the guest state (VMEXIT_INVALID)";
 		break;
@@ -384,15 +427,15 @@ static bool svm_efer_write(struct vcpu *v, uint64_t val)
 }
 
 const struct virt_ops svm_ops = {
-	.name = "SVM+NPT",
-	.s2_format = &npt_format,
-	.cpu_init = svm_cpu_init,
-	.vcpu_init = svm_vcpu_init,
-	.vcpu_fini = svm_vcpu_fini,
-	.run = svm_run,
-	.inject_ud = svm_inject_ud,
-	.inject_gp = svm_inject_gp,
-	.s2_invalidate = svm_s2_invalidate,
-	.efer_read = svm_efer_read,
-	.efer_write = svm_efer_write,
+    .name = "SVM+NPT",
+    .s2_format = &npt_format,
+    .cpu_init = svm_cpu_init,
+    .vcpu_init = svm_vcpu_init,
+    .vcpu_fini = svm_vcpu_fini,
+    .run = svm_run,
+    .inject_ud = svm_inject_ud,
+    .inject_gp = svm_inject_gp,
+    .s2_invalidate = svm_s2_invalidate,
+    .efer_read = svm_efer_read,
+    .efer_write = svm_efer_write,
 };

@@ -43,7 +43,7 @@
 static_assert(EPT_MT_WB << EPT_MT_SHIFT == 0x30, "EPT leaf memory type WB");
 static_assert(EPTP_WALK_4LEVEL == 0x18, "EPTP page-walk length 4 - 1");
 static_assert(EPT_R == S2_PERM_R && EPT_W == S2_PERM_W && EPT_X == S2_PERM_X,
-	      "EPT R/W/X bits line up with S2_PERM_*");
+              "EPT R/W/X bits line up with S2_PERM_*");
 
 static bool ept_present(uint64_t e)
 {
@@ -87,8 +87,7 @@ static uint64_t ept_make_table(hpa_t table)
 
 static uint64_t ept_make_leaf(hpa_t frame, unsigned perms)
 {
-	uint64_t e = (frame.pa & EPT_ADDR_MASK) | (EPT_MT_WB << EPT_MT_SHIFT) |
-		     EPT_IPAT;
+	uint64_t e = (frame.pa & EPT_ADDR_MASK) | (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IPAT;
 
 	ASSERT(IS_ALIGNED(frame.pa, PAGE_SIZE) && (perms & S2_PERM_R));
 	e |= EPT_R;
@@ -103,8 +102,7 @@ static uint64_t ept_make_large_leaf(hpa_t base, unsigned level, unsigned perms)
 {
 	CHECK(level == 1 || level == 2);
 	ASSERT(IS_ALIGNED(base.pa, s2_level_size(level)));
-	return ept_make_leaf(hpa(base.pa & ~(s2_level_size(level) - 1)), perms) |
-	       EPT_PS;
+	return ept_make_leaf(hpa(base.pa & ~(s2_level_size(level) - 1)), perms) | EPT_PS;
 }
 
 static hpa_t ept_addr(uint64_t e, unsigned level)
@@ -126,14 +124,14 @@ static uint64_t ept_root_pointer(hpa_t root)
 }
 
 const struct s2_format ept_format = {
-	.name = "ept",
-	.present = ept_present,
-	.large = ept_large,
-	.valid = ept_valid,
-	.make_table = ept_make_table,
-	.make_leaf = ept_make_leaf,
-	.make_large_leaf = ept_make_large_leaf,
-	.addr = ept_addr,
-	.perms = ept_perms,
-	.root_pointer = ept_root_pointer,
+    .name = "ept",
+    .present = ept_present,
+    .large = ept_large,
+    .valid = ept_valid,
+    .make_table = ept_make_table,
+    .make_leaf = ept_make_leaf,
+    .make_large_leaf = ept_make_large_leaf,
+    .addr = ept_addr,
+    .perms = ept_perms,
+    .root_pointer = ept_root_pointer,
 };

@@ -13,35 +13,35 @@
 #include "lab/types.h"
 
 /* Capability MSRs (Appendix A). */
-#define MSR_VMX_BASIC           0x480u
-#define MSR_VMX_PINBASED        0x481u
-#define MSR_VMX_PROCBASED       0x482u
-#define MSR_VMX_EXIT            0x483u
-#define MSR_VMX_ENTRY           0x484u
-#define MSR_VMX_MISC            0x485u
-#define MSR_VMX_CR0_FIXED0      0x486u
-#define MSR_VMX_CR0_FIXED1      0x487u
-#define MSR_VMX_CR4_FIXED0      0x488u
-#define MSR_VMX_CR4_FIXED1      0x489u
-#define MSR_VMX_PROCBASED2      0x48bu
-#define MSR_VMX_EPT_VPID_CAP    0x48cu
-#define MSR_VMX_TRUE_PINBASED   0x48du
-#define MSR_VMX_TRUE_PROCBASED  0x48eu
-#define MSR_VMX_TRUE_EXIT       0x48fu
-#define MSR_VMX_TRUE_ENTRY      0x490u
+#define MSR_VMX_BASIC          0x480u
+#define MSR_VMX_PINBASED       0x481u
+#define MSR_VMX_PROCBASED      0x482u
+#define MSR_VMX_EXIT           0x483u
+#define MSR_VMX_ENTRY          0x484u
+#define MSR_VMX_MISC           0x485u
+#define MSR_VMX_CR0_FIXED0     0x486u
+#define MSR_VMX_CR0_FIXED1     0x487u
+#define MSR_VMX_CR4_FIXED0     0x488u
+#define MSR_VMX_CR4_FIXED1     0x489u
+#define MSR_VMX_PROCBASED2     0x48bu
+#define MSR_VMX_EPT_VPID_CAP   0x48cu
+#define MSR_VMX_TRUE_PINBASED  0x48du
+#define MSR_VMX_TRUE_PROCBASED 0x48eu
+#define MSR_VMX_TRUE_EXIT      0x48fu
+#define MSR_VMX_TRUE_ENTRY     0x490u
 
 /* IA32_VMX_BASIC (A.1): revision id 30:0, region size 44:32, 32-bit
  * physical addresses only (48), memory type 53:50, TRUE_* MSRs (55). */
-#define VMX_BASIC_REVISION(b)   ((uint32_t)((b) & 0x7fffffffu))
-#define VMX_BASIC_SIZE(b)       ((unsigned)(((b) >> 32) & 0x1fffu))
-#define VMX_BASIC_ADDR32        (1ull << 48)
-#define VMX_BASIC_MEMTYPE(b)    ((unsigned)(((b) >> 50) & 0xfu))
-#define VMX_BASIC_MEMTYPE_WB    6u
-#define VMX_BASIC_TRUE_CTLS     (1ull << 55)
+#define VMX_BASIC_REVISION(b) ((uint32_t)((b)&0x7fffffffu))
+#define VMX_BASIC_SIZE(b)     ((unsigned)(((b) >> 32) & 0x1fffu))
+#define VMX_BASIC_ADDR32      (1ull << 48)
+#define VMX_BASIC_MEMTYPE(b)  ((unsigned)(((b) >> 50) & 0xfu))
+#define VMX_BASIC_MEMTYPE_WB  6u
+#define VMX_BASIC_TRUE_CTLS   (1ull << 55)
 
 /* IA32_VMX_MISC (A.6): the VMX-preemption timer counts down by 1 every
  * 2^X TSC cycles, X in bits 4:0. */
-#define VMX_MISC_PREEMPT_RATE(m) ((unsigned)((m) & 0x1fu))
+#define VMX_MISC_PREEMPT_RATE(m) ((unsigned)((m)&0x1fu))
 
 /* IA32_VMX_EPT_VPID_CAP (A.10). */
 #define EPT_CAP_INVEPT          (1ull << 20)
@@ -109,7 +109,7 @@ enum vmcs_field {
 	VMCS_GUEST_ES_LIMIT = 0x4800, /* ES .. TR: +2 each */
 	VMCS_GUEST_GDTR_LIMIT = 0x4810,
 	VMCS_GUEST_IDTR_LIMIT = 0x4812,
-	VMCS_GUEST_ES_AR = 0x4814,    /* ES .. TR: +2 each */
+	VMCS_GUEST_ES_AR = 0x4814, /* ES .. TR: +2 each */
 	VMCS_GUEST_CS_AR = 0x4816,
 	VMCS_GUEST_INTERRUPTIBILITY = 0x4824,
 	VMCS_GUEST_ACTIVITY = 0x4826,
@@ -125,7 +125,7 @@ enum vmcs_field {
 	VMCS_GUEST_CR0 = 0x6800,
 	VMCS_GUEST_CR3 = 0x6802,
 	VMCS_GUEST_CR4 = 0x6804,
-	VMCS_GUEST_ES_BASE = 0x6806,  /* ES .. TR: +2 each */
+	VMCS_GUEST_ES_BASE = 0x6806, /* ES .. TR: +2 each */
 	VMCS_GUEST_CS_BASE = 0x6808,
 	VMCS_GUEST_GDTR_BASE = 0x6816,
 	VMCS_GUEST_IDTR_BASE = 0x6818,
@@ -154,47 +154,47 @@ enum vmcs_field {
 enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 
 /* Pin-based VM-execution controls (§25.6.1). */
-#define PIN_EXT_INT_EXITING     (1u << 0)
-#define PIN_NMI_EXITING         (1u << 3)
-#define PIN_VIRTUAL_NMIS        (1u << 5)
-#define PIN_PREEMPTION_TIMER    (1u << 6)
-#define PIN_POSTED_INTERRUPTS   (1u << 7)
+#define PIN_EXT_INT_EXITING   (1u << 0)
+#define PIN_NMI_EXITING       (1u << 3)
+#define PIN_VIRTUAL_NMIS      (1u << 5)
+#define PIN_PREEMPTION_TIMER  (1u << 6)
+#define PIN_POSTED_INTERRUPTS (1u << 7)
 
 /* Primary processor-based VM-execution controls (§25.6.2). */
-#define PROC_INTR_WINDOW        (1u << 2)
-#define PROC_TSC_OFFSETTING     (1u << 3)
-#define PROC_HLT_EXITING        (1u << 7)
-#define PROC_INVLPG_EXITING     (1u << 9)
-#define PROC_MWAIT_EXITING      (1u << 10)
-#define PROC_RDPMC_EXITING      (1u << 11)
-#define PROC_RDTSC_EXITING      (1u << 12)
-#define PROC_CR3_LOAD_EXITING   (1u << 15)
-#define PROC_CR3_STORE_EXITING  (1u << 16)
-#define PROC_CR8_LOAD_EXITING   (1u << 19)
-#define PROC_CR8_STORE_EXITING  (1u << 20)
-#define PROC_TPR_SHADOW         (1u << 21)
-#define PROC_NMI_WINDOW         (1u << 22)
-#define PROC_MOV_DR_EXITING     (1u << 23)
-#define PROC_UNCOND_IO_EXITING  (1u << 24)
-#define PROC_USE_IO_BITMAPS     (1u << 25)
-#define PROC_MONITOR_TRAP_FLAG  (1u << 27)
-#define PROC_USE_MSR_BITMAPS    (1u << 28)
-#define PROC_MONITOR_EXITING    (1u << 29)
-#define PROC_PAUSE_EXITING      (1u << 30)
-#define PROC_SECONDARY_CTLS     (1u << 31)
+#define PROC_INTR_WINDOW       (1u << 2)
+#define PROC_TSC_OFFSETTING    (1u << 3)
+#define PROC_HLT_EXITING       (1u << 7)
+#define PROC_INVLPG_EXITING    (1u << 9)
+#define PROC_MWAIT_EXITING     (1u << 10)
+#define PROC_RDPMC_EXITING     (1u << 11)
+#define PROC_RDTSC_EXITING     (1u << 12)
+#define PROC_CR3_LOAD_EXITING  (1u << 15)
+#define PROC_CR3_STORE_EXITING (1u << 16)
+#define PROC_CR8_LOAD_EXITING  (1u << 19)
+#define PROC_CR8_STORE_EXITING (1u << 20)
+#define PROC_TPR_SHADOW        (1u << 21)
+#define PROC_NMI_WINDOW        (1u << 22)
+#define PROC_MOV_DR_EXITING    (1u << 23)
+#define PROC_UNCOND_IO_EXITING (1u << 24)
+#define PROC_USE_IO_BITMAPS    (1u << 25)
+#define PROC_MONITOR_TRAP_FLAG (1u << 27)
+#define PROC_USE_MSR_BITMAPS   (1u << 28)
+#define PROC_MONITOR_EXITING   (1u << 29)
+#define PROC_PAUSE_EXITING     (1u << 30)
+#define PROC_SECONDARY_CTLS    (1u << 31)
 
 /* Secondary processor-based VM-execution controls (§25.6.2). */
-#define PROC2_VIRT_APIC_ACCESS  (1u << 0)
-#define PROC2_ENABLE_EPT        (1u << 1)
-#define PROC2_DESC_TABLE_EXIT   (1u << 2)
-#define PROC2_ENABLE_RDTSCP     (1u << 3)
-#define PROC2_ENABLE_VPID       (1u << 5)
-#define PROC2_WBINVD_EXITING    (1u << 6)
-#define PROC2_UNRESTRICTED      (1u << 7)
-#define PROC2_ENABLE_VMFUNC     (1u << 13)
-#define PROC2_VMCS_SHADOWING    (1u << 14)
-#define PROC2_ENABLE_PML        (1u << 17)
-#define PROC2_EPT_VE            (1u << 18)
+#define PROC2_VIRT_APIC_ACCESS (1u << 0)
+#define PROC2_ENABLE_EPT       (1u << 1)
+#define PROC2_DESC_TABLE_EXIT  (1u << 2)
+#define PROC2_ENABLE_RDTSCP    (1u << 3)
+#define PROC2_ENABLE_VPID      (1u << 5)
+#define PROC2_WBINVD_EXITING   (1u << 6)
+#define PROC2_UNRESTRICTED     (1u << 7)
+#define PROC2_ENABLE_VMFUNC    (1u << 13)
+#define PROC2_VMCS_SHADOWING   (1u << 14)
+#define PROC2_ENABLE_PML       (1u << 17)
+#define PROC2_EPT_VE           (1u << 18)
 
 /* VM-exit controls (§25.7.1). */
 #define EXIT_SAVE_DEBUG         (1u << 2)
@@ -208,13 +208,13 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define EXIT_SAVE_PREEMPT_TIMER (1u << 22)
 
 /* VM-entry controls (§25.8.1). */
-#define ENTRY_LOAD_DEBUG        (1u << 2)
-#define ENTRY_IA32E_GUEST       (1u << 9)
-#define ENTRY_SMM               (1u << 10)
-#define ENTRY_DUAL_MONITOR      (1u << 11)
-#define ENTRY_LOAD_PERF_GLOBAL  (1u << 13)
-#define ENTRY_LOAD_PAT          (1u << 14)
-#define ENTRY_LOAD_EFER         (1u << 15)
+#define ENTRY_LOAD_DEBUG       (1u << 2)
+#define ENTRY_IA32E_GUEST      (1u << 9)
+#define ENTRY_SMM              (1u << 10)
+#define ENTRY_DUAL_MONITOR     (1u << 11)
+#define ENTRY_LOAD_PERF_GLOBAL (1u << 13)
+#define ENTRY_LOAD_PAT         (1u << 14)
+#define ENTRY_LOAD_EFER        (1u << 15)
 
 /*
  * Interruption-information format, shared by the VM-entry field (§25.8.3),
@@ -225,17 +225,17 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
  *  |valid| reserved|error code| type | vector |
  *  +-----+---------+---------+------+--------+
  */
-#define INTR_INFO_VECTOR(i)     ((i) & 0xffu)
-#define INTR_INFO_TYPE(i)       (((i) >> 8) & 7u)
-#define INTR_INFO_ERROR_CODE    (1u << 11)
-#define INTR_INFO_NMI_UNBLOCK   (1u << 12) /* exit info only: IRET unblocked NMIs */
-#define INTR_INFO_VALID         (1u << 31)
-#define INTR_TYPE_EXTERNAL      0u
-#define INTR_TYPE_NMI           2u
-#define INTR_TYPE_HW_EXCEPTION  3u
-#define INTR_TYPE_SW_INTERRUPT  4u
-#define INTR_TYPE_PRIV_SW_EXC   5u
-#define INTR_TYPE_SW_EXCEPTION  6u
+#define INTR_INFO_VECTOR(i)    ((i)&0xffu)
+#define INTR_INFO_TYPE(i)      (((i) >> 8) & 7u)
+#define INTR_INFO_ERROR_CODE   (1u << 11)
+#define INTR_INFO_NMI_UNBLOCK  (1u << 12) /* exit info only: IRET unblocked NMIs */
+#define INTR_INFO_VALID        (1u << 31)
+#define INTR_TYPE_EXTERNAL     0u
+#define INTR_TYPE_NMI          2u
+#define INTR_TYPE_HW_EXCEPTION 3u
+#define INTR_TYPE_SW_INTERRUPT 4u
+#define INTR_TYPE_PRIV_SW_EXC  5u
+#define INTR_TYPE_SW_EXCEPTION 6u
 
 #define VECTOR_UD 6u
 #define VECTOR_GP 13u
@@ -245,13 +245,13 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define INTERRUPTIBILITY_MOV_SS (1u << 1)
 
 /* Segment access rights as the VMCS holds them (§25.4.1). */
-#define AR_TYPE(t)      ((uint32_t)(t) & 0xfu)
-#define AR_S            (1u << 4)
-#define AR_P            (1u << 7)
-#define AR_L            (1u << 13)
-#define AR_DB           (1u << 14)
-#define AR_G            (1u << 15)
-#define AR_UNUSABLE     (1u << 16)
+#define AR_TYPE(t)  ((uint32_t)(t)&0xfu)
+#define AR_S        (1u << 4)
+#define AR_P        (1u << 7)
+#define AR_L        (1u << 13)
+#define AR_DB       (1u << 14)
+#define AR_G        (1u << 15)
+#define AR_UNUSABLE (1u << 16)
 
 /* Basic exit reasons (Appendix C). Bit 31 of the exit-reason field marks a
  * failed VM entry (§28.2.1 / §27.8). */
@@ -310,32 +310,32 @@ enum vmx_exit_reason {
 	VMX_EXIT_XSAVES = 63,
 	VMX_EXIT_XRSTORS = 64,
 };
-#define VMX_EXIT_REASON_BASIC(r)    ((r) & 0xffffu)
-#define VMX_EXIT_REASON_ENTRY_FAIL  (1u << 31)
+#define VMX_EXIT_REASON_BASIC(r)   ((r)&0xffffu)
+#define VMX_EXIT_REASON_ENTRY_FAIL (1u << 31)
 
 /* Exit qualification of I/O instructions (§28.2.1, "Exit Qualification
  * for I/O Instructions"). */
-#define IO_QUAL_SIZE(q)    ((unsigned)((q) & 7u) + 1)  /* 1, 2 or 4 */
-#define IO_QUAL_IN         (1u << 3)
-#define IO_QUAL_STRING     (1u << 4)
-#define IO_QUAL_REP        (1u << 5)
-#define IO_QUAL_PORT(q)    ((uint16_t)((q) >> 16))
+#define IO_QUAL_SIZE(q) ((unsigned)((q)&7u) + 1) /* 1, 2 or 4 */
+#define IO_QUAL_IN      (1u << 3)
+#define IO_QUAL_STRING  (1u << 4)
+#define IO_QUAL_REP     (1u << 5)
+#define IO_QUAL_PORT(q) ((uint16_t)((q) >> 16))
 
 /* Exit qualification of EPT violations (§28.2.1, "Exit Qualification
  * for EPT Violations"): the access
  * (bits 2:0) and the rights of the translation (bits 5:3, all zero when
  * no present leaf was found). */
-#define EPT_QUAL_READ      (1u << 0)
-#define EPT_QUAL_WRITE     (1u << 1)
-#define EPT_QUAL_FETCH     (1u << 2)
-#define EPT_QUAL_RIGHTS    (7u << 3)
+#define EPT_QUAL_READ   (1u << 0)
+#define EPT_QUAL_WRITE  (1u << 1)
+#define EPT_QUAL_FETCH  (1u << 2)
+#define EPT_QUAL_RIGHTS (7u << 3)
 
 /* Exit qualification of control-register accesses (§28.2.1, "Exit
  * Qualification for Control-Register Accesses"). */
-#define CR_QUAL_NUMBER(q)  ((unsigned)((q) & 0xfu))
-#define CR_QUAL_TYPE(q)    ((unsigned)(((q) >> 4) & 3u)) /* 0 = MOV to CR */
-#define CR_QUAL_GPR(q)     ((unsigned)(((q) >> 8) & 0xfu))
-#define CR_QUAL_MOV_TO     0u
+#define CR_QUAL_NUMBER(q) ((unsigned)((q)&0xfu))
+#define CR_QUAL_TYPE(q)   ((unsigned)(((q) >> 4) & 3u)) /* 0 = MOV to CR */
+#define CR_QUAL_GPR(q)    ((unsigned)(((q) >> 8) & 0xfu))
+#define CR_QUAL_MOV_TO    0u
 
 /* VM-instruction error numbers worth naming (§31.4). */
 #define VMX_ERR_ENTRY_BAD_CONTROLS 7u

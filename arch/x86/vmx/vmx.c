@@ -63,26 +63,25 @@ static bool vmx_setup_controls(void)
 	if (VMX_BASIC_SIZE(vmx_caps.basic) > PAGE_SIZE ||
 	    VMX_BASIC_MEMTYPE(vmx_caps.basic) != VMX_BASIC_MEMTYPE_WB) {
 		log_printf("vmx: VMCS size %u / memory type %u unsupported\n",
-			   VMX_BASIC_SIZE(vmx_caps.basic),
-			   VMX_BASIC_MEMTYPE(vmx_caps.basic));
+		           VMX_BASIC_SIZE(vmx_caps.basic), VMX_BASIC_MEMTYPE(vmx_caps.basic));
 		return false;
 	}
 	if (!vmx_controls_compute(&vmx_caps, &vmx_controls, &r)) {
-		log_printf("vmx: %s controls refused: missing 0x%x, forced 0x%x\n",
-			   r.field, r.missing, r.forced);
+		log_printf("vmx: %s controls refused: missing 0x%x, forced 0x%x\n", r.field,
+		           r.missing, r.forced);
 		return false;
 	}
 	vmx_preempt_ticks = vmx_preempt_value(vmx_caps.misc, arch_tsc_hz(), VMX_PREEMPT_US);
-	log_printf("vmx: revision 0x%x%s, controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x\n",
-		   VMX_BASIC_REVISION(vmx_caps.basic),
-		   (vmx_caps.basic & VMX_BASIC_TRUE_CTLS) ? " (TRUE MSRs)" : "",
-		   vmx_controls.pin, vmx_controls.proc, vmx_controls.proc2,
-		   vmx_controls.exit, vmx_controls.entry);
+	log_printf(
+	    "vmx: revision 0x%x%s, controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x\n",
+	    VMX_BASIC_REVISION(vmx_caps.basic),
+	    (vmx_caps.basic & VMX_BASIC_TRUE_CTLS) ? " (TRUE MSRs)" : "", vmx_controls.pin,
+	    vmx_controls.proc, vmx_controls.proc2, vmx_controls.exit, vmx_controls.entry);
 	if (vmx_controls.pin & PIN_PREEMPTION_TIMER)
-		log_printf("vmx: preemption timer every %u us of guest time (%u ticks, TSC/2^%u)%s\n",
-			   VMX_PREEMPT_US, vmx_preempt_ticks,
-			   VMX_MISC_PREEMPT_RATE(vmx_caps.misc),
-			   (vmx_controls.exit & EXIT_SAVE_PREEMPT_TIMER) ? ", saved across exits" : "");
+		log_printf(
+		    "vmx: preemption timer every %u us of guest time (%u ticks, TSC/2^%u)%s\n",
+		    VMX_PREEMPT_US, vmx_preempt_ticks, VMX_MISC_PREEMPT_RATE(vmx_caps.misc),
+		    (vmx_controls.exit & EXIT_SAVE_PREEMPT_TIMER) ? ", saved across exits" : "");
 	done = true;
 	return true;
 }
@@ -127,10 +126,8 @@ static bool vmx_cpu_init(void)
 	if (!c->vmxon)
 		return false;
 	vmx_region_init(c->vmxon);
-	write_cr4(vmx_fixed_apply(read_cr4() | CR4_VMXE, vmx_caps.cr4_fixed0,
-				  vmx_caps.cr4_fixed1));
-	write_cr0(vmx_fixed_apply(read_cr0(), vmx_caps.cr0_fixed0,
-				  vmx_caps.cr0_fixed1));
+	write_cr4(vmx_fixed_apply(read_cr4() | CR4_VMXE, vmx_caps.cr4_fixed0, vmx_caps.cr4_fixed1));
+	write_cr0(vmx_fixed_apply(read_cr0(), vmx_caps.cr0_fixed0, vmx_caps.cr0_fixed1));
 	if (!vmx_vmxon(arch_va_to_pa(c->vmxon))) {
 		log_printf("vmx: VMXON failed on CPU %u\n", arch_cpu_id());
 		vmx_frame_free(c->vmxon, VMX_CPU_FRAME_ID);
@@ -139,7 +136,7 @@ static bool vmx_cpu_init(void)
 	}
 	c->on = true;
 	log_printf("vmx: VMXON on CPU %u (CR0 0x%llx CR4 0x%llx)\n", arch_cpu_id(),
-		   (unsigned long long)read_cr0(), (unsigned long long)read_cr4());
+	           (unsigned long long)read_cr0(), (unsigned long long)read_cr4());
 	return true;
 }
 
@@ -169,8 +166,8 @@ static void vmx_flush(const struct vmx_vcpu *x)
 	CHECK(vmx_invvpid(single ? INVVPID_SINGLE : INVVPID_ALL, x->vpid));
 }
 
-static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
-			  uint32_t entry, uint32_t eax, uint32_t ebx)
+static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
+                          uint32_t ebx)
 {
 	if (tag == 0 || tag > 0xffff || !vmx_cpus[arch_cpu_id()].on)
 		return false;
@@ -184,10 +181,12 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
 		return false;
 	}
 	*x = (struct vmx_vcpu){
-		.vmcs = vmcs, .vmcs_pa = arch_va_to_pa(vmcs),
-		.eptp = ept_format.root_pointer(s2_root),
-		.s2 = { .fmt = &ept_format, .root = s2_root },
-		.vpid = (uint16_t)tag, .exit_rip = entry,
+	    .vmcs = vmcs,
+	    .vmcs_pa = arch_va_to_pa(vmcs),
+	    .eptp = ept_format.root_pointer(s2_root),
+	    .s2 = {.fmt = &ept_format, .root = s2_root},
+	    .vpid = (uint16_t)tag,
+	    .exit_rip = entry,
 	};
 	vmx_region_init(vmcs);
 	CHECK(vmx_vmclear(x->vmcs_pa)); /* launch state "clear" (§25.11.3) */
@@ -197,8 +196,7 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag,
 	vmx_flush(x); /* a reused VPID or root page must not see old entries */
 	v->arch = x;
 	v->long_mode = false;
-	v->regs = (struct guest_regs){ .rax = eax, .rbx = ebx, .rip = entry,
-				       .rflags = 0x2 };
+	v->regs = (struct guest_regs){.rax = eax, .rbx = ebx, .rip = entry, .rflags = 0x2};
 	return true;
 }
 
@@ -263,8 +261,7 @@ static void vmx_regs_to_vmcs(struct vcpu *v)
 
 		if (s & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
 			vmcs_write(VMCS_GUEST_INTERRUPTIBILITY,
-				   s & ~(uint64_t)(INTERRUPTIBILITY_STI |
-						   INTERRUPTIBILITY_MOV_SS));
+			           s & ~(uint64_t)(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
 	}
 	vmcs_write(VMCS_GUEST_RSP, v->regs.rsp);
 	vmcs_write(VMCS_GUEST_RIP, v->regs.rip);
@@ -279,8 +276,8 @@ static void vmx_regs_from_vmcs(struct vcpu *v)
 	v->regs.rsp = vmcs_read(VMCS_GUEST_RSP);
 	v->regs.rip = x->exit_rip = vmcs_read(VMCS_GUEST_RIP);
 	v->regs.rflags = vmcs_read(VMCS_GUEST_RFLAGS);
-	v->long_mode = (vmcs_read(VMCS_GUEST_EFER) & EFER_LMA) &&
-		       (vmcs_read(VMCS_GUEST_CS_AR) & AR_L);
+	v->long_mode =
+	    (vmcs_read(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read(VMCS_GUEST_CS_AR) & AR_L);
 }
 
 /* An event whose delivery the exit interrupted (IDT-vectoring info,
@@ -294,8 +291,7 @@ static void vmx_reinject_vectoring(const struct vmx_exit_info *xi)
 	if (!(info & INTR_INFO_VALID))
 		return;
 	if (info & INTR_INFO_ERROR_CODE)
-		vmcs_write(VMCS_ENTRY_EXC_ERROR,
-			   vmcs_read(VMCS_IDT_VECTORING_ERROR));
+		vmcs_write(VMCS_ENTRY_EXC_ERROR, vmcs_read(VMCS_IDT_VECTORING_ERROR));
 	if (type == INTR_TYPE_SW_INTERRUPT || type == INTR_TYPE_PRIV_SW_EXC ||
 	    type == INTR_TYPE_SW_EXCEPTION)
 		vmcs_write(VMCS_ENTRY_INSN_LEN, xi->insn_len);
@@ -313,7 +309,8 @@ static void vmx_exit_read(const struct vcpu *v, struct vmx_exit_info *xi)
 	xi->rcx = v->regs.rcx;
 	basic = VMX_EXIT_REASON_BASIC(xi->reason);
 	xi->gpa = (basic == VMX_EXIT_EPT_VIOLATION || basic == VMX_EXIT_EPT_MISCONFIG)
-			  ? vmcs_read(VMCS_GUEST_PHYS_ADDR) : 0;
+	              ? vmcs_read(VMCS_GUEST_PHYS_ADDR)
+	              : 0;
 }
 
 /* VMLAUNCH / VMRESUME refused the VMCS (§31.4): EXIT_ENTRY_FAILED. */
@@ -322,10 +319,10 @@ static void vmx_entry_failed(struct vmx_vcpu *x, int rc, struct vm_exit *e)
 	unsigned err = rc == 1 ? (unsigned)vmcs_read(VMCS_VM_INSN_ERROR) : 0;
 
 	lab_snprintf(x->why, sizeof(x->why), "%s failed: %s, VM-instruction error %u",
-		     x->launched ? "VMRESUME" : "VMLAUNCH",
-		     rc == 1 ? "VMfailValid" : "VMfailInvalid", err);
+	             x->launched ? "VMRESUME" : "VMLAUNCH",
+	             rc == 1 ? "VMfailValid" : "VMfailInvalid", err);
 	log_printf("vmx: %s\n", x->why);
-	*e = (struct vm_exit){ .kind = EXIT_ENTRY_FAILED, .raw = err };
+	*e = (struct vm_exit){.kind = EXIT_ENTRY_FAILED, .raw = err};
 	e->other.why = x->why;
 }
 
@@ -357,8 +354,9 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 	switch (vmx_exit_decode(&xi, e)) {
 	case VMX_ACT_REPORT:
 		if (e->kind == EXIT_ENTRY_FAILED)
-			log_printf("vmx: VM entry failed: %s (exit reason 0x%x, qualification 0x%llx)\n",
-				   e->other.why, xi.reason, (unsigned long long)xi.qual);
+			log_printf(
+			    "vmx: VM entry failed: %s (exit reason 0x%x, qualification 0x%llx)\n",
+			    e->other.why, xi.reason, (unsigned long long)xi.qual);
 		break;
 	case VMX_ACT_UD:
 		vmx_emul_ud(v, e);
@@ -376,15 +374,15 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 }
 
 const struct virt_ops vmx_ops = {
-	.name = "VMX+EPT",
-	.s2_format = &ept_format,
-	.cpu_init = vmx_cpu_init,
-	.vcpu_init = vmx_vcpu_init,
-	.vcpu_fini = vmx_vcpu_fini,
-	.run = vmx_run,
-	.inject_ud = vmx_inject_ud,
-	.inject_gp = vmx_inject_gp,
-	.s2_invalidate = vmx_s2_invalidate,
-	.efer_read = vmx_efer_read,
-	.efer_write = vmx_efer_write,
+    .name = "VMX+EPT",
+    .s2_format = &ept_format,
+    .cpu_init = vmx_cpu_init,
+    .vcpu_init = vmx_vcpu_init,
+    .vcpu_fini = vmx_vcpu_fini,
+    .run = vmx_run,
+    .inject_ud = vmx_inject_ud,
+    .inject_gp = vmx_inject_gp,
+    .s2_invalidate = vmx_s2_invalidate,
+    .efer_read = vmx_efer_read,
+    .efer_write = vmx_efer_write,
 };

@@ -11,16 +11,16 @@
 /* Per-vCPU backend state (struct vcpu's `arch`), in its own EXIT_HANDLER
  * frame next to the VMCS. Touched only by the CPU running the vCPU. */
 struct vmx_vcpu {
-	void *vmcs;            /* VMCS region: one EXIT_HANDLER frame */
+	void *vmcs; /* VMCS region: one EXIT_HANDLER frame */
 	hpa_t vmcs_pa;
-	uint64_t eptp;         /* EPT pointer built from the root by ept_format */
-	struct s2_tree s2;     /* the VM's EPT tree, to read guest code (#UD) */
-	uint16_t vpid;         /* the VM's tag, 1.. */
-	unsigned cpu;          /* the CPU its VMCS is active on, once loaded */
-	bool loaded;           /* VMPTRLD done on `cpu` since the VMCLEAR */
-	bool launched;         /* VMLAUNCH succeeded: VMRESUME from now on */
-	uint64_t exit_rip;     /* guest RIP at the last exit (did hv/ skip?) */
-	char why[64];          /* text of the last EXIT_ENTRY_FAILED */
+	uint64_t eptp;     /* EPT pointer built from the root by ept_format */
+	struct s2_tree s2; /* the VM's EPT tree, to read guest code (#UD) */
+	uint16_t vpid;     /* the VM's tag, 1.. */
+	unsigned cpu;      /* the CPU its VMCS is active on, once loaded */
+	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
+	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
+	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
+	char why[64];      /* text of the last EXIT_ENTRY_FAILED */
 };
 
 /* The capabilities and control settings, read once by the first

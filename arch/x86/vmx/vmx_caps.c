@@ -44,65 +44,61 @@
 #define GUEST_CR0_PG (1ull << 31)
 
 static const struct vmx_ctl_policy pin_policy = {
-	.field = "pin-based",
-	.need = PIN_EXT_INT_EXITING | PIN_NMI_EXITING,
-	.want = PIN_PREEMPTION_TIMER,
-	.avoid = PIN_VIRTUAL_NMIS | PIN_POSTED_INTERRUPTS,
+    .field = "pin-based",
+    .need = PIN_EXT_INT_EXITING | PIN_NMI_EXITING,
+    .want = PIN_PREEMPTION_TIMER,
+    .avoid = PIN_VIRTUAL_NMIS | PIN_POSTED_INTERRUPTS,
 };
 
 static const struct vmx_ctl_policy proc_policy = {
-	.field = "primary",
-	.need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING |
-		PROC_MONITOR_EXITING | PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS,
-	.avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS |
-		 PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |
-		 PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
-		 PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW |
-		 PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING |
-		 PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING,
+    .field = "primary",
+    .need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
+            PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS,
+    .avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_CR3_LOAD_EXITING |
+             PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
+             PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW | PROC_MONITOR_TRAP_FLAG |
+             PROC_INVLPG_EXITING | PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING,
 };
 
 static const struct vmx_ctl_policy proc2_policy = {
-	.field = "secondary",
-	.need = PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED,
+    .field = "secondary",
+    .need = PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED,
 };
 
 static const struct vmx_ctl_policy exit_policy = {
-	.field = "exit",
-	.need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
-	.want = EXIT_SAVE_PREEMPT_TIMER,
-	.avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT | EXIT_LOAD_PERF_GLOBAL,
+    .field = "exit",
+    .need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+    .want = EXIT_SAVE_PREEMPT_TIMER,
+    .avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT | EXIT_LOAD_PERF_GLOBAL,
 };
 
 static const struct vmx_ctl_policy entry_policy = {
-	.field = "entry",
-	.need = ENTRY_LOAD_EFER,
-	.avoid = ENTRY_IA32E_GUEST | ENTRY_SMM | ENTRY_DUAL_MONITOR |
-		 ENTRY_LOAD_PAT | ENTRY_LOAD_PERF_GLOBAL,
+    .field = "entry",
+    .need = ENTRY_LOAD_EFER,
+    .avoid = ENTRY_IA32E_GUEST | ENTRY_SMM | ENTRY_DUAL_MONITOR | ENTRY_LOAD_PAT |
+             ENTRY_LOAD_PERF_GLOBAL,
 };
 
 uint32_t vmx_caps_msr(uint64_t basic, enum vmx_ctl_kind k)
 {
-	static const uint32_t plain[] = { MSR_VMX_PINBASED, MSR_VMX_PROCBASED,
-					  MSR_VMX_EXIT, MSR_VMX_ENTRY };
-	static const uint32_t true_msr[] = { MSR_VMX_TRUE_PINBASED,
-					     MSR_VMX_TRUE_PROCBASED,
-					     MSR_VMX_TRUE_EXIT,
-					     MSR_VMX_TRUE_ENTRY };
+	static const uint32_t plain[] = {MSR_VMX_PINBASED, MSR_VMX_PROCBASED, MSR_VMX_EXIT,
+	                                 MSR_VMX_ENTRY};
+	static const uint32_t true_msr[] = {MSR_VMX_TRUE_PINBASED, MSR_VMX_TRUE_PROCBASED,
+	                                    MSR_VMX_TRUE_EXIT, MSR_VMX_TRUE_ENTRY};
 
 	return (basic & VMX_BASIC_TRUE_CTLS) ? true_msr[k] : plain[k];
 }
 
-bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p,
-		     uint32_t *out, struct vmx_ctl_refusal *r)
+bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p, uint32_t *out,
+                     struct vmx_ctl_refusal *r)
 {
 	uint32_t must_be_1 = (uint32_t)cap;
 	uint32_t may_be_1 = (uint32_t)(cap >> 32);
 
 	*r = (struct vmx_ctl_refusal){
-		.field = p->field,
-		.missing = p->need & ~may_be_1,
-		.forced = p->avoid & must_be_1,
+	    .field = p->field,
+	    .missing = p->need & ~may_be_1,
+	    .forced = p->avoid & must_be_1,
 	};
 	if (r->missing || r->forced)
 		return false;
@@ -111,7 +107,7 @@ bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p,
 }
 
 bool vmx_controls_compute(const struct vmx_caps *c, struct vmx_controls *out,
-			  struct vmx_ctl_refusal *r)
+                          struct vmx_ctl_refusal *r)
 {
 	return vmx_ctl_compute(c->pin, &pin_policy, &out->pin, r) &&
 	       vmx_ctl_compute(c->proc, &proc_policy, &out->proc, r) &&
@@ -145,9 +141,8 @@ uint64_t vmx_guest_cr0_fixed0(uint64_t cr0_fixed0)
 
 uint64_t vmx_guest_cr0_initial(const struct vmx_caps *c)
 {
-	return vmx_fixed_apply(GUEST_CR0_PE | GUEST_CR0_ET,
-			       vmx_guest_cr0_fixed0(c->cr0_fixed0),
-			       c->cr0_fixed1);
+	return vmx_fixed_apply(GUEST_CR0_PE | GUEST_CR0_ET, vmx_guest_cr0_fixed0(c->cr0_fixed0),
+	                       c->cr0_fixed1);
 }
 
 uint64_t vmx_guest_cr4_initial(const struct vmx_caps *c)

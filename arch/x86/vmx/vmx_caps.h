@@ -26,9 +26,9 @@ enum vmx_ctl_kind { VMX_CTL_PIN, VMX_CTL_PROC, VMX_CTL_EXIT, VMX_CTL_ENTRY };
 
 /* Why a control set was refused: the field and the offending bits. */
 struct vmx_ctl_refusal {
-	const char *field;  /* "pin-based", "primary", "secondary", "exit", "entry" */
-	uint32_t missing;   /* needed bits the CPU cannot set (allowed-1 = 0) */
-	uint32_t forced;    /* unwanted bits the CPU forces (allowed-0 = 1) */
+	const char *field; /* "pin-based", "primary", "secondary", "exit", "entry" */
+	uint32_t missing;  /* needed bits the CPU cannot set (allowed-1 = 0) */
+	uint32_t forced;   /* unwanted bits the CPU forces (allowed-0 = 1) */
 };
 
 /* The capability MSR to read for `k`: IA32_VMX_TRUE_* when IA32_VMX_BASIC
@@ -47,13 +47,13 @@ struct vmx_ctl_policy {
 	const char *field; /* "pin-based", "primary", "secondary", "exit", "entry" */
 	uint32_t need, want, avoid;
 };
-bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p,
-		     uint32_t *out, struct vmx_ctl_refusal *r);
+bool vmx_ctl_compute(uint64_t cap, const struct vmx_ctl_policy *p, uint32_t *out,
+                     struct vmx_ctl_refusal *r);
 
 /* Labyrinth's five control fields from the CPU's capabilities (the policy
  * is spelled out in vmx_caps.c). False with *r naming the first refusal. */
 bool vmx_controls_compute(const struct vmx_caps *c, struct vmx_controls *out,
-			  struct vmx_ctl_refusal *r);
+                          struct vmx_ctl_refusal *r);
 
 /* The VMX-preemption timer value that lasts about `us` microseconds of
  * guest time on a CPU whose TSC runs at `tsc_hz` (0: unknown, assume

@@ -18,7 +18,7 @@
 #include "arch/x86/vmx/vmx_insn.h"
 #include "lab/string.h"
 
-static const uint8_t vmmcall[3] = { 0x0f, 0x01, 0xd9 };
+static const uint8_t vmmcall[3] = {0x0f, 0x01, 0xd9};
 
 /* Linear address of the guest's RIP: CS.base + RIP, truncated to 32 bits
  * outside 64-bit mode; in 64-bit mode the CS base is ignored (Intel SDM
@@ -33,16 +33,15 @@ static uint64_t vmx_emul_rip_linear(const struct vcpu *v, uint64_t cs_base)
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 {
 	struct guest_paging p = {
-		.cr0 = vmcs_read(VMCS_GUEST_CR0),
-		.cr3 = vmcs_read(VMCS_GUEST_CR3),
-		.cr4 = vmcs_read(VMCS_GUEST_CR4),
-		.efer = vmcs_read(VMCS_GUEST_EFER),
-		.cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
+	    .cr0 = vmcs_read(VMCS_GUEST_CR0),
+	    .cr3 = vmcs_read(VMCS_GUEST_CR3),
+	    .cr4 = vmcs_read(VMCS_GUEST_CR4),
+	    .efer = vmcs_read(VMCS_GUEST_EFER),
+	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
 	};
 	uint8_t insn[sizeof(vmmcall)];
 
-	if (gmem_read_linear(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), insn,
-			     sizeof(insn)) &&
+	if (gmem_read_linear(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), insn, sizeof(insn)) &&
 	    !memcmp(insn, vmmcall, sizeof(vmmcall))) {
 		e->kind = EXIT_HYPERCALL;
 		e->insn_len = sizeof(vmmcall);

@@ -7,59 +7,59 @@
 #include "arch/x86/vmx/vmcs.h"
 
 static const char *const reason_names[] = {
-	[VMX_EXIT_EXCEPTION_NMI] = "exception or NMI",
-	[VMX_EXIT_EXTERNAL_INT] = "external interrupt",
-	[VMX_EXIT_TRIPLE_FAULT] = "triple fault",
-	[VMX_EXIT_INIT] = "INIT signal",
-	[VMX_EXIT_SIPI] = "SIPI",
-	[VMX_EXIT_INTR_WINDOW] = "interrupt window",
-	[VMX_EXIT_NMI_WINDOW] = "NMI window",
-	[VMX_EXIT_TASK_SWITCH] = "task switch",
-	[VMX_EXIT_CPUID] = "cpuid",
-	[VMX_EXIT_GETSEC] = "getsec",
-	[VMX_EXIT_HLT] = "hlt",
-	[VMX_EXIT_INVD] = "invd",
-	[VMX_EXIT_INVLPG] = "invlpg",
-	[VMX_EXIT_RDPMC] = "rdpmc",
-	[VMX_EXIT_RDTSC] = "rdtsc",
-	[VMX_EXIT_RSM] = "rsm",
-	[VMX_EXIT_VMCALL] = "vmcall",
-	[VMX_EXIT_VMCLEAR] = "vmclear",
-	[VMX_EXIT_VMLAUNCH] = "vmlaunch",
-	[VMX_EXIT_VMPTRLD] = "vmptrld",
-	[VMX_EXIT_VMPTRST] = "vmptrst",
-	[VMX_EXIT_VMREAD] = "vmread",
-	[VMX_EXIT_VMRESUME] = "vmresume",
-	[VMX_EXIT_VMWRITE] = "vmwrite",
-	[VMX_EXIT_VMXOFF] = "vmxoff",
-	[VMX_EXIT_VMXON] = "vmxon",
-	[VMX_EXIT_CR_ACCESS] = "control-register access",
-	[VMX_EXIT_DR_ACCESS] = "debug-register access",
-	[VMX_EXIT_IO] = "i/o",
-	[VMX_EXIT_RDMSR] = "rdmsr",
-	[VMX_EXIT_WRMSR] = "wrmsr",
-	[VMX_EXIT_BAD_GUEST_STATE] = "VM entry: invalid guest state",
-	[VMX_EXIT_MSR_LOADING] = "VM entry: MSR loading",
-	[VMX_EXIT_MWAIT] = "mwait",
-	[VMX_EXIT_MTF] = "monitor trap flag",
-	[VMX_EXIT_MONITOR] = "monitor",
-	[VMX_EXIT_PAUSE] = "pause",
-	[VMX_EXIT_MACHINE_CHECK] = "VM entry: machine check",
-	[VMX_EXIT_EPT_VIOLATION] = "ept violation",
-	[VMX_EXIT_EPT_MISCONFIG] = "ept misconfiguration",
-	[VMX_EXIT_INVEPT] = "invept",
-	[VMX_EXIT_RDTSCP] = "rdtscp",
-	[VMX_EXIT_PREEMPT_TIMER] = "preemption timer",
-	[VMX_EXIT_INVVPID] = "invvpid",
-	[VMX_EXIT_WBINVD] = "wbinvd",
-	[VMX_EXIT_XSETBV] = "xsetbv",
-	[VMX_EXIT_RDRAND] = "rdrand",
-	[VMX_EXIT_INVPCID] = "invpcid",
-	[VMX_EXIT_VMFUNC] = "vmfunc",
-	[VMX_EXIT_ENCLS] = "encls",
-	[VMX_EXIT_RDSEED] = "rdseed",
-	[VMX_EXIT_XSAVES] = "xsaves",
-	[VMX_EXIT_XRSTORS] = "xrstors",
+    [VMX_EXIT_EXCEPTION_NMI] = "exception or NMI",
+    [VMX_EXIT_EXTERNAL_INT] = "external interrupt",
+    [VMX_EXIT_TRIPLE_FAULT] = "triple fault",
+    [VMX_EXIT_INIT] = "INIT signal",
+    [VMX_EXIT_SIPI] = "SIPI",
+    [VMX_EXIT_INTR_WINDOW] = "interrupt window",
+    [VMX_EXIT_NMI_WINDOW] = "NMI window",
+    [VMX_EXIT_TASK_SWITCH] = "task switch",
+    [VMX_EXIT_CPUID] = "cpuid",
+    [VMX_EXIT_GETSEC] = "getsec",
+    [VMX_EXIT_HLT] = "hlt",
+    [VMX_EXIT_INVD] = "invd",
+    [VMX_EXIT_INVLPG] = "invlpg",
+    [VMX_EXIT_RDPMC] = "rdpmc",
+    [VMX_EXIT_RDTSC] = "rdtsc",
+    [VMX_EXIT_RSM] = "rsm",
+    [VMX_EXIT_VMCALL] = "vmcall",
+    [VMX_EXIT_VMCLEAR] = "vmclear",
+    [VMX_EXIT_VMLAUNCH] = "vmlaunch",
+    [VMX_EXIT_VMPTRLD] = "vmptrld",
+    [VMX_EXIT_VMPTRST] = "vmptrst",
+    [VMX_EXIT_VMREAD] = "vmread",
+    [VMX_EXIT_VMRESUME] = "vmresume",
+    [VMX_EXIT_VMWRITE] = "vmwrite",
+    [VMX_EXIT_VMXOFF] = "vmxoff",
+    [VMX_EXIT_VMXON] = "vmxon",
+    [VMX_EXIT_CR_ACCESS] = "control-register access",
+    [VMX_EXIT_DR_ACCESS] = "debug-register access",
+    [VMX_EXIT_IO] = "i/o",
+    [VMX_EXIT_RDMSR] = "rdmsr",
+    [VMX_EXIT_WRMSR] = "wrmsr",
+    [VMX_EXIT_BAD_GUEST_STATE] = "VM entry: invalid guest state",
+    [VMX_EXIT_MSR_LOADING] = "VM entry: MSR loading",
+    [VMX_EXIT_MWAIT] = "mwait",
+    [VMX_EXIT_MTF] = "monitor trap flag",
+    [VMX_EXIT_MONITOR] = "monitor",
+    [VMX_EXIT_PAUSE] = "pause",
+    [VMX_EXIT_MACHINE_CHECK] = "VM entry: machine check",
+    [VMX_EXIT_EPT_VIOLATION] = "ept violation",
+    [VMX_EXIT_EPT_MISCONFIG] = "ept misconfiguration",
+    [VMX_EXIT_INVEPT] = "invept",
+    [VMX_EXIT_RDTSCP] = "rdtscp",
+    [VMX_EXIT_PREEMPT_TIMER] = "preemption timer",
+    [VMX_EXIT_INVVPID] = "invvpid",
+    [VMX_EXIT_WBINVD] = "wbinvd",
+    [VMX_EXIT_XSETBV] = "xsetbv",
+    [VMX_EXIT_RDRAND] = "rdrand",
+    [VMX_EXIT_INVPCID] = "invpcid",
+    [VMX_EXIT_VMFUNC] = "vmfunc",
+    [VMX_EXIT_ENCLS] = "encls",
+    [VMX_EXIT_RDSEED] = "rdseed",
+    [VMX_EXIT_XSAVES] = "xsaves",
+    [VMX_EXIT_XRSTORS] = "xrstors",
 };
 
 const char *vmx_exit_reason_name(uint32_t basic)
@@ -74,10 +74,18 @@ const char *vmx_exit_reason_name(uint32_t basic)
 static bool vmx_exit_is_vmx_insn(uint32_t basic)
 {
 	switch (basic) {
-	case VMX_EXIT_VMCLEAR: case VMX_EXIT_VMLAUNCH: case VMX_EXIT_VMPTRLD:
-	case VMX_EXIT_VMPTRST: case VMX_EXIT_VMREAD: case VMX_EXIT_VMRESUME:
-	case VMX_EXIT_VMWRITE: case VMX_EXIT_VMXOFF: case VMX_EXIT_VMXON:
-	case VMX_EXIT_INVEPT: case VMX_EXIT_INVVPID: case VMX_EXIT_VMFUNC:
+	case VMX_EXIT_VMCLEAR:
+	case VMX_EXIT_VMLAUNCH:
+	case VMX_EXIT_VMPTRLD:
+	case VMX_EXIT_VMPTRST:
+	case VMX_EXIT_VMREAD:
+	case VMX_EXIT_VMRESUME:
+	case VMX_EXIT_VMWRITE:
+	case VMX_EXIT_VMXOFF:
+	case VMX_EXIT_VMXON:
+	case VMX_EXIT_INVEPT:
+	case VMX_EXIT_INVVPID:
+	case VMX_EXIT_VMFUNC:
 		return true;
 	default:
 		return false;
@@ -98,8 +106,7 @@ static void vmx_exit_io(uint64_t q, struct vm_exit *e)
  * write (a read-modify-write sets both bits 0 and 1), else a read; bits
  * 5:3 are the rights of the translation, all 0 when the walk stopped at an
  * entry that is not present. */
-static void vmx_exit_ept_violation(const struct vmx_exit_info *x,
-				   struct vm_exit *e)
+static void vmx_exit_ept_violation(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	e->kind = EXIT_S2_FAULT;
 	e->fault.gpa = gpa(x->gpa);
@@ -114,8 +121,7 @@ static void vmx_exit_ept_violation(const struct vmx_exit_info *x,
 
 /* Exit reason 0 (§28.2.2): an exception from the exception bitmap (#UD
  * only) or an NMI (NMI exiting). */
-static enum vmx_exit_action vmx_exit_exception(const struct vmx_exit_info *x,
-					       struct vm_exit *e)
+static enum vmx_exit_action vmx_exit_exception(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	uint32_t type = INTR_INFO_TYPE(x->intr_info);
 
@@ -127,24 +133,21 @@ static enum vmx_exit_action vmx_exit_exception(const struct vmx_exit_info *x,
 		e->kind = EXIT_INTR;
 		return VMX_ACT_NMI;
 	}
-	if (type == INTR_TYPE_HW_EXCEPTION &&
-	    INTR_INFO_VECTOR(x->intr_info) == VECTOR_UD) {
+	if (type == INTR_TYPE_HW_EXCEPTION && INTR_INFO_VECTOR(x->intr_info) == VECTOR_UD) {
 		e->other.why = "#UD";
 		return VMX_ACT_UD;
 	}
 	return VMX_ACT_REPORT;
 }
 
-static void vmx_exit_msr(const struct vmx_exit_info *x, struct vm_exit *e,
-			 bool write)
+static void vmx_exit_msr(const struct vmx_exit_info *x, struct vm_exit *e, bool write)
 {
 	e->kind = write ? EXIT_MSR_WRITE : EXIT_MSR_READ;
 	e->msr.index = (uint32_t)x->rcx;
 	e->insn_len = x->insn_len;
 }
 
-static enum vmx_exit_action vmx_exit_cr(const struct vmx_exit_info *x,
-					struct vm_exit *e)
+static enum vmx_exit_action vmx_exit_cr(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	unsigned cr = CR_QUAL_NUMBER(x->qual);
 
@@ -157,19 +160,17 @@ static enum vmx_exit_action vmx_exit_cr(const struct vmx_exit_info *x,
 }
 
 /* Exits whose instruction hv/ completes: the length to skip. */
-static void vmx_exit_insn(const struct vmx_exit_info *x, struct vm_exit *e,
-			  enum exit_kind kind)
+static void vmx_exit_insn(const struct vmx_exit_info *x, struct vm_exit *e, enum exit_kind kind)
 {
 	e->kind = kind;
 	e->insn_len = x->insn_len;
 }
 
-enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x,
-				     struct vm_exit *e)
+enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	uint32_t basic = VMX_EXIT_REASON_BASIC(x->reason);
 
-	*e = (struct vm_exit){ .kind = EXIT_OTHER, .raw = x->reason };
+	*e = (struct vm_exit){.kind = EXIT_OTHER, .raw = x->reason};
 	e->other.why = vmx_exit_reason_name(basic);
 	if (x->reason & VMX_EXIT_REASON_ENTRY_FAIL) {
 		e->kind = EXIT_ENTRY_FAILED;
@@ -227,10 +228,9 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x,
 uint64_t *vmx_exit_gpr(struct guest_regs *regs, unsigned n)
 {
 	uint64_t *const map[16] = {
-		&regs->rax, &regs->rcx, &regs->rdx, &regs->rbx,
-		&regs->rsp, &regs->rbp, &regs->rsi, &regs->rdi,
-		&regs->r8,  &regs->r9,  &regs->r10, &regs->r11,
-		&regs->r12, &regs->r13, &regs->r14, &regs->r15,
+	    &regs->rax, &regs->rcx, &regs->rdx, &regs->rbx, &regs->rsp, &regs->rbp,
+	    &regs->rsi, &regs->rdi, &regs->r8,  &regs->r9,  &regs->r10, &regs->r11,
+	    &regs->r12, &regs->r13, &regs->r14, &regs->r15,
 	};
 
 	return map[n & 15];

@@ -30,8 +30,7 @@ enum vmx_exit_action {
 
 /* Decode `x` into *e (kind, insn_len, raw and the kind's fields) and say
  * what to do with it. Never fails: unknown exits become EXIT_OTHER. */
-enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x,
-				     struct vm_exit *e);
+enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e);
 
 /* The guest register with x86 encoding `n` (0 = RAX, 1 = RCX, ... 15 = R15),
  * as exit qualifications name them; RSP is regs->rsp. */

@@ -49,10 +49,7 @@ static inline bool vmx_vmread(enum vmcs_field f, uint64_t *v)
 {
 	bool fail;
 
-	__asm__ volatile("vmread %2, %1"
-			 : "=@ccbe"(fail), "=rm"(*v)
-			 : "r"((uint64_t)f)
-			 : "cc");
+	__asm__ volatile("vmread %2, %1" : "=@ccbe"(fail), "=rm"(*v) : "r"((uint64_t)f) : "cc");
 	return !fail;
 }
 
@@ -61,9 +58,9 @@ static inline bool vmx_vmwrite(enum vmcs_field f, uint64_t v)
 	bool fail;
 
 	__asm__ volatile("vmwrite %2, %1"
-			 : "=@ccbe"(fail)
-			 : "r"((uint64_t)f), "rm"(v)
-			 : "cc", "memory");
+	                 : "=@ccbe"(fail)
+	                 : "r"((uint64_t)f), "rm"(v)
+	                 : "cc", "memory");
 	return !fail;
 }
 
@@ -92,25 +89,19 @@ struct vmx_invvpid_desc {
 
 static inline bool vmx_invept(uint64_t type, uint64_t eptp)
 {
-	struct vmx_invept_desc d = { eptp, 0 };
+	struct vmx_invept_desc d = {eptp, 0};
 	bool fail;
 
-	__asm__ volatile("invept %1, %2"
-			 : "=@ccbe"(fail)
-			 : "m"(d), "r"(type)
-			 : "cc", "memory");
+	__asm__ volatile("invept %1, %2" : "=@ccbe"(fail) : "m"(d), "r"(type) : "cc", "memory");
 	return !fail;
 }
 
 static inline bool vmx_invvpid(uint64_t type, uint16_t vpid)
 {
-	struct vmx_invvpid_desc d = { vpid, 0 };
+	struct vmx_invvpid_desc d = {vpid, 0};
 	bool fail;
 
-	__asm__ volatile("invvpid %1, %2"
-			 : "=@ccbe"(fail)
-			 : "m"(d), "r"(type)
-			 : "cc", "memory");
+	__asm__ volatile("invvpid %1, %2" : "=@ccbe"(fail) : "m"(d), "r"(type) : "cc", "memory");
 	return !fail;
 }
 

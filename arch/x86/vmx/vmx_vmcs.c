@@ -52,8 +52,7 @@ static uint64_t vmx_vmcs_tr_base(uint64_t gdt_base, uint16_t tr)
 {
 	const uint64_t *d = (const uint64_t *)(uintptr_t)(gdt_base + (tr & ~7u));
 
-	return ((d[0] >> 16) & 0xffffff) | (((d[0] >> 56) & 0xff) << 24) |
-	       (d[1] << 32);
+	return ((d[0] >> 16) & 0xffffff) | (((d[0] >> 56) & 0xff) << 24) | (d[1] << 32);
 }
 
 /*
@@ -90,8 +89,7 @@ void vmx_vmcs_host(void)
 	vmcs_write(VMCS_HOST_RIP, (uint64_t)(uintptr_t)vmx_exit_entry);
 }
 
-static void vmx_vmcs_segment(enum vmx_seg s, uint16_t sel, uint32_t limit,
-			     uint32_t ar)
+static void vmx_vmcs_segment(enum vmx_seg s, uint16_t sel, uint32_t limit, uint32_t ar)
 {
 	vmcs_write(VMCS_GUEST_ES_SEL + 2 * s, sel);
 	vmcs_write(VMCS_GUEST_ES_BASE + 2 * s, 0);
@@ -105,20 +103,20 @@ static void vmx_vmcs_segment(enum vmx_seg s, uint16_t sel, uint32_t limit,
 #define GUEST_SEL_DATA 0x10
 /* Flat 32-bit code (type 11: execute/read, accessed) and data (type 3:
  * read/write, accessed), present, DPL 0, D/B = 1, 4 KiB granularity. */
-#define GUEST_AR_CODE  (AR_TYPE(11) | AR_S | AR_P | AR_DB | AR_G)
-#define GUEST_AR_DATA  (AR_TYPE(3) | AR_S | AR_P | AR_DB | AR_G)
+#define GUEST_AR_CODE (AR_TYPE(11) | AR_S | AR_P | AR_DB | AR_G)
+#define GUEST_AR_DATA (AR_TYPE(3) | AR_S | AR_P | AR_DB | AR_G)
 /* TR: a busy 32-bit TSS (type 11), present; LDTR unusable (§27.3.1.2). */
-#define GUEST_AR_TR    (AR_TYPE(11) | AR_P)
-#define GUEST_DR7      0x400ull
-#define GUEST_RFLAGS   0x2ull
+#define GUEST_AR_TR  (AR_TYPE(11) | AR_P)
+#define GUEST_DR7    0x400ull
+#define GUEST_RFLAGS 0x2ull
 
 static void vmx_vmcs_guest_segments(void)
 {
 	for (enum vmx_seg s = SEG_ES; s <= SEG_GS; s++) {
 		bool code = s == SEG_CS;
 
-		vmx_vmcs_segment(s, code ? GUEST_SEL_CODE : GUEST_SEL_DATA,
-				 0xffffffffu, code ? GUEST_AR_CODE : GUEST_AR_DATA);
+		vmx_vmcs_segment(s, code ? GUEST_SEL_CODE : GUEST_SEL_DATA, 0xffffffffu,
+		                 code ? GUEST_AR_CODE : GUEST_AR_DATA);
 	}
 	vmx_vmcs_segment(SEG_LDTR, 0, 0, AR_UNUSABLE);
 	vmx_vmcs_segment(SEG_TR, 0, 0x67, GUEST_AR_TR);
