@@ -12,6 +12,20 @@
 unsigned arch_cpu_id(void);
 
 /*
+ * The same index, inline, for fast paths that cannot afford a call. The
+ * fake arch keeps it in a thread-local variable (fake_set_cpu()); the
+ * hypervisor runs on its boot CPU only, index 0 (SMP start-up must change
+ * this too, e.g. to a %gs-relative load). arch_cpu_id() returns this value
+ * in both implementations.
+ */
+#ifdef LAB_HOST
+extern __thread unsigned arch_fake_cpu_id;
+static inline unsigned arch_cpu_id_inline(void) { return arch_fake_cpu_id; }
+#else
+static inline unsigned arch_cpu_id_inline(void) { return 0; }
+#endif
+
+/*
  * Hypervisor-virtual address of a host-physical address. All managed RAM
  * is mapped; the real arch maps it 1:1, the fake arch at an offset.
  */

@@ -15,7 +15,8 @@ struct palloc_zone_state palloc_zones[ZONE_COUNT];
 struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
 uintptr_t palloc_va_offset;
 pfn_t palloc_pfn_limit;
-uint8_t palloc_first_zone[4];
+pfn_t palloc_pfn_span;
+uint16_t palloc_first_cache[4];
 unsigned palloc_cpu_seen;
 unsigned long palloc_inject_countdown;
 
@@ -40,7 +41,8 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 	uint64_t word = pdb_make(owner, id, 0), old = PALLOC_WORD_CLEAN;
 	struct palloc_cpu *pc;
 	struct palloc_cache *c;
-	uint32_t n, pfn;
+	uintptr_t n; /* a full-width index: the slot load takes one instruction */
+	uint32_t pfn;
 
 	ASSERT(palloc_owner_ok(owner) && id <= PDB_ID_MAX);
 #ifdef LAB_TESTING
@@ -49,7 +51,8 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 #endif
 	if (unlikely(!(flags & PALLOC_ATOMIC)))
 		return palloc_alloc_slow(flags, owner, id);
-	pc = &palloc_cpus[arch_cpu_id()];
+	pc = &palloc_cpus[arch_cpu_id_inline()];
+	palloc_in_register(pc);
 	if (unlikely(pc->busy))
 		goto slow;
 	/*
@@ -59,13 +62,13 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 	 */
 	pc->busy = 1;
 	barrier();
-	c = &pc->cache[palloc_first_zone[flags & 3]];
+	c = (struct palloc_cache *)((char *)pc + palloc_first_cache[flags & 3]);
 	palloc_in_register(c);
 	n = c->count[PALLOC_CLEAN];
 	if (unlikely(n == 0))
 		goto unbusy;
 	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n - 1]);
-	atomic_store_relaxed(&c->count[PALLOC_CLEAN], n - 1);
+	atomic_store_relaxed(&c->count[PALLOC_CLEAN], (uint32_t)(n - 1));
 	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)))
 		goto unbusy;
 	palloc_count(&c->ctr.allocs_clean);
@@ -86,17 +89,25 @@ slow:
  */
 enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 {
-	uintptr_t off = (uintptr_t)va - palloc_va_offset;
-	pfn_t pfn = off >> PAGE_SHIFT;
+	/*
+	 * The frame number minus 1, with the offset's low 12 bits rotated to
+	 * the top: one comparison rejects an unaligned address (bits >= 52
+	 * set), frame 0 (wraps to all ones) and frames past the end.
+	 */
+	uint64_t x = (uintptr_t)va - palloc_va_offset - PAGE_SIZE;
+	uint64_t idx = (x >> PAGE_SHIFT) | (x << (64 - PAGE_SHIFT));
 	uint64_t want = pdb_make(owner, id, 0), old = want;
 	struct palloc_cpu *pc;
 	struct palloc_cache *c;
-	uint32_t n;
+	uintptr_t n; /* as in palloc_alloc() */
+	pfn_t pfn;
 
-	if (unlikely((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 ||
-		     !palloc_owner_ok(owner) || id > PDB_ID_MAX))
+	if (unlikely(idx >= palloc_pfn_span || !palloc_owner_ok(owner) ||
+		     id > PDB_ID_MAX))
 		return palloc_free_slow(va, owner, id);
-	pc = &palloc_cpus[arch_cpu_id()];
+	pfn = idx + 1;
+	pc = &palloc_cpus[arch_cpu_id_inline()];
+	palloc_in_register(pc);
 	if (unlikely(pc->busy))
 		goto slow;
 	pc->busy = 1; /* as in palloc_alloc(): the cache is read after this */
@@ -112,7 +123,7 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 		goto slow;
 	}
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
-	atomic_store_release(&c->count[PALLOC_DIRTY], n + 1);
+	atomic_store_release(&c->count[PALLOC_DIRTY], (uint32_t)(n + 1));
 	palloc_count(&c->ctr.frees);
 	barrier();
 	pc->busy = 0;
@@ -311,7 +322,8 @@ static void init_fill(struct palloc_zone_state *zs)
 	init_watermarks(zs);
 }
 
-/* flags & 3 -> the first present zone of its fallback order. */
+/* flags & 3 -> the first present zone of its fallback order (as the offset
+ * of its cache in struct palloc_cpu, so the fast path adds it to the CPU's). */
 static void init_first_zones(void)
 {
 	static const uint8_t order[4][ZONE_COUNT] = {
@@ -322,13 +334,16 @@ static void init_first_zones(void)
 	};
 
 	for (unsigned f = 0; f < 4; f++) {
-		palloc_first_zone[f] = order[f][0];
+		unsigned z = order[f][0];
+
 		for (unsigned i = 0; i < ZONE_COUNT; i++) {
 			if (palloc_zones[order[f][i]].present) {
-				palloc_first_zone[f] = order[f][i];
+				z = order[f][i];
 				break;
 			}
 		}
+		palloc_first_cache[f] = (uint16_t)(offsetof(struct palloc_cpu, cache) +
+						   z * sizeof(struct palloc_cache));
 	}
 }
 
@@ -344,6 +359,7 @@ void palloc_init(void)
 	palloc_cpu_seen = 0;
 	palloc_inject_countdown = 0;
 	palloc_pfn_limit = pdb.pfn_end;
+	palloc_pfn_span = pdb.pfn_end - 1;
 	/* Frame 0 is the empty-slot marker: never free in the allocator's eyes. */
 	if (init_is_free(0))
 		pdb.entries[0].word = pdb_make(PDB_HYPERVISOR, 0, 0);

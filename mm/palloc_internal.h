@@ -141,7 +141,9 @@ extern struct palloc_zone_state palloc_zones[ZONE_COUNT];
 extern struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
 extern uintptr_t palloc_va_offset;     /* va = palloc_va_offset + pa */
 extern pfn_t palloc_pfn_limit;         /* pdb.pfn_end at palloc_init() */
-extern uint8_t palloc_first_zone[4];   /* by flags & 3: the first zone tried */
+extern pfn_t palloc_pfn_span;          /* palloc_pfn_limit - 1: frames a free may name, less 1 */
+extern uint16_t palloc_first_cache[4]; /* by flags & 3: offset in struct palloc_cpu
+					* of the first zone's cache */
 extern unsigned palloc_cpu_seen;       /* 1 + the highest CPU seen on a slow path */
 extern unsigned long palloc_inject_countdown;
 

@@ -4,7 +4,7 @@
 #include "lab/string.h"
 
 /* Only the boot CPU runs today; SMP start-up will set a per-CPU index. */
-unsigned arch_cpu_id(void) { return 0; }
+unsigned arch_cpu_id(void) { return arch_cpu_id_inline(); }
 
 /* All managed RAM is identity mapped (paging.c). */
 void *arch_pa_to_va(hpa_t pa) { return (void *)(uintptr_t)pa.pa; }

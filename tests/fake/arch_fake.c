@@ -11,7 +11,7 @@
 
 static unsigned char *mem_base;
 static uint64_t mem_bytes;
-static __thread unsigned cpu_id;
+__thread unsigned arch_fake_cpu_id;
 
 static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *console_buf;
@@ -39,8 +39,8 @@ void fake_mem_fini(void)
 }
 
 uint64_t fake_mem_size(void) { return mem_bytes; }
-void fake_set_cpu(unsigned id) { cpu_id = id; }
-unsigned arch_cpu_id(void) { return cpu_id; }
+void fake_set_cpu(unsigned id) { arch_fake_cpu_id = id; }
+unsigned arch_cpu_id(void) { return arch_cpu_id_inline(); }
 
 void *arch_pa_to_va(hpa_t pa)
 {
