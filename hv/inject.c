@@ -62,7 +62,7 @@ bool hv_inject_test(const char *name)
 	}
 	palloc_scrub(64); /* dirty-clean needs clean frames to dirty */
 	struct s2_vm *vms[] = {&a, &b};
-	unsigned before = audit_run(vms, 2, NULL, &r);
+	unsigned before = audit_run(vms, 2, hv_audit_opts(), &r);
 	struct audit_inject in = {.vm = &a,
 	                          .other = &b,
 	                          .g = gpa(HEAP_BASE),
@@ -74,7 +74,7 @@ bool hv_inject_test(const char *name)
 		log_printf("audit-inject: %s: could not be injected\n", name);
 		return false;
 	}
-	unsigned after = audit_run(vms, 2, NULL, &r);
+	unsigned after = audit_run(vms, 2, hv_audit_opts(), &r);
 	unsigned inv = audit_corruption_invariant(kind);
 	bool ok = before == 0 && after > 0 && reported(&r, inv, in.pfn);
 	audit_log(&r);

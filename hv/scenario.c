@@ -21,6 +21,11 @@
  * so it works when a greedy guest has taken everything it may). */
 static struct audit_opts audit_opts = {.clean_scan_budget = AUDIT_SCAN_ALL};
 
+const struct audit_opts *hv_audit_opts(void)
+{
+	return audit_opts.seen ? &audit_opts : NULL;
+}
+
 void hv_audit_init(const struct boot_info *bi)
 {
 	audit_opts.seen = arch_pa_to_va(hpa(bi->seen_base));
@@ -41,7 +46,7 @@ unsigned hv_audit(bool log)
 	for (unsigned i = 0; i < VM_MAX; i++)
 		if (vm_slot(i)->state == VM_RUNNING)
 			live[n++] = &vm_slot(i)->s2;
-	unsigned v = audit_run(live, n, audit_opts.seen ? &audit_opts : NULL, &r);
+	unsigned v = audit_run(live, n, hv_audit_opts(), &r);
 	if (log)
 		audit_log(&r);
 	return v;
