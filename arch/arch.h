@@ -20,9 +20,15 @@ unsigned arch_cpu_id(void);
  */
 #ifdef LAB_HOST
 extern __thread unsigned arch_fake_cpu_id;
-static inline unsigned arch_cpu_id_inline(void) { return arch_fake_cpu_id; }
+static inline unsigned arch_cpu_id_inline(void)
+{
+	return arch_fake_cpu_id;
+}
 #else
-static inline unsigned arch_cpu_id_inline(void) { return 0; }
+static inline unsigned arch_cpu_id_inline(void)
+{
+	return 0;
+}
 #endif
 
 /*

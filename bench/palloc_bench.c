@@ -33,12 +33,12 @@
 #include "mm/palloc_internal.h"
 #include "stress/palloc_fixture.h"
 
-#define B_1G_FRAMES   (1ull << 18)
-#define B_ZONE_LO     (ZONE_DMA_END >> PAGE_SHIFT)       /* 1 GiB in DMA32 */
-#define B_16G_LO      (ZONE_DMA32_END >> PAGE_SHIFT)     /* 16 GiB in NORMAL */
-#define B_PAIRS       100000
-#define B_RUNS        11
-#define B_LAT_CALLS   10000000
+#define B_1G_FRAMES (1ull << 18)
+#define B_ZONE_LO   (ZONE_DMA_END >> PAGE_SHIFT)   /* 1 GiB in DMA32 */
+#define B_16G_LO    (ZONE_DMA32_END >> PAGE_SHIFT) /* 16 GiB in NORMAL */
+#define B_PAIRS     100000
+#define B_RUNS      11
+#define B_LAT_CALLS 10000000
 
 static double b_now(void)
 {
@@ -66,10 +66,9 @@ static double b_median(double *v, unsigned n)
 static void b_setup_pdb(bool big)
 {
 	struct pfx_range r[2] = {
-		{ 0x100, 0x1000, PDB_FIRMWARE },
-		{ big ? B_16G_LO : B_ZONE_LO,
-		  (big ? B_16G_LO + 16 * B_1G_FRAMES : B_ZONE_LO + B_1G_FRAMES) + 256,
-		  PDB_FREE_CLEAN },
+	    {0x100, 0x1000, PDB_FIRMWARE},
+	    {big ? B_16G_LO : B_ZONE_LO,
+	     (big ? B_16G_LO + 16 * B_1G_FRAMES : B_ZONE_LO + B_1G_FRAMES) + 256, PDB_FREE_CLEAN},
 	};
 	uint64_t bytes = (r[1].hi + 16) << PAGE_SHIFT;
 
@@ -173,9 +172,9 @@ __attribute__((noinline)) static void *ts_alloc(void)
 		n = ((h >> 32) + 1) << 32 |
 		    atomic_load_explicit(&ts.next[pfn], memory_order_relaxed);
 	} while (!atomic_compare_exchange_weak_explicit(&ts.head, &h, n, memory_order_acq_rel,
-							memory_order_acquire));
+	                                                memory_order_acquire));
 	atomic_store_explicit((_Atomic uint64_t *)&pdb.entries[pfn].word,
-			      pdb_make(PDB_HYPERVISOR, 0, 0), memory_order_release);
+	                      pdb_make(PDB_HYPERVISOR, 0, 0), memory_order_release);
 	return palloc_pfn_va(pfn);
 }
 
@@ -191,7 +190,7 @@ __attribute__((noinline)) static int ts_free(void *va)
 		atomic_store_explicit(&ts.next[pfn], (uint32_t)h, memory_order_relaxed);
 		n = ((h >> 32) + 1) << 32 | pfn;
 	} while (!atomic_compare_exchange_weak_explicit(&ts.head, &h, n, memory_order_release,
-							memory_order_relaxed));
+	                                                memory_order_relaxed));
 	return 0;
 }
 
@@ -232,9 +231,9 @@ static void b_nothing(void)
 }
 
 static const struct b_alloc b_allocs[] = {
-	{ "palloc", palloc_init, pa_alloc, pa_free, pa_idle },
-	{ "spinlock_list", sl_setup, sl_alloc, sl_free, b_nothing },
-	{ "treiber_stack", ts_setup, ts_alloc, ts_free, b_nothing },
+    {"palloc", palloc_init, pa_alloc, pa_free, pa_idle},
+    {"spinlock_list", sl_setup, sl_alloc, sl_free, b_nothing},
+    {"treiber_stack", ts_setup, ts_alloc, ts_free, b_nothing},
 };
 #define B_ALLOCS ARRAY_SIZE(b_allocs)
 
@@ -297,7 +296,7 @@ static double b_pair_ns_2t(const struct b_alloc *a)
 
 	for (unsigned r = 0; r < B_RUNS; r++) {
 		atomic_int go = 2;
-		struct b_thread_arg t[2] = { { a, 0, &go, 0 }, { a, 1, &go, 0 } };
+		struct b_thread_arg t[2] = {{a, 0, &go, 0}, {a, 1, &go, 0}};
 		pthread_t th[2];
 
 		a->idle();
@@ -313,7 +312,7 @@ static double b_pair_ns_2t(const struct b_alloc *a)
 
 /* Take every frame, then free them all: ns per frame (both halves). */
 static double b_bulk_ns(const struct b_alloc *a, void **buf, uint64_t cap, unsigned runs,
-			double *scrub_ns)
+                        double *scrub_ns)
 {
 	double v[B_RUNS], s[B_RUNS];
 
@@ -361,7 +360,7 @@ static double b_remote_free_ns(const struct b_alloc *a, void **buf)
 	double v[B_RUNS];
 
 	for (unsigned r = 0; r < B_RUNS; r++) {
-		struct b_thread_arg t = { a, 1, NULL, 0 };
+		struct b_thread_arg t = {a, 1, NULL, 0};
 		pthread_t th;
 
 		b_remote_buf = buf;
@@ -474,8 +473,8 @@ static int b_instr(const char *name, const char *op)
 			}
 		}
 		for (unsigned i = 0; i < 32; i++) {
-			bool hit = strcmp(a->name, "palloc") ||
-				   c->count[PALLOC_DIRTY] < PALLOC_SLOTS;
+			bool hit =
+			    strcmp(a->name, "palloc") || c->count[PALLOC_DIRTY] < PALLOC_SLOTS;
 
 			if (!is_alloc && hit) {
 				CALLGRIND_TOGGLE_COLLECT;
@@ -495,9 +494,8 @@ static int b_instr(const char *name, const char *op)
 /* ---- the run -------------------------------------------------------------- */
 
 struct b_result {
-	double pair_ns, alloc_instr, free_instr, bulk_ns, pair_ns_2t, scaling_2t,
-		remote_free_ns, p999_ns, max_ns, pair_ns_16g, scrub_ns, bulk_ns_16g,
-		lat_overhead_ns;
+	double pair_ns, alloc_instr, free_instr, bulk_ns, pair_ns_2t, scaling_2t, remote_free_ns,
+	    p999_ns, max_ns, pair_ns_16g, scrub_ns, bulk_ns_16g, lat_overhead_ns;
 };
 
 static void b_read_instr(const char *file, struct b_result *res)
@@ -511,8 +509,8 @@ static void b_read_instr(const char *file, struct b_result *res)
 	while (f && fscanf(f, "%63s %15s %lf", name, op, &v) == 3)
 		for (unsigned i = 0; i < B_ALLOCS; i++)
 			if (!strcmp(name, b_allocs[i].name))
-				*(strcmp(op, "alloc") ? &res[i].free_instr
-						      : &res[i].alloc_instr) = v;
+				*(strcmp(op, "alloc") ? &res[i].free_instr : &res[i].alloc_instr) =
+				    v;
 	if (f)
 		fclose(f);
 }
@@ -556,9 +554,9 @@ int main(int argc, char **argv)
 		res[i].bulk_ns_16g = b_bulk_ns(a, buf, 16 * B_1G_FRAMES + 4096, 1, NULL);
 	}
 	pfx_fini();
-	printf("\n%-14s %8s %7s %7s %8s %8s %6s %8s %8s %9s %8s %8s\n", "allocator",
-	       "pair_ns", "alloc_i", "free_i", "bulk_ns", "pair_2t", "x2t", "remote",
-	       "p99.9_ns", "max_ns", "pair_16g", "scrub_ns");
+	printf("\n%-14s %8s %7s %7s %8s %8s %6s %8s %8s %9s %8s %8s\n", "allocator", "pair_ns",
+	       "alloc_i", "free_i", "bulk_ns", "pair_2t", "x2t", "remote", "p99.9_ns", "max_ns",
+	       "pair_16g", "scrub_ns");
 	for (unsigned i = 0; i < B_ALLOCS; i++) {
 		const struct b_result *r = &res[i];
 
@@ -578,14 +576,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < B_ALLOCS; i++) {
 		const struct b_result *r = &res[i];
 
-		fprintf(json,
-			"  \"%s\": {\"pair_ns\": %.3f, \"alloc_instr\": %.1f, \"free_instr\": %.1f, "
-			"\"bulk_ns\": %.3f, \"pair_ns_2t\": %.3f, \"scaling_2t\": %.3f, "
-			"\"remote_free_ns\": %.3f, \"p999_ns\": %.1f, \"max_ns\": %.1f, "
-			"\"pair_ns_16g\": %.3f, \"scrub_ns\": %.1f, \"bulk_ns_16g\": %.3f}%s\n",
-			b_allocs[i].name, r->pair_ns, r->alloc_instr, r->free_instr, r->bulk_ns,
-			r->pair_ns_2t, r->scaling_2t, r->remote_free_ns, r->p999_ns, r->max_ns,
-			r->pair_ns_16g, r->scrub_ns, r->bulk_ns_16g, i + 1 < B_ALLOCS ? "," : "");
+		fprintf(
+		    json,
+		    "  \"%s\": {\"pair_ns\": %.3f, \"alloc_instr\": %.1f, \"free_instr\": %.1f, "
+		    "\"bulk_ns\": %.3f, \"pair_ns_2t\": %.3f, \"scaling_2t\": %.3f, "
+		    "\"remote_free_ns\": %.3f, \"p999_ns\": %.1f, \"max_ns\": %.1f, "
+		    "\"pair_ns_16g\": %.3f, \"scrub_ns\": %.1f, \"bulk_ns_16g\": %.3f}%s\n",
+		    b_allocs[i].name, r->pair_ns, r->alloc_instr, r->free_instr, r->bulk_ns,
+		    r->pair_ns_2t, r->scaling_2t, r->remote_free_ns, r->p999_ns, r->max_ns,
+		    r->pair_ns_16g, r->scrub_ns, r->bulk_ns_16g, i + 1 < B_ALLOCS ? "," : "");
 	}
 	fprintf(json, "}\n");
 	fclose(json);

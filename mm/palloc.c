@@ -23,7 +23,9 @@ unsigned long palloc_inject_countdown;
 const char *palloc_zone_name(enum palloc_zone z)
 {
 	static const char *const names[ZONE_COUNT] = {
-		[ZONE_DMA] = "DMA", [ZONE_DMA32] = "DMA32", [ZONE_NORMAL] = "NORMAL",
+	    [ZONE_DMA] = "DMA",
+	    [ZONE_DMA32] = "DMA32",
+	    [ZONE_NORMAL] = "NORMAL",
 	};
 	return (unsigned)z < ZONE_COUNT ? names[z] : "invalid";
 }
@@ -102,8 +104,7 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	uintptr_t n; /* as in palloc_alloc() */
 	pfn_t pfn;
 
-	if (unlikely(idx >= palloc_pfn_span || !palloc_owner_ok(owner) ||
-		     id > PDB_ID_MAX))
+	if (unlikely(idx >= palloc_pfn_span || !palloc_owner_ok(owner) || id > PDB_ID_MAX))
 		return palloc_free_slow(va, owner, id);
 	pfn = idx + 1;
 	pc = &palloc_cpus[arch_cpu_id_inline()];
@@ -116,8 +117,7 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	palloc_in_register(c);
 	n = c->count[PALLOC_DIRTY];
 	if (unlikely(n == PALLOC_SLOTS ||
-		     !atomic_cas_acq_rel(&pdb.entries[pfn].word, &old,
-					 PALLOC_WORD_DIRTY))) {
+	             !atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, PALLOC_WORD_DIRTY))) {
 		barrier();
 		pc->busy = 0;
 		goto slow;
@@ -132,8 +132,7 @@ slow:
 	return palloc_free_slow(palloc_pfn_va(pfn), pdb_word_owner(want), pdb_word_id(want));
 }
 
-void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner,
-						      unsigned id)
+void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner, unsigned id)
 {
 	return palloc_alloc(PALLOC_ATOMIC, owner, id);
 }
@@ -164,7 +163,7 @@ static int64_t stats_clamp(int64_t v)
 void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 {
 	const struct palloc_zone_state *zs;
-	struct palloc_counters s = { 0 };
+	struct palloc_counters s = {0};
 
 	memset(out, 0, sizeof(*out));
 	if ((unsigned)z >= ZONE_COUNT)
@@ -181,10 +180,10 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 		s.refused += atomic_load_relaxed(&k->refused);
 	}
 	out->total = zs->total;
-	out->free_clean = (uint64_t)stats_clamp(
-		(int64_t)(zs->clean_init + s.scrubbed - s.allocs_clean));
-	out->free_dirty = (uint64_t)stats_clamp((int64_t)(
-		zs->dirty_init + s.frees - s.scrubbed - s.allocs_dirty));
+	out->free_clean =
+	    (uint64_t)stats_clamp((int64_t)(zs->clean_init + s.scrubbed - s.allocs_clean));
+	out->free_dirty = (uint64_t)stats_clamp(
+	    (int64_t)(zs->dirty_init + s.frees - s.scrubbed - s.allocs_dirty));
 	out->min = zs->min;
 	out->low = zs->low;
 	out->high = zs->high;
@@ -210,17 +209,16 @@ static bool init_is_free(pfn_t pfn)
 static pfn_t init_zone_start(enum palloc_zone z)
 {
 	static const pfn_t start[ZONE_COUNT] = {
-		[ZONE_DMA] = 0,
-		[ZONE_DMA32] = ZONE_DMA_END >> PAGE_SHIFT,
-		[ZONE_NORMAL] = ZONE_DMA32_END >> PAGE_SHIFT,
+	    [ZONE_DMA] = 0,
+	    [ZONE_DMA32] = ZONE_DMA_END >> PAGE_SHIFT,
+	    [ZONE_NORMAL] = ZONE_DMA32_END >> PAGE_SHIFT,
 	};
 	return start[z];
 }
 
 static pfn_t init_zone_end(enum palloc_zone z)
 {
-	return z == ZONE_NORMAL ? palloc_pfn_limit
-				: MIN(init_zone_start(z + 1), palloc_pfn_limit);
+	return z == ZONE_NORMAL ? palloc_pfn_limit : MIN(init_zone_start(z + 1), palloc_pfn_limit);
 }
 
 static uint64_t init_words(const struct palloc_zone_state *zs)
@@ -305,8 +303,7 @@ static void init_fill(struct palloc_zone_state *zs)
 
 		if (!init_is_free(pfn))
 			continue;
-		k = pdb_word_owner(e->word) == PDB_FREE_CLEAN ? PALLOC_CLEAN
-							       : PALLOC_DIRTY;
+		k = pdb_word_owner(e->word) == PDB_FREE_CLEAN ? PALLOC_CLEAN : PALLOC_DIRTY;
 		e->word = palloc_free_word(k);
 		palloc_pool_init_set(&zs->pool[k], pfn);
 		if (k == PALLOC_CLEAN)
@@ -327,10 +324,10 @@ static void init_fill(struct palloc_zone_state *zs)
 static void init_first_zones(void)
 {
 	static const uint8_t order[4][ZONE_COUNT] = {
-		{ ZONE_NORMAL, ZONE_DMA32, ZONE_DMA },
-		{ ZONE_DMA, ZONE_DMA, ZONE_DMA },         /* PALLOC_DMA */
-		{ ZONE_DMA32, ZONE_DMA, ZONE_DMA },       /* PALLOC_DMA32 */
-		{ ZONE_DMA, ZONE_DMA, ZONE_DMA },         /* both: DMA satisfies both */
+	    {ZONE_NORMAL, ZONE_DMA32, ZONE_DMA},
+	    {ZONE_DMA, ZONE_DMA, ZONE_DMA},   /* PALLOC_DMA */
+	    {ZONE_DMA32, ZONE_DMA, ZONE_DMA}, /* PALLOC_DMA32 */
+	    {ZONE_DMA, ZONE_DMA, ZONE_DMA},   /* both: DMA satisfies both */
 	};
 
 	for (unsigned f = 0; f < 4; f++) {
@@ -343,7 +340,7 @@ static void init_first_zones(void)
 			}
 		}
 		palloc_first_cache[f] = (uint16_t)(offsetof(struct palloc_cpu, cache) +
-						   z * sizeof(struct palloc_cache));
+		                                   z * sizeof(struct palloc_cache));
 	}
 }
 
@@ -367,8 +364,7 @@ void palloc_init(void)
 	pages = (bytes + PAGE_SIZE - 1) / PAGE_SIZE;
 	meta = init_carve(pages);
 	/* All managed RAM is mapped linearly (arch.h): one offset converts. */
-	palloc_va_offset = (uintptr_t)arch_pa_to_va(pfn_hpa(meta)) -
-			   (uintptr_t)pfn_hpa(meta).pa;
+	palloc_va_offset = (uintptr_t)arch_pa_to_va(pfn_hpa(meta)) - (uintptr_t)pfn_hpa(meta).pa;
 	mem = palloc_pfn_va(meta);
 	for (uint64_t i = 0; i < pages; i++)
 		arch_page_zero((char *)mem + i * PAGE_SIZE);

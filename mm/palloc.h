@@ -42,22 +42,22 @@ const char *palloc_zone_name(enum palloc_zone z);
 
 enum palloc_err {
 	PALLOC_OK = 0,
-	PALLOC_EINVAL,     /* not a managed frame, or not page aligned */
-	PALLOC_ENOTOWNER,  /* the frame is owned by someone else */
-	PALLOC_EDOUBLE,    /* the frame is already free */
-	PALLOC_EMAPPED,    /* a PDB_GUEST frame whose reverse record (aux) is not 0:
+	PALLOC_EINVAL,    /* not a managed frame, or not page aligned */
+	PALLOC_ENOTOWNER, /* the frame is owned by someone else */
+	PALLOC_EDOUBLE,   /* the frame is already free */
+	PALLOC_EMAPPED,   /* a PDB_GUEST frame whose reverse record (aux) is not 0:
 			    * still mapped; mm/s2 must unmap it first */
 };
 
 struct palloc_zone_stats {
-	uint64_t total;        /* managed frames that belong to the allocator's zone */
+	uint64_t total; /* managed frames that belong to the allocator's zone */
 	uint64_t free_clean;
 	uint64_t free_dirty;
 	uint64_t min, low, high;
 	uint64_t allocs, frees;
-	uint64_t failed;       /* NULL returns */
-	uint64_t refused_frees;/* non-owner and double frees */
-	bool pressure;         /* free below `low` */
+	uint64_t failed;        /* NULL returns */
+	uint64_t refused_frees; /* non-owner and double frees */
+	bool pressure;          /* free below `low` */
 	/* Added by palloc: */
 	uint64_t scrubbed;     /* FREE_DIRTY -> FREE_CLEAN transitions so far */
 	uint64_t allocs_dirty; /* allocations that took a dirty frame and scrubbed it inline */
@@ -134,8 +134,7 @@ void palloc_log_zones(void);
  * single atomic transition, no other CPU can have been handed the same frame,
  * and it reads as zeros (no data of any earlier owner).
  */
-void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner,
-						      unsigned id);
+void *labyrinth_void_alloc_page_gfp_atomic_exclusive(enum pdb_owner owner, unsigned id);
 
 #ifdef LAB_TESTING
 /* Fault injection for tests: the n-th next allocation (1 = the next) fails; 0 disables. */

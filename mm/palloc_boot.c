@@ -24,15 +24,13 @@ void palloc_log_zones(void)
 		}
 		palloc_zone_stats(z, &st);
 		log_printf("palloc: zone %-6s %5llu MiB, %llu frames (%llu clean, "
-			   "%llu dirty) in pfn [0x%llx, 0x%llx); watermarks min %llu "
-			   "low %llu high %llu frames\n",
-			   palloc_zone_name(z), boot_mib(st.total),
-			   (unsigned long long)st.total,
-			   (unsigned long long)st.free_clean,
-			   (unsigned long long)st.free_dirty,
-			   (unsigned long long)zs->lo, (unsigned long long)zs->hi,
-			   (unsigned long long)st.min, (unsigned long long)st.low,
-			   (unsigned long long)st.high);
+		           "%llu dirty) in pfn [0x%llx, 0x%llx); watermarks min %llu "
+		           "low %llu high %llu frames\n",
+		           palloc_zone_name(z), boot_mib(st.total), (unsigned long long)st.total,
+		           (unsigned long long)st.free_clean, (unsigned long long)st.free_dirty,
+		           (unsigned long long)zs->lo, (unsigned long long)zs->hi,
+		           (unsigned long long)st.min, (unsigned long long)st.low,
+		           (unsigned long long)st.high);
 	}
 }
 
@@ -57,7 +55,7 @@ static void boot_sums(struct boot_sums *s)
 static bool boot_fail(const char *what, unsigned z, unsigned flags)
 {
 	log_printf("palloc: self-test FAILED: %s (zone %s, flags 0x%x)\n", what,
-		   palloc_zone_name(z), flags);
+	           palloc_zone_name(z), flags);
 	return false;
 }
 
@@ -82,9 +80,9 @@ static bool boot_one(enum palloc_zone z, unsigned flags)
 	boot_sums(&a);
 	va = palloc_alloc(flags, PDB_HYPERVISOR, 0);
 	if (!va) {
-		bool guest_refused = !(flags & PALLOC_ATOMIC) &&
-				     palloc_zones[z].avail <
-					     (int64_t)(palloc_zones[z].min + 2 * palloc_cpu_seen);
+		bool guest_refused =
+		    !(flags & PALLOC_ATOMIC) &&
+		    palloc_zones[z].avail < (int64_t)(palloc_zones[z].min + 2 * palloc_cpu_seen);
 		return guest_refused ? true : boot_fail("allocation failed", z, flags);
 	}
 	if (!palloc_owner(va, &o, &id) || o != PDB_HYPERVISOR || id != 0)
@@ -101,8 +99,8 @@ static bool boot_one(enum palloc_zone z, unsigned flags)
 	if (palloc_free(va, PDB_HYPERVISOR, 0) != PALLOC_EDOUBLE)
 		return boot_fail("double free not refused", z, flags);
 	boot_sums(&b);
-	if (b.allocs != a.allocs + 1 || b.frees != a.frees + 1 ||
-	    b.refused != a.refused + 2 || b.free_total != a.free_total)
+	if (b.allocs != a.allocs + 1 || b.frees != a.frees + 1 || b.refused != a.refused + 2 ||
+	    b.free_total != a.free_total)
 		return boot_fail("statistics did not move by one", z, flags);
 	return true;
 }
@@ -124,11 +122,10 @@ static bool boot_accounting(void)
 		palloc_zone_stats(z, &st);
 		if (st.free_clean != clean || st.free_dirty != dirty) {
 			log_printf("palloc: zone %s: stats say %llu clean %llu dirty, "
-				   "the page database %llu clean %llu dirty\n",
-				   palloc_zone_name(z),
-				   (unsigned long long)st.free_clean,
-				   (unsigned long long)st.free_dirty,
-				   (unsigned long long)clean, (unsigned long long)dirty);
+			           "the page database %llu clean %llu dirty\n",
+			           palloc_zone_name(z), (unsigned long long)st.free_clean,
+			           (unsigned long long)st.free_dirty, (unsigned long long)clean,
+			           (unsigned long long)dirty);
 			return boot_fail("accounting differs from the page database", z, 0);
 		}
 	}
@@ -138,9 +135,11 @@ static bool boot_accounting(void)
 bool palloc_selftest(void)
 {
 	static const unsigned zone_flag[ZONE_COUNT] = {
-		[ZONE_DMA] = PALLOC_DMA, [ZONE_DMA32] = PALLOC_DMA32, [ZONE_NORMAL] = 0,
+	    [ZONE_DMA] = PALLOC_DMA,
+	    [ZONE_DMA32] = PALLOC_DMA32,
+	    [ZONE_NORMAL] = 0,
 	};
-	static const unsigned classes[2] = { PALLOC_GUEST, PALLOC_ATOMIC };
+	static const unsigned classes[2] = {PALLOC_GUEST, PALLOC_ATOMIC};
 	unsigned runs = 0;
 
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
@@ -153,6 +152,7 @@ bool palloc_selftest(void)
 	if (!boot_accounting())
 		return false;
 	log_printf("palloc: self-test passed: %u zone/class runs, refusals refused, "
-		   "accounting matches the page database\n", runs);
+	           "accounting matches the page database\n",
+	           runs);
 	return true;
 }

@@ -27,8 +27,8 @@
 enum palloc_kind { PALLOC_CLEAN, PALLOC_DIRTY, PALLOC_KIND_COUNT };
 
 /* Canonical page-database words of free frames (id and aux 0). */
-#define PALLOC_WORD_CLEAN     pdb_make(PDB_FREE_CLEAN, 0, 0)
-#define PALLOC_WORD_DIRTY     pdb_make(PDB_FREE_DIRTY, 0, 0)
+#define PALLOC_WORD_CLEAN pdb_make(PDB_FREE_CLEAN, 0, 0)
+#define PALLOC_WORD_DIRTY pdb_make(PDB_FREE_DIRTY, 0, 0)
 /* A dirty frame being zeroed by palloc_scrub(): still free, claimable by no one. */
 #define PALLOC_ID_SCRUBBING   1u
 #define PALLOC_WORD_SCRUBBING pdb_make(PDB_FREE_DIRTY, PALLOC_ID_SCRUBBING, 0)
@@ -58,17 +58,16 @@ static inline uint64_t palloc_free_word(enum palloc_kind k)
  */
 #define PALLOC_POOL_LEVELS 6
 struct palloc_pool {
-	pfn_t base;               /* frame of bit 0 of leaf[0] */
-	uint64_t word_count;      /* leaf words */
-	uint64_t *leaf;           /* bit b of leaf[w]: frame base + 64 w + b */
-	unsigned level_count;     /* the top level has one counter */
+	pfn_t base;           /* frame of bit 0 of leaf[0] */
+	uint64_t word_count;  /* leaf words */
+	uint64_t *leaf;       /* bit b of leaf[w]: frame base + 64 w + b */
+	unsigned level_count; /* the top level has one counter */
 	uint64_t level_size[PALLOC_POOL_LEVELS];
 	uint64_t *level[PALLOC_POOL_LEVELS]; /* level[0][j]: bits in leaf[64j, 64j + 64) */
 };
 
 uint64_t palloc_pool_bytes(uint64_t word_count);
-void palloc_pool_setup(struct palloc_pool *p, pfn_t base, uint64_t word_count,
-		       uint64_t *mem);
+void palloc_pool_setup(struct palloc_pool *p, pfn_t base, uint64_t word_count, uint64_t *mem);
 /* Init only (one CPU): set the bit of `pfn`; palloc_pool_sum() then builds the counters. */
 void palloc_pool_init_set(struct palloc_pool *p, pfn_t pfn);
 void palloc_pool_sum(struct palloc_pool *p);
@@ -91,10 +90,10 @@ static inline uint64_t palloc_pool_bit(const struct palloc_pool *p, pfn_t pfn)
 }
 
 struct palloc_zone_state {
-	pfn_t lo, hi;             /* the zone's frames in the database: [lo, hi) */
-	bool present;             /* had free frames at palloc_init() */
+	pfn_t lo, hi; /* the zone's frames in the database: [lo, hi) */
+	bool present; /* had free frames at palloc_init() */
 	uint64_t total, clean_init, dirty_init;
-	uint64_t min, low, high;  /* watermarks, frames */
+	uint64_t min, low, high; /* watermarks, frames */
 	struct palloc_pool pool[PALLOC_KIND_COUNT];
 	/*
 	 * Free frames in both pools that no one has reserved: lowered before
@@ -183,9 +182,8 @@ static inline void *palloc_pfn_va(pfn_t pfn)
 static inline bool palloc_owner_ok(enum pdb_owner o)
 {
 	/* The owners the allocator serves: hypervisor, exit handler, stage-2, guest. */
-	return (unsigned)o < 32 &&
-	       ((1u << o) & ((1u << PDB_HYPERVISOR) | (1u << PDB_EXIT_HANDLER) |
-			     (1u << PDB_STAGE2) | (1u << PDB_GUEST)));
+	return (unsigned)o < 32 && ((1u << o) & ((1u << PDB_HYPERVISOR) | (1u << PDB_EXIT_HANDLER) |
+	                                         (1u << PDB_STAGE2) | (1u << PDB_GUEST)));
 }
 
 /* The slow paths (palloc_slow.c), entered from the fast paths in palloc.c. */

@@ -33,8 +33,7 @@ uint64_t palloc_pool_bytes(uint64_t word_count)
 }
 
 /* Carve `mem` (zeroed, palloc_pool_bytes(word_count) long) into the pool. */
-void palloc_pool_setup(struct palloc_pool *p, pfn_t base, uint64_t word_count,
-		       uint64_t *mem)
+void palloc_pool_setup(struct palloc_pool *p, pfn_t base, uint64_t word_count, uint64_t *mem)
 {
 	uint64_t n = word_count;
 	unsigned l = 0;
@@ -112,8 +111,7 @@ uint64_t palloc_pool_count(const struct palloc_pool *p)
  * Among the (at most 64) children [first, first + 64) of one node, the
  * first non-zero one at or after offset `at` (wrapping), or -1.
  */
-static int64_t pool_child(const uint64_t *child, uint64_t n, uint64_t first,
-			  unsigned at)
+static int64_t pool_child(const uint64_t *child, uint64_t n, uint64_t first, unsigned at)
 {
 	for (unsigned i = 0; i < 64; i++) {
 		uint64_t c = first + ((i + at) & 63);

@@ -38,8 +38,7 @@ static unsigned ctz64(uint64_t v)
  * avail stays >= floor and fewer (or none) may be granted; without one
  * (atomic class) all `n` are granted, and avail may go below min.
  */
-static unsigned avail_reserve(struct palloc_zone_state *zs, unsigned n,
-			      int64_t floor)
+static unsigned avail_reserve(struct palloc_zone_state *zs, unsigned n, int64_t floor)
 {
 	int64_t a;
 
@@ -101,8 +100,8 @@ static uint64_t keep_lowest(uint64_t bits, unsigned k)
  * After a refill published slots [n, n + popcount(bits)) for `bits`, empty
  * the slots whose bit another CPU won, and give back their reservation.
  */
-static void refill_drop(struct palloc_zone_state *zs, struct palloc_cache *c,
-			uint32_t n, uint64_t bits, uint64_t got)
+static void refill_drop(struct palloc_zone_state *zs, struct palloc_cache *c, uint32_t n,
+                        uint64_t bits, uint64_t got)
 {
 	unsigned lost = 0;
 
@@ -120,8 +119,7 @@ static void refill_drop(struct palloc_zone_state *zs, struct palloc_cache *c,
  * Order (the token rule): reserve avail, publish the slots, then take the
  * bits; a frame is in the pool, the cache, or both, never in neither.
  */
-static unsigned refill(struct palloc_zone_state *zs, struct palloc_cache *c,
-		       int64_t floor)
+static unsigned refill(struct palloc_zone_state *zs, struct palloc_cache *c, int64_t floor)
 {
 	struct palloc_pool *p = &zs->pool[PALLOC_CLEAN];
 	uint32_t n = c->count[PALLOC_CLEAN];
@@ -142,7 +140,7 @@ static unsigned refill(struct palloc_zone_state *zs, struct palloc_cache *c,
 	bits = keep_lowest(bits, r);
 	for (b = bits, i = n; b; b &= b - 1, i++)
 		atomic_store_relaxed(&c->slot[PALLOC_CLEAN][i],
-				     (uint32_t)(p->base + (uint64_t)w * 64 + ctz64(b)));
+		                     (uint32_t)(p->base + (uint64_t)w * 64 + ctz64(b)));
 	atomic_store_release(&c->count[PALLOC_CLEAN], n + r);
 	got = palloc_pool_take(p, (uint64_t)w, bits);
 	if (got != bits)
@@ -178,8 +176,7 @@ static unsigned drain_set(struct palloc_pool *p, const uint32_t *pfns, uint32_t 
  * bits of slots a thief emptied meanwhile (it may have swept before we
  * set), then clear the count.
  */
-static void drain(struct palloc_zone_state *zs, struct palloc_cache *c,
-		  enum palloc_kind k)
+static void drain(struct palloc_zone_state *zs, struct palloc_cache *c, enum palloc_kind k)
 {
 	struct palloc_pool *p = &zs->pool[k];
 	uint32_t n = c->count[k], seen[PALLOC_SLOTS];
@@ -188,11 +185,9 @@ static void drain(struct palloc_zone_state *zs, struct palloc_cache *c,
 		seen[i] = atomic_load_relaxed(&c->slot[k][i]);
 	avail_give(zs, drain_set(p, seen, n));
 	for (uint32_t i = 0; i < n; i++) {
-		if (seen[i] == PALLOC_EMPTY_SLOT ||
-		    atomic_load_seq_cst(&c->slot[k][i]) == seen[i])
+		if (seen[i] == PALLOC_EMPTY_SLOT || atomic_load_seq_cst(&c->slot[k][i]) == seen[i])
 			continue;
-		if (palloc_pool_take(p, palloc_pool_word(p, seen[i]),
-				     palloc_pool_bit(p, seen[i])))
+		if (palloc_pool_take(p, palloc_pool_word(p, seen[i]), palloc_pool_bit(p, seen[i])))
 			atomic_fetch_sub_seq_cst(&zs->avail, 1);
 	}
 	atomic_store_release(&c->count[k], 0);
@@ -205,8 +200,8 @@ static void drain(struct palloc_zone_state *zs, struct palloc_cache *c,
  * (the token), then its page-database word. A bit whose frame is not free
  * was stale (its frame left through a cache slot): it stays consumed.
  */
-static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k,
-			    int64_t floor, uint64_t word, struct palloc_cache *c)
+static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k, int64_t floor,
+                            uint64_t word, struct palloc_cache *c)
 {
 	struct palloc_pool *p = &zs->pool[k];
 
@@ -238,8 +233,8 @@ static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k,
  * The thief's claim on another cache (or, nested, on this CPU's): win the
  * slot, then the frame, then sweep a bit a concurrent drain may have set.
  */
-static pfn_t steal_from(struct palloc_zone_state *zs, struct palloc_cache *vc,
-			enum palloc_kind k, uint64_t word)
+static pfn_t steal_from(struct palloc_zone_state *zs, struct palloc_cache *vc, enum palloc_kind k,
+                        uint64_t word)
 {
 	struct palloc_pool *p = &zs->pool[k];
 	uint32_t n = MIN(atomic_load_acquire(&vc->count[k]), (uint32_t)PALLOC_SLOTS);
@@ -260,8 +255,7 @@ static pfn_t steal_from(struct palloc_zone_state *zs, struct palloc_cache *vc,
 }
 
 /* Clean frames of every cache first, then dirty ones; this CPU's last. */
-static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
-		   bool *dirty)
+static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word, bool *dirty)
 {
 	for (unsigned k = 0; k < PALLOC_KIND_COUNT; k++) {
 		*dirty = k == PALLOC_DIRTY;
@@ -271,8 +265,7 @@ static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
 
 			if (v == cpu && !nested)
 				continue;
-			pfn = steal_from(&palloc_zones[z], &palloc_cpus[v].cache[z],
-					 k, word);
+			pfn = steal_from(&palloc_zones[z], &palloc_cpus[v].cache[z], k, word);
 			if (pfn)
 				return pfn;
 		}
@@ -282,8 +275,8 @@ static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
 
 /* ---- allocation, per zone and class ------------------------------------ */
 
-static pfn_t take_clean(struct palloc_zone_state *zs, struct palloc_cache *c,
-			bool nested, int64_t floor, uint64_t word)
+static pfn_t take_clean(struct palloc_zone_state *zs, struct palloc_cache *c, bool nested,
+                        int64_t floor, uint64_t word)
 {
 	if (nested)
 		return pool_claim_one(zs, PALLOC_CLEAN, floor, word, c);
@@ -296,8 +289,8 @@ static pfn_t take_clean(struct palloc_zone_state *zs, struct palloc_cache *c,
 	return pop_own(c, PALLOC_CLEAN, word);
 }
 
-static pfn_t take_dirty(struct palloc_zone_state *zs, struct palloc_cache *c,
-			bool nested, int64_t floor, uint64_t word)
+static pfn_t take_dirty(struct palloc_zone_state *zs, struct palloc_cache *c, bool nested,
+                        int64_t floor, uint64_t word)
 {
 	pfn_t pfn = nested ? 0 : pop_own(c, PALLOC_DIRTY, word);
 
@@ -309,8 +302,8 @@ static pfn_t take_dirty(struct palloc_zone_state *zs, struct palloc_cache *c,
  * pool, then every other cache. A second pass runs only if a pool gained
  * frames meanwhile (a drain on another CPU moved them behind our back).
  */
-static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested,
-			       uint64_t word, bool *dirty)
+static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
+                               bool *dirty)
 {
 	struct palloc_zone_state *zs = &palloc_zones[z];
 	struct palloc_cache *c = &palloc_cpus[cpu].cache[z];
@@ -337,8 +330,8 @@ static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested,
  * slack, and never from other CPUs' caches (their frames are not counted
  * in avail, so taking them could not be bounded by it).
  */
-static pfn_t zone_alloc_guest(enum palloc_zone z, unsigned cpu, bool nested,
-			      uint64_t word, bool *dirty)
+static pfn_t zone_alloc_guest(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
+                              bool *dirty)
 {
 	struct palloc_zone_state *zs = &palloc_zones[z];
 	struct palloc_cache *c = &palloc_cpus[cpu].cache[z];
@@ -378,10 +371,12 @@ static bool inject_fires(void)
 
 /* Zones in fallback order for flags & 3, and how many. */
 static const uint8_t zone_order[4][ZONE_COUNT] = {
-	{ ZONE_NORMAL, ZONE_DMA32, ZONE_DMA }, { ZONE_DMA },
-	{ ZONE_DMA32, ZONE_DMA }, { ZONE_DMA },
+    {ZONE_NORMAL, ZONE_DMA32, ZONE_DMA},
+    {ZONE_DMA},
+    {ZONE_DMA32, ZONE_DMA},
+    {ZONE_DMA},
 };
-static const uint8_t zone_order_count[4] = { 3, 1, 2, 1 };
+static const uint8_t zone_order_count[4] = {3, 1, 2, 1};
 
 void *palloc_alloc_slow(unsigned flags, enum pdb_owner owner, unsigned id)
 {
@@ -401,15 +396,14 @@ void *palloc_alloc_slow(unsigned flags, enum pdb_owner owner, unsigned id)
 	}
 	for (unsigned i = inject_fires() ? ZONE_COUNT : 0; i < zone_order_count[f] && !pfn; i++) {
 		z = zone_order[f][i];
-		pfn = (flags & PALLOC_ATOMIC)
-			      ? zone_alloc_atomic(z, cpu, nested, word, &dirty)
-			      : zone_alloc_guest(z, cpu, nested, word, &dirty);
+		pfn = (flags & PALLOC_ATOMIC) ? zone_alloc_atomic(z, cpu, nested, word, &dirty)
+		                              : zone_alloc_guest(z, cpu, nested, word, &dirty);
 	}
 	if (!pfn)
 		palloc_count(&pc->cache[zone_order[f][0]].ctr.failed);
 	else
 		palloc_count(dirty ? &pc->cache[z].ctr.allocs_dirty
-				   : &pc->cache[z].ctr.allocs_clean);
+		                   : &pc->cache[z].ctr.allocs_clean);
 	if (!nested) {
 		barrier();
 		pc->busy = 0;
@@ -441,8 +435,8 @@ static enum palloc_err free_claim(uintptr_t off, enum pdb_owner owner, unsigned 
 	pfn_t pfn = off >> PAGE_SHIFT;
 	uint64_t old = pdb_make(owner, id, 0);
 
-	if ((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 ||
-	    !palloc_owner_ok(owner) || id > PDB_ID_MAX)
+	if ((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 || !palloc_owner_ok(owner) ||
+	    id > PDB_ID_MAX)
 		return PALLOC_EINVAL;
 	if (atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, PALLOC_WORD_DIRTY))
 		return PALLOC_OK;
@@ -450,16 +444,15 @@ static enum palloc_err free_claim(uintptr_t off, enum pdb_owner owner, unsigned 
 }
 
 /* A freed frame's token: this CPU's dirty cache, or (nested) the dirty pool. */
-static void free_place(enum palloc_zone z, struct palloc_cache *c, bool nested,
-		       pfn_t pfn)
+static void free_place(enum palloc_zone z, struct palloc_cache *c, bool nested, pfn_t pfn)
 {
 	struct palloc_zone_state *zs = &palloc_zones[z];
 	struct palloc_pool *p = &zs->pool[PALLOC_DIRTY];
 	uint32_t n;
 
 	if (nested) {
-		avail_give(zs, palloc_pool_add(p, palloc_pool_word(p, pfn),
-					       palloc_pool_bit(p, pfn)));
+		avail_give(zs,
+		           palloc_pool_add(p, palloc_pool_word(p, pfn), palloc_pool_bit(p, pfn)));
 		return;
 	}
 	if (c->count[PALLOC_DIRTY] == PALLOC_SLOTS)
@@ -501,7 +494,7 @@ enum palloc_err palloc_free_slow(void *va, enum pdb_owner owner, unsigned id)
 
 /* ---- idle work ---------------------------------------------------------- */
 
-static const uint8_t scrub_order[ZONE_COUNT] = { ZONE_NORMAL, ZONE_DMA32, ZONE_DMA };
+static const uint8_t scrub_order[ZONE_COUNT] = {ZONE_NORMAL, ZONE_DMA32, ZONE_DMA};
 
 /* Zero one dirty frame of the zone's pool and make it clean. */
 static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c)
@@ -513,8 +506,7 @@ static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c)
 		return false;
 	arch_page_zero(palloc_pfn_va(pfn));
 	atomic_store_release(&pdb.entries[pfn].word, PALLOC_WORD_CLEAN);
-	avail_give(zs, palloc_pool_add(p, palloc_pool_word(p, pfn),
-				       palloc_pool_bit(p, pfn)));
+	avail_give(zs, palloc_pool_add(p, palloc_pool_word(p, pfn), palloc_pool_bit(p, pfn)));
 	palloc_count(&c->ctr.scrubbed);
 	return true;
 }

@@ -4,13 +4,25 @@
 #include "lab/string.h"
 
 /* Only the boot CPU runs today; SMP start-up will set a per-CPU index. */
-unsigned arch_cpu_id(void) { return arch_cpu_id_inline(); }
+unsigned arch_cpu_id(void)
+{
+	return arch_cpu_id_inline();
+}
 
 /* All managed RAM is identity mapped (paging.c). */
-void *arch_pa_to_va(hpa_t pa) { return (void *)(uintptr_t)pa.pa; }
-hpa_t arch_va_to_pa(const void *va) { return hpa((uint64_t)(uintptr_t)va); }
+void *arch_pa_to_va(hpa_t pa)
+{
+	return (void *)(uintptr_t)pa.pa;
+}
+hpa_t arch_va_to_pa(const void *va)
+{
+	return hpa((uint64_t)(uintptr_t)va);
+}
 
-void arch_page_zero(void *va) { memset(va, 0, PAGE_SIZE); }
+void arch_page_zero(void *va)
+{
+	memset(va, 0, PAGE_SIZE);
+}
 
 unsigned long arch_irq_save(void)
 {
@@ -26,4 +38,7 @@ void arch_irq_restore(unsigned long flags)
 		sti();
 }
 
-uint64_t arch_tsc(void) { return rdtsc(); }
+uint64_t arch_tsc(void)
+{
+	return rdtsc();
+}

@@ -22,7 +22,7 @@ void fake_mem_init(uint64_t bytes)
 {
 	fake_mem_fini();
 	mem_base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem_base == MAP_FAILED) {
 		perror("fake_mem_init: mmap");
 		abort();
@@ -38,15 +38,24 @@ void fake_mem_fini(void)
 	mem_bytes = 0;
 }
 
-uint64_t fake_mem_size(void) { return mem_bytes; }
-void fake_set_cpu(unsigned id) { arch_fake_cpu_id = id; }
-unsigned arch_cpu_id(void) { return arch_cpu_id_inline(); }
+uint64_t fake_mem_size(void)
+{
+	return mem_bytes;
+}
+void fake_set_cpu(unsigned id)
+{
+	arch_fake_cpu_id = id;
+}
+unsigned arch_cpu_id(void)
+{
+	return arch_cpu_id_inline();
+}
 
 void *arch_pa_to_va(hpa_t pa)
 {
 	if (!mem_base || pa.pa >= mem_bytes) {
 		fprintf(stderr, "fake arch: pa %#llx outside fake memory\n",
-			(unsigned long long)pa.pa);
+		        (unsigned long long)pa.pa);
 		abort();
 	}
 	return mem_base + pa.pa;
@@ -63,7 +72,10 @@ hpa_t arch_va_to_pa(const void *va)
 	return hpa((uint64_t)(p - mem_base));
 }
 
-void arch_page_zero(void *va) { memset(va, 0, PAGE_SIZE); }
+void arch_page_zero(void *va)
+{
+	memset(va, 0, PAGE_SIZE);
+}
 
 void arch_console_write(const char *s, size_t len)
 {
@@ -82,7 +94,10 @@ void arch_console_write(const char *s, size_t len)
 	pthread_mutex_unlock(&console_lock);
 }
 
-const char *fake_console_text(void) { return console_buf ? console_buf : ""; }
+const char *fake_console_text(void)
+{
+	return console_buf ? console_buf : "";
+}
 
 void fake_console_reset(void)
 {
@@ -93,7 +108,10 @@ void fake_console_reset(void)
 	pthread_mutex_unlock(&console_lock);
 }
 
-void fake_console_echo(bool on) { console_echo = on; }
+void fake_console_echo(bool on)
+{
+	console_echo = on;
+}
 
 _Noreturn void arch_halt_fatal(void)
 {
@@ -103,6 +121,15 @@ _Noreturn void arch_halt_fatal(void)
 }
 
 /* Host tests stand in for interrupts with signals; nothing is masked here. */
-unsigned long arch_irq_save(void) { return 0; }
-void arch_irq_restore(unsigned long flags) { (void)flags; }
-uint64_t arch_tsc(void) { return __rdtsc(); }
+unsigned long arch_irq_save(void)
+{
+	return 0;
+}
+void arch_irq_restore(unsigned long flags)
+{
+	(void)flags;
+}
+uint64_t arch_tsc(void)
+{
+	return __rdtsc();
+}

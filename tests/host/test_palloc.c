@@ -16,15 +16,15 @@
 #include "stress/palloc_fixture.h"
 
 /* 4 GiB + 16 MiB of fake memory: DMA, DMA32 and NORMAL frames, holes between. */
-#define T_MEM ((4ull << 30) + (16ull << 20))
+#define T_MEM       ((4ull << 30) + (16ull << 20))
 #define T_NORMAL_LO (ZONE_DMA32_END >> PAGE_SHIFT)
 
 static struct pfx_range t_layout[] = {
-	{ 0x000, 0x100, PDB_FIRMWARE },
-	{ 0x100, 0x1000, PDB_FREE_CLEAN },   /* DMA: 3840 frames */
-	{ 0x1000, 0x2000, PDB_FREE_CLEAN },  /* DMA32: 4096 frames */
-	{ 0x2000, 0x2100, PDB_HYPERVISOR },
-	{ T_NORMAL_LO, T_NORMAL_LO + 0x1000, PDB_FREE_CLEAN }, /* NORMAL, less the bitmaps */
+    {0x000, 0x100, PDB_FIRMWARE},
+    {0x100, 0x1000, PDB_FREE_CLEAN},  /* DMA: 3840 frames */
+    {0x1000, 0x2000, PDB_FREE_CLEAN}, /* DMA32: 4096 frames */
+    {0x2000, 0x2100, PDB_HYPERVISOR},
+    {T_NORMAL_LO, T_NORMAL_LO + 0x1000, PDB_FREE_CLEAN}, /* NORMAL, less the bitmaps */
 };
 
 static void t_layout_kind(enum pdb_owner free_kind)
@@ -60,8 +60,7 @@ static struct palloc_zone_stats t_stats(enum palloc_zone z)
 }
 
 /* Allocate until NULL; returns how many, frames in `out` (if given). */
-static size_t t_drain(unsigned flags, enum pdb_owner o, unsigned id, void **out,
-		      size_t cap)
+static size_t t_drain(unsigned flags, enum pdb_owner o, unsigned id, void **out, size_t cap)
 {
 	size_t n = 0;
 	void *va;
@@ -100,8 +99,7 @@ static void test_init_zones_and_watermarks(void **state)
 	assert_int_equal(clean[ZONE_DMA32], 0x1000);
 	/* The bitmaps were carved from the top of NORMAL, as HYPERVISOR frames. */
 	assert_true(clean[ZONE_NORMAL] < 0x1000 && clean[ZONE_NORMAL] > 0xf00);
-	assert_int_equal(pfx_count_owner(PDB_HYPERVISOR, 0),
-			 0x100 + 0x1000 - clean[ZONE_NORMAL]);
+	assert_int_equal(pfx_count_owner(PDB_HYPERVISOR, 0), 0x100 + 0x1000 - clean[ZONE_NORMAL]);
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		struct palloc_zone_stats st = t_stats(z);
 		uint64_t kib = st.total * 4, min = 0;
@@ -125,7 +123,8 @@ static void test_log_and_selftest(void **state)
 {
 	(void)state;
 	palloc_log_zones();
-	assert_non_null(strstr(fake_console_text(), "palloc: zone DMA       15 MiB, 3840 frames (3840 clean, 0 dirty) in pfn [0x0, 0x1000)"));
+	assert_non_null(strstr(fake_console_text(), "palloc: zone DMA       15 MiB, 3840 frames "
+	                                            "(3840 clean, 0 dirty) in pfn [0x0, 0x1000)"));
 	assert_non_null(strstr(fake_console_text(), "watermarks min 123 low 153 high 184 frames"));
 	assert_non_null(strstr(fake_console_text(), "zone DMA32"));
 	assert_non_null(strstr(fake_console_text(), "zone NORMAL"));
@@ -202,8 +201,8 @@ static void test_gfp_atomic_entry_point(void **state)
 	/* Unconstrained: NORMAL first. */
 	assert_int_equal(palloc_zone_of(pfx_pfn(va)), ZONE_NORMAL);
 	/* It may take the reserve: drain everything, every frame comes out. */
-	uint64_t total = t_stats(ZONE_DMA).total + t_stats(ZONE_DMA32).total +
-			 t_stats(ZONE_NORMAL).total;
+	uint64_t total =
+	    t_stats(ZONE_DMA).total + t_stats(ZONE_DMA32).total + t_stats(ZONE_NORMAL).total;
 	size_t n = 1;
 
 	while (labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 7))
@@ -238,14 +237,13 @@ static void test_zone_constraints_and_fallback(void **state)
 		assert_int_equal(palloc_zone_of(pfx_pfn(va)), ZONE_DMA32);
 	}
 	/* DMA32-constrained requests now fall back to DMA. */
-	assert_int_equal(palloc_zone_of(pfx_pfn(palloc_alloc(PALLOC_DMA32 | PALLOC_ATOMIC,
-							    PDB_HYPERVISOR, 1))),
-			 ZONE_DMA);
+	assert_int_equal(
+	    palloc_zone_of(pfx_pfn(palloc_alloc(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_HYPERVISOR, 1))),
+	    ZONE_DMA);
 	n_dma = t_drain(PALLOC_ATOMIC, PDB_HYPERVISOR, 1, NULL, 0);
 	assert_int_equal(n_dma, t_stats(ZONE_DMA).total - 501);
 	assert_null(palloc_alloc(PALLOC_DMA | PALLOC_ATOMIC, PDB_HYPERVISOR, 1));
-	assert_int_equal(pfx_count_owner(PDB_HYPERVISOR, 1),
-			 n_normal + n_dma32 + 1 + n_dma);
+	assert_int_equal(pfx_count_owner(PDB_HYPERVISOR, 1), n_normal + n_dma32 + 1 + n_dma);
 	t_assert_stats_match_pdb();
 }
 
@@ -352,7 +350,7 @@ static void test_free_refusals_leave_frame_untouched(void **state)
 	assert_int_equal(palloc_free(arch_pa_to_va(hpa(0)), PDB_HYPERVISOR, 0), PALLOC_EINVAL);
 	assert_int_equal(palloc_free(arch_pa_to_va(hpa(0x50000)), PDB_FIRMWARE, 0), PALLOC_EINVAL);
 	assert_int_equal(palloc_free(arch_pa_to_va(hpa(0x3000000)), PDB_HYPERVISOR, 0),
-			 PALLOC_EINVAL);
+	                 PALLOC_EINVAL);
 	assert_int_equal(t_stats(ZONE_NORMAL).refused_frees, refused + 8);
 	t_assert_stats_match_pdb();
 }
@@ -452,7 +450,7 @@ static void test_nested_call_bypasses_the_cache(void **state)
 	n = t_drain(PALLOC_ATOMIC, PDB_HYPERVISOR, 2, NULL, 0);
 	palloc_cpus[0].busy = 0;
 	assert_int_equal(n, t_stats(ZONE_DMA).total + t_stats(ZONE_DMA32).total +
-				    t_stats(ZONE_NORMAL).total);
+	                        t_stats(ZONE_NORMAL).total);
 	assert_null(palloc_alloc(PALLOC_ATOMIC, PDB_HYPERVISOR, 2));
 	t_assert_stats_match_pdb();
 }
@@ -469,12 +467,12 @@ static void test_dirty_cache_drains_into_pool(void **state)
 	/* Two full drains went to the shared dirty pool, the rest is cached. */
 	assert_int_equal(palloc_cpus[0].cache[ZONE_NORMAL].count[PALLOC_DIRTY], PALLOC_SLOTS);
 	assert_int_equal(palloc_pool_count(&palloc_zones[ZONE_NORMAL].pool[PALLOC_DIRTY]),
-			 2 * PALLOC_SLOTS);
+	                 2 * PALLOC_SLOTS);
 	palloc_flush();
 	assert_int_equal(palloc_cpus[0].cache[ZONE_NORMAL].count[PALLOC_DIRTY], 0);
 	assert_int_equal(palloc_cpus[0].cache[ZONE_NORMAL].count[PALLOC_CLEAN], 0);
 	assert_int_equal(palloc_pool_count(&palloc_zones[ZONE_NORMAL].pool[PALLOC_DIRTY]),
-			 3 * PALLOC_SLOTS);
+	                 3 * PALLOC_SLOTS);
 	assert_int_equal(t_stats(ZONE_NORMAL).pool_free, (int64_t)t_stats(ZONE_NORMAL).total);
 	t_assert_stats_match_pdb();
 }
@@ -495,7 +493,9 @@ static void test_stats_match_pdb_after_random_ops(void **state)
 
 		fake_set_cpu(r % 3);
 		if (n < ARRAY_SIZE(held) && (r & 0x300) != 0x300) {
-			unsigned flags = (r >> 12) % 4 == 0 ? PALLOC_DMA : (r >> 12) % 4 == 1 ? PALLOC_DMA32 : 0;
+			unsigned flags = (r >> 12) % 4 == 0   ? PALLOC_DMA
+			                 : (r >> 12) % 4 == 1 ? PALLOC_DMA32
+			                                      : 0;
 
 			flags |= (r & 0x10000) ? PALLOC_ATOMIC : PALLOC_GUEST;
 			held[n] = palloc_alloc(flags, PDB_GUEST, r % 5);
@@ -546,22 +546,22 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
-		T(test_init_zones_and_watermarks),
-		T(test_log_and_selftest),
-		T(test_all_dirty_pool_is_cheap_at_init),
-		T(test_alloc_records_owner_and_zeroes),
-		T(test_gfp_atomic_entry_point),
-		T(test_zone_constraints_and_fallback),
-		T(test_guest_stops_at_min_atomic_takes_reserve),
-		T(test_pressure_boundary),
-		T(test_exhaustion_returns_null_and_counts),
-		T(test_free_refusals_leave_frame_untouched),
-		T(test_scrub_batches_and_inline),
-		T(test_frames_in_other_cpu_caches_are_reachable),
-		T(test_nested_call_bypasses_the_cache),
-		T(test_dirty_cache_drains_into_pool),
-		T(test_stats_match_pdb_after_random_ops),
-		T(test_inject_failure),
+	    T(test_init_zones_and_watermarks),
+	    T(test_log_and_selftest),
+	    T(test_all_dirty_pool_is_cheap_at_init),
+	    T(test_alloc_records_owner_and_zeroes),
+	    T(test_gfp_atomic_entry_point),
+	    T(test_zone_constraints_and_fallback),
+	    T(test_guest_stops_at_min_atomic_takes_reserve),
+	    T(test_pressure_boundary),
+	    T(test_exhaustion_returns_null_and_counts),
+	    T(test_free_refusals_leave_frame_untouched),
+	    T(test_scrub_batches_and_inline),
+	    T(test_frames_in_other_cpu_caches_are_reachable),
+	    T(test_nested_call_bypasses_the_cache),
+	    T(test_dirty_cache_drains_into_pool),
+	    T(test_stats_match_pdb_after_random_ops),
+	    T(test_inject_failure),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

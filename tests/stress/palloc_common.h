@@ -25,14 +25,14 @@ static unsigned char *ps_shadow;
 static atomic_ulong ps_errors;
 static unsigned ps_passed, ps_failed;
 
-#define ps_error(...)                                                          \
-	do {                                                                   \
-		if (atomic_fetch_add(&ps_errors, 1) < 20)                      \
-			fprintf(stderr, "error: " __VA_ARGS__);                \
+#define ps_error(...)                                                                              \
+	do {                                                                                       \
+		if (atomic_fetch_add(&ps_errors, 1) < 20)                                          \
+			fprintf(stderr, "error: " __VA_ARGS__);                                    \
 	} while (0)
 
 static inline void ps_check(const char *name, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static inline void ps_check(const char *name, bool ok, const char *fmt, ...)
 {
 	va_list ap;
@@ -75,15 +75,15 @@ static inline void ps_take(void *va, unsigned holder, enum pdb_owner o, unsigned
 
 	prev = __atomic_exchange_n(&ps_shadow[pfn], (unsigned char)holder, __ATOMIC_ACQ_REL);
 	if (prev)
-		ps_error("pfn %#llx handed to %u while held by %u\n",
-			 (unsigned long long)pfn, holder, prev);
+		ps_error("pfn %#llx handed to %u while held by %u\n", (unsigned long long)pfn,
+		         holder, prev);
 	if (w[0] || w[1] || w[511])
 		ps_error("pfn %#llx not zeroed\n", (unsigned long long)pfn);
 	if ((pfn & 63) == 0 && !pfx_page_is_zero(va))
 		ps_error("pfn %#llx not zeroed (full check)\n", (unsigned long long)pfn);
 	if (pdb_read(pfn) != pdb_make(o, id, 0))
-		ps_error("pfn %#llx record %#llx, want owner %u id %u\n",
-			 (unsigned long long)pfn, (unsigned long long)pdb_read(pfn), o, id);
+		ps_error("pfn %#llx record %#llx, want owner %u id %u\n", (unsigned long long)pfn,
+		         (unsigned long long)pdb_read(pfn), o, id);
 	w[0] = ps_sig(holder, pfn);
 	w[1] = ~w[0];
 	w[511] = w[0];
@@ -97,12 +97,12 @@ static inline void ps_give(void *va, unsigned holder)
 	unsigned char prev;
 
 	if (w[0] != ps_sig(holder, pfn) || w[1] != ~w[0] || w[511] != w[0])
-		ps_error("pfn %#llx signature of %u overwritten\n",
-			 (unsigned long long)pfn, holder);
+		ps_error("pfn %#llx signature of %u overwritten\n", (unsigned long long)pfn,
+		         holder);
 	prev = __atomic_exchange_n(&ps_shadow[pfn], 0, __ATOMIC_ACQ_REL);
 	if (prev != holder)
-		ps_error("pfn %#llx freed by %u but held by %u\n",
-			 (unsigned long long)pfn, holder, prev);
+		ps_error("pfn %#llx freed by %u but held by %u\n", (unsigned long long)pfn, holder,
+		         prev);
 }
 
 /*
@@ -112,8 +112,8 @@ static inline void ps_give(void *va, unsigned holder)
  */
 static inline void ps_check_accounting(const char *when, uint64_t total, enum pdb_owner o)
 {
-	uint64_t clean[ZONE_COUNT], dirty[ZONE_COUNT], free_n = 0, owned = 0,
-						       mismatch = 0, stats_bad = 0;
+	uint64_t clean[ZONE_COUNT], dirty[ZONE_COUNT], free_n = 0, owned = 0, mismatch = 0,
+						       stats_bad = 0;
 	char name[64];
 
 	pfx_count_free(clean, dirty);
@@ -134,15 +134,15 @@ static inline void ps_check_accounting(const char *when, uint64_t total, enum pd
 	}
 	snprintf(name, sizeof(name), "%s-free-plus-owned", when);
 	ps_check(name, free_n + owned == total, "free %llu + owned %llu = %llu, total %llu",
-		 (unsigned long long)free_n, (unsigned long long)owned,
-		 (unsigned long long)(free_n + owned), (unsigned long long)total);
+	         (unsigned long long)free_n, (unsigned long long)owned,
+	         (unsigned long long)(free_n + owned), (unsigned long long)total);
 	snprintf(name, sizeof(name), "%s-owned-once", when);
 	ps_check(name, mismatch == 0,
-		 "%llu frames where the shadow holder and the page database disagree",
-		 (unsigned long long)mismatch);
+	         "%llu frames where the shadow holder and the page database disagree",
+	         (unsigned long long)mismatch);
 	snprintf(name, sizeof(name), "%s-stats-match-pdb", when);
 	ps_check(name, stats_bad == 0, "%llu zones whose statistics differ from the database",
-		 (unsigned long long)stats_bad);
+	         (unsigned long long)stats_bad);
 }
 
 static inline uint64_t ps_rand(uint64_t *s)

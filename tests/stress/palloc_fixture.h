@@ -42,8 +42,7 @@ static inline void pfx_fini(void)
  * Fake memory of `bytes`, every frame UNMANAGED except the ranges, then
  * palloc_init() (skipped when `init` is false).
  */
-static inline void pfx_init(uint64_t bytes, const struct pfx_range *r,
-			    unsigned n, bool init)
+static inline void pfx_init(uint64_t bytes, const struct pfx_range *r, unsigned n, bool init)
 {
 	pfn_t end = bytes >> PAGE_SHIFT;
 
@@ -51,7 +50,7 @@ static inline void pfx_init(uint64_t bytes, const struct pfx_range *r,
 	fake_mem_init(bytes);
 	pfx_entries_bytes = end * sizeof(struct pdb_entry);
 	pfx_entries = mmap(NULL, pfx_entries_bytes, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (pfx_entries == MAP_FAILED) {
 		perror("pfx_init: mmap");
 		abort();

@@ -11,14 +11,14 @@
  */
 #include "stress/palloc_common.h"
 
-#define GR_MEM (64ull << 20)
+#define GR_MEM        (64ull << 20)
 #define GR_GUESTS_MAX 8
-#define GR_REFUSALS 300 /* consecutive refusals before a guest gives up */
+#define GR_REFUSALS   300 /* consecutive refusals before a guest gives up */
 
 static const struct pfx_range gr_layout[] = {
-	{ 0x000, 0x100, PDB_FIRMWARE },
-	{ 0x100, 0x1000, PDB_FREE_CLEAN },  /* DMA */
-	{ 0x1000, 0x4000, PDB_FREE_DIRTY }, /* DMA32 */
+    {0x000, 0x100, PDB_FIRMWARE},
+    {0x100, 0x1000, PDB_FREE_CLEAN},  /* DMA */
+    {0x1000, 0x4000, PDB_FREE_DIRTY}, /* DMA32 */
 };
 
 struct gr_guest {
@@ -36,7 +36,7 @@ static uint64_t gr_total, gr_handler_null, gr_handler_pairs;
 
 static void *gr_guest_main(void *arg)
 {
-	static const unsigned zf[3] = { 0, PALLOC_DMA32, PALLOC_DMA };
+	static const unsigned zf[3] = {0, PALLOC_DMA32, PALLOC_DMA};
 	struct gr_guest *g = arg;
 	unsigned refused = 0;
 
@@ -59,7 +59,7 @@ static void *gr_guest_main(void *arg)
 /* The exit handler: atomic pairs while the guests are greedy; never refused. */
 static void *gr_handler_main(void *arg)
 {
-	static const unsigned zf[3] = { 0, PALLOC_DMA32, PALLOC_DMA };
+	static const unsigned zf[3] = {0, PALLOC_DMA32, PALLOC_DMA};
 	void *mine[32];
 	uint64_t rng = 99;
 	unsigned n = 0;
@@ -69,7 +69,7 @@ static void *gr_handler_main(void *arg)
 	while (atomic_load(&gr_guests_running) > 0) {
 		if (n < 32) {
 			void *va = palloc_alloc(PALLOC_ATOMIC | zf[ps_rand(&rng) % 3],
-						PDB_EXIT_HANDLER, 0);
+			                        PDB_EXIT_HANDLER, 0);
 
 			if (!va) {
 				gr_handler_null++;
@@ -107,8 +107,8 @@ static bool gr_reserve_intact(unsigned round)
 		palloc_zone_stats(z, &st);
 		if (!st.total)
 			continue;
-		printf("round %u zone %s: %llu frames, min %llu: guests left %llu free\n",
-		       round, palloc_zone_name(z), (unsigned long long)st.total,
+		printf("round %u zone %s: %llu frames, min %llu: guests left %llu free\n", round,
+		       palloc_zone_name(z), (unsigned long long)st.total,
 		       (unsigned long long)st.min, (unsigned long long)(clean[z] + dirty[z]));
 		ok &= clean[z] + dirty[z] >= st.min;
 	}
@@ -195,14 +195,14 @@ int main(int argc, char **argv)
 			;
 	}
 	ps_check("exit-handler-never-refused", gr_handler_null == 0,
-		 "%llu atomic NULLs while the guests were greedy (%llu frames cycled)",
-		 (unsigned long long)gr_handler_null, (unsigned long long)gr_handler_pairs);
+	         "%llu atomic NULLs while the guests were greedy (%llu frames cycled)",
+	         (unsigned long long)gr_handler_null, (unsigned long long)gr_handler_pairs);
 	ps_check("reserve-untouched-by-guests", reserve_ok,
-		 "every zone kept at least min free frames when the guests gave up");
+	         "every zone kept at least min free frames when the guests gave up");
 	ps_check("atomic-takes-every-last-frame", rest_ok,
-		 "then the atomic class obtained all of them, and NULL only at the end");
+	         "then the atomic class obtained all of them, and NULL only at the end");
 	ps_check("no-frame-twice", atomic_load(&ps_errors) == 0,
-		 "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
+	         "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
 	ps_check_accounting("end", gr_total, PDB_GUEST);
 	free(rest);
 	return ps_finish();

@@ -23,15 +23,15 @@
 
 #include "stress/palloc_common.h"
 
-#define RE_MEM       (64ull << 20)
-#define RE_LOCAL_MAX 256
-#define RE_STASH     32768
+#define RE_MEM         (64ull << 20)
+#define RE_LOCAL_MAX   256
+#define RE_STASH       32768
 #define RE_WORKERS_MAX 8
 
 static const struct pfx_range re_layout[] = {
-	{ 0x000, 0x100, PDB_FIRMWARE },
-	{ 0x100, 0x1000, PDB_FREE_DIRTY },
-	{ 0x1000, 0x4000, PDB_FREE_CLEAN },
+    {0x000, 0x100, PDB_FIRMWARE},
+    {0x100, 0x1000, PDB_FREE_DIRTY},
+    {0x1000, 0x4000, PDB_FREE_CLEAN},
 };
 
 enum { RE_MIXED, RE_EXHAUST, RE_QUIET };
@@ -62,7 +62,7 @@ static uint64_t re_total, re_left_free, re_spurious;
 
 static void re_irq_alloc(struct re_worker *w)
 {
-	static const unsigned zf[4] = { 0, PALLOC_DMA32, PALLOC_DMA, 0 };
+	static const unsigned zf[4] = {0, PALLOC_DMA32, PALLOC_DMA, 0};
 	unsigned flags = PALLOC_ATOMIC | zf[ps_rand(&w->irq_rng) & 3];
 	uint64_t start = atomic_fetch_add(&re_ticket, 1);
 	void *va = palloc_alloc(flags, PDB_EXIT_HANDLER, w->irq_holder);
@@ -141,8 +141,8 @@ static void re_mixed_op(struct re_worker *w)
 	if ((r & 1) && w->n < RE_LOCAL_MAX) {
 		unsigned flags = ((r >> 8) & 3) == 0 ? PALLOC_DMA : 0;
 		bool atomic_class = (r >> 12) & 1;
-		void *va = palloc_alloc(flags | (atomic_class ? PALLOC_ATOMIC : 0),
-					PDB_GUEST, w->holder);
+		void *va =
+		    palloc_alloc(flags | (atomic_class ? PALLOC_ATOMIC : 0), PDB_GUEST, w->holder);
 
 		w->ops++;
 		if (!va) {
@@ -249,7 +249,7 @@ static uint64_t re_signal_count(void)
 static timer_t re_timer_start(long ns)
 {
 	struct sigevent sev;
-	struct itimerspec its = { { 0, ns }, { 0, ns } };
+	struct itimerspec its = {{0, ns}, {0, ns}};
 	timer_t t;
 
 	memset(&sev, 0, sizeof(sev));
@@ -359,19 +359,19 @@ int main(int argc, char **argv)
 	       (unsigned long long)irq_allocs, (unsigned long long)irq_frees,
 	       (unsigned long long)ops);
 	ps_check("signals", re_signal_count() >= signals && inside >= signals / 20,
-		 "%llu handled (asked for %llu), %llu landed inside the allocator",
-		 (unsigned long long)re_signal_count(), (unsigned long long)signals,
-		 (unsigned long long)inside);
+	         "%llu handled (asked for %llu), %llu landed inside the allocator",
+	         (unsigned long long)re_signal_count(), (unsigned long long)signals,
+	         (unsigned long long)inside);
 	ps_check("no-atomic-null-while-free", null_atomic == 0 && re_spurious == 0,
-		 "%llu worker NULLs in the mixed phase, %llu rounds with a success after a NULL",
-		 (unsigned long long)null_atomic, (unsigned long long)re_spurious);
+	         "%llu worker NULLs in the mixed phase, %llu rounds with a success after a NULL",
+	         (unsigned long long)null_atomic, (unsigned long long)re_spurious);
 	ps_check("exhausted-means-empty", re_left_free == 0,
-		 "%llu free frames left after exhaustion (all rounds)",
-		 (unsigned long long)re_left_free);
+	         "%llu free frames left after exhaustion (all rounds)",
+	         (unsigned long long)re_left_free);
 	ps_check("no-frame-twice", atomic_load(&ps_errors) == 0,
-		 "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
+	         "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
 	ps_check_accounting("end", re_total, PDB_GUEST);
 	ps_check("end-no-exit-handler-frames", pfx_count_owner(PDB_EXIT_HANDLER, 101) == 0,
-		 "handlers' frames all freed");
+	         "handlers' frames all freed");
 	return ps_finish();
 }

@@ -17,21 +17,21 @@
  */
 #include "stress/palloc_common.h"
 
-#define ST_MEM       (64ull << 20)
-#define ST_LOCAL_MAX 512
-#define ST_MBOX      256 /* per sender and receiver */
+#define ST_MEM         (64ull << 20)
+#define ST_LOCAL_MAX   512
+#define ST_MBOX        256 /* per sender and receiver */
 #define ST_THREADS_MAX 16
 
 static const struct pfx_range st_layout[] = {
-	{ 0x000, 0x100, PDB_FIRMWARE },
-	{ 0x100, 0x1000, PDB_FREE_DIRTY },  /* DMA */
-	{ 0x1000, 0x4000, PDB_FREE_DIRTY }, /* DMA32 */
-	{ 0x4000, 0x4100, PDB_HYPERVISOR },
+    {0x000, 0x100, PDB_FIRMWARE},
+    {0x100, 0x1000, PDB_FREE_DIRTY},  /* DMA */
+    {0x1000, 0x4000, PDB_FREE_DIRTY}, /* DMA32 */
+    {0x4000, 0x4100, PDB_HYPERVISOR},
 };
 
 struct st_mbox {
 	atomic_ulong head, tail; /* single producer, single consumer */
-	uintptr_t item[ST_MBOX];  /* va | sender holder */
+	uintptr_t item[ST_MBOX]; /* va | sender holder */
 };
 
 struct st_thread {
@@ -98,8 +98,8 @@ static void st_receive(struct st_thread *t)
 
 static void st_alloc(struct st_thread *t, uint64_t r)
 {
-	static const unsigned zone_flags[10] = { 0, 0, 0, 0, 0, 0, 0, PALLOC_DMA32,
-						 PALLOC_DMA32, PALLOC_DMA };
+	static const unsigned zone_flags[10] = {
+	    0, 0, 0, 0, 0, 0, 0, PALLOC_DMA32, PALLOC_DMA32, PALLOC_DMA};
 	unsigned flags = zone_flags[(r >> 8) % 10];
 	bool atomic_class = (r >> 16) & 1;
 	void *va;
@@ -246,7 +246,7 @@ static void *st_main(void *arg)
 int main(int argc, char **argv)
 {
 	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 0) : 10000000;
-	uint64_t sum[8] = { 0 };
+	uint64_t sum[8] = {0};
 
 	st_threads = argc > 2 ? (unsigned)atoi(argv[2]) : 4;
 	st_rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 4;
@@ -262,9 +262,10 @@ int main(int argc, char **argv)
 	}
 	/* The exhaust and refill phases add about 2 * total ops per round. */
 	st_ops_per_round = (ops > st_total * st_rounds ? ops - st_total * st_rounds : ops) /
-			   (st_rounds * st_threads);
+	                   (st_rounds * st_threads);
 	st_bar.n = st_threads;
-	printf("palloc_stress: %u threads, %u rounds, %llu frames, %llu mixed ops per thread and round\n",
+	printf("palloc_stress: %u threads, %u rounds, %llu frames, %llu mixed ops per thread and "
+	       "round\n",
 	       st_threads, st_rounds, (unsigned long long)st_total,
 	       (unsigned long long)st_ops_per_round);
 	for (unsigned i = 0; i < st_threads; i++) {
@@ -285,19 +286,19 @@ int main(int argc, char **argv)
 	}
 	printf("ops %llu: %llu allocations, %llu frees (%llu remote), %llu refusals, "
 	       "%llu guest-class refusals in the mixed phase\n",
-	       (unsigned long long)sum[0], (unsigned long long)sum[1],
-	       (unsigned long long)sum[2], (unsigned long long)sum[3],
-	       (unsigned long long)sum[4], (unsigned long long)sum[6]);
+	       (unsigned long long)sum[0], (unsigned long long)sum[1], (unsigned long long)sum[2],
+	       (unsigned long long)sum[3], (unsigned long long)sum[4], (unsigned long long)sum[6]);
 	ps_check("ops", sum[0] >= ops, "%llu operations (asked for %llu)",
-		 (unsigned long long)sum[0], (unsigned long long)ops);
-	ps_check("no-atomic-null-while-free", sum[5] == 0 && st_spurious == 0,
-		 "%llu atomic NULLs in the mixed phase, %llu exhaust rounds with a success after a NULL",
-		 (unsigned long long)sum[5], (unsigned long long)st_spurious);
+	         (unsigned long long)sum[0], (unsigned long long)ops);
+	ps_check(
+	    "no-atomic-null-while-free", sum[5] == 0 && st_spurious == 0,
+	    "%llu atomic NULLs in the mixed phase, %llu exhaust rounds with a success after a NULL",
+	    (unsigned long long)sum[5], (unsigned long long)st_spurious);
 	ps_check("exhausted-means-empty", st_exhaust_left_free == 0,
-		 "%llu free frames left after every thread got NULL (all rounds)",
-		 (unsigned long long)st_exhaust_left_free);
+	         "%llu free frames left after every thread got NULL (all rounds)",
+	         (unsigned long long)st_exhaust_left_free);
 	ps_check("no-frame-twice", atomic_load(&ps_errors) == 0,
-		 "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
+	         "%lu shadow/signature/refusal errors", (unsigned long)atomic_load(&ps_errors));
 	ps_check_accounting("end", st_total, PDB_GUEST);
 	return ps_finish();
 }
