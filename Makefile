@@ -100,7 +100,7 @@ HOST_LDLIBS := -lcmocka -pthread
 HOST_LIB := $(BUILD)/host/libhost.a
 # ---------------------------------------------------------------------------
 # Fragments: guests, ESP/ISO, suites, benchmarks.
-TEST_SUITES  := test-host
+TEST_SUITES  := test-format test-host
 BENCH_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 
@@ -160,6 +160,14 @@ format:
 	$(Q)clang-format -i $(CLANG_FORMAT_FILES)
 check-format:
 	$(Q)clang-format --dry-run --Werror $(CLANG_FORMAT_FILES)
+# The tree stays clang-formatted (.clang-format): one test case.
+test-format:
+	$(Q)if clang-format --dry-run --Werror $(CLANG_FORMAT_FILES) 2>$(BUILD)/format.log; then \
+		echo "ok   format/clang-format"; tools/record.sh format/clang-format 1 0; \
+	else \
+		echo "FAIL format/clang-format: run make format (see $(BUILD)/format.log)"; \
+		tools/record.sh format/clang-format 0 1; \
+	fi
 tidy:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr -Iinclude -I. -DLAB_HOST mm hv lib
