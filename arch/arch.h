@@ -79,13 +79,14 @@ void arch_irq_window(void);
 
 /*
  * Guest register state that neither VMRUN nor VM entry switches: x87/SSE
- * (an FXSAVE image) and DR0-DR3. The hypervisor itself uses none of them
+ * (an FXSAVE image), DR0-DR3, DR6 and CR2. The hypervisor itself uses none of them
  * (-mno-sse), so the scheduler switches them only when another vCPU runs
  * next: nothing one VM leaves in them is visible to another.
  */
 struct arch_extstate {
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint64_t dr[4];
+	uint64_t dr6, cr2; /* the VMCS does not hold them (the VMCB does) */
 };
 /* Once per CPU before any guest runs: FXSAVE usable, XCR0 = x87|SSE
  * (no AVX state that FXSAVE would not cover). */

@@ -1,7 +1,7 @@
 /*
  * regs: x87/SSE and debug registers belong to one VM. Neither VMRUN nor VM
  * entry switches them; Labyrinth's scheduler must.
- *   write: loads a pattern into XMM0 and DR0, yields many times, and checks
+ *   write: loads a pattern into XMM0, DR0 and CR2, yields many times, and checks
  *          after every yield that both still hold it (saved and restored);
  *   read:  yields first (the writer has run), then checks that XMM0 and DR0
  *          hold the reset values (0), never another VM's.
@@ -39,16 +39,28 @@ static uint64_t dr0_read(void)
 	return v;
 }
 
+static uint64_t cr2_read(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%cr2, %0" : "=r"(v));
+	return v;
+}
+
 static void regs_write(void)
 {
-	unsigned kept = 0;
+	unsigned kept = 0, cr2_kept = 0;
 
+	__asm__ volatile("mov %0, %%cr2" : : "r"(PATTERN));
 	__asm__ volatile("movq %0, %%xmm0" : : "r"(PATTERN));
 	__asm__ volatile("mov %0, %%dr0" : : "r"(PATTERN & ~7ul));
 	for (unsigned i = 0; i < YIELDS; i++) {
 		hc_yield();
 		kept += xmm0_read() == PATTERN && dr0_read() == (PATTERN & ~7ul);
+		cr2_kept += cr2_read() == PATTERN;
 	}
+	check(cr2_kept == YIELDS, "cr2-kept-across-switches", "kept after %u of %u yields",
+	      cr2_kept, YIELDS);
 	check(kept == YIELDS, "xmm0-dr0-kept-across-switches", "kept after %u of %u yields", kept,
 	      YIELDS);
 }
@@ -61,6 +73,7 @@ static void regs_read(void)
 
 	check(x == 0, "xmm0-not-another-vms", "xmm0 = 0x%lx", x);
 	check(d == 0, "dr0-not-another-vms", "dr0 = 0x%lx", d);
+	check(cr2_read() != PATTERN, "cr2-not-another-vms", "cr2 = 0x%lx", cr2_read());
 }
 
 void guest_main(void)

@@ -34,6 +34,7 @@ void arch_extstate_reset(struct arch_extstate *s)
 	s->fx[1] = 0x03;
 	s->fx[24] = 0x80; /* MXCSR = 0x1f80 */
 	s->fx[25] = 0x1f;
+	s->dr6 = 0xffff0ff0; /* its reset value */
 }
 
 #define DR_GET(n, v) __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v))
@@ -47,10 +48,14 @@ void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate
 		DR_GET(1, from->dr[1]);
 		DR_GET(2, from->dr[2]);
 		DR_GET(3, from->dr[3]);
+		DR_GET(6, from->dr6);
+		from->cr2 = read_cr2();
 	}
 	__asm__ volatile("fxrstor64 %0" : : "m"(to->fx));
 	DR_SET(0, to->dr[0]);
 	DR_SET(1, to->dr[1]);
 	DR_SET(2, to->dr[2]);
 	DR_SET(3, to->dr[3]);
+	DR_SET(6, to->dr6);
+	write_cr2(to->cr2);
 }
