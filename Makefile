@@ -107,7 +107,7 @@ include $(sort $(wildcard mk/*.mk))
 # The host library and test binaries: after the fragments, which may add
 # to HOST_LIB_SRCS.
 # Files compiled into the host library (mk fragments may add to this).
-HOST_LIB_SRCS += $(wildcard mm/*.c) lib/printf.c lib/panic.c $(wildcard tests/fake/*.c) $(HOST_HV_SRCS)
+HOST_LIB_SRCS += $(wildcard mm/*.c) lib/printf.c lib/panic.c lib/fix.c $(wildcard tests/fake/*.c) $(HOST_HV_SRCS)
 HOST_LIB_OBJS  = $(patsubst %.c,$(BUILD)/host/%.o,$(HOST_LIB_SRCS))
 HOST_TEST_SRCS := $(wildcard tests/host/test_*.c)
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/tests/%,$(HOST_TEST_SRCS))

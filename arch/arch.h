@@ -87,6 +87,8 @@ struct arch_extstate {
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint64_t dr[4];
 	uint64_t dr6, cr2; /* the VMCS does not hold them (the VMCB does) */
+	uint64_t xcr0;     /* XSETBV is emulated (hv/exit.c): 1 or 3 */
+	uint32_t pkru;     /* WRPKRU is the guest's where the CPU has PKU */
 };
 /* Once per CPU before any guest runs: FXSAVE usable, XCR0 = x87|SSE
  * (no AVX state that FXSAVE would not cover). */
@@ -95,6 +97,10 @@ void arch_extstate_init(void);
 void arch_extstate_reset(struct arch_extstate *s);
 /* Save the live state into `from` (if not NULL), load `to`. */
 void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to);
+/* The XCR0 values a guest may set (x87 alone, or x87|SSE where the CPU
+ * has XSAVE); and set the live XCR0 of the vCPU whose state is loaded. */
+uint64_t arch_xcr0_allowed(void);
+void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0);
 
 /* Test knob: raise the named exception (ud, pf, gp, de); returns if unknown. */
 void arch_crash_test(const char *kind);

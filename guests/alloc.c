@@ -61,7 +61,7 @@ static void alloc_check_basics(void)
 	check_eq("yield", hc_yield(), 0);
 	check_eq("audit-start", hc_audit(), 0);
 	alloc_check_enosys("enosys-0x04", 0x04);
-	alloc_check_enosys("enosys-0x14", 0x14);
+	alloc_check_enosys("enosys-0x15", 0x15);
 	alloc_check_enosys("enosys-0x22", 0x22);
 	alloc_check_enosys("enosys-0x7777", 0x7777);
 	alloc_check_enosys("enosys-minus-1", ~0ul);

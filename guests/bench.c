@@ -80,9 +80,9 @@ static void bench_alloc_free(void)
  * secret page to gpa itself. */
 static void bench_donate(uint64_t partner, uint64_t gpa)
 {
-	bool ok = true;
+	bool ok = donate_wait_consent(HC_WINDOW_BASE, partner, gpa, 200000);
 
-	for (int i = 0; i < DONATE_RUNS; i++) {
+	for (int i = 0; ok && i < DONATE_RUNS; i++) {
 		uint64_t src = HC_WINDOW_BASE + (uint64_t)i * PAGE_SIZE;
 
 		ok &= hc_page_alloc(src) == 0;

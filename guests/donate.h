@@ -22,3 +22,20 @@ static inline long donate_compare_secret(uint64_t va, uint64_t target)
 {
 	return page_compare(va, DONATE_SECRET_SEED, target);
 }
+
+/*
+ * Donations land only where the target consented (PAGE_ACCEPT). Yields
+ * until a probe donation of an unmapped page to `target` at `gpa` says
+ * -ENOENT (consent given: only the page is missing) rather than -EACCES;
+ * returns false if the target never consented within `yields` yields.
+ */
+static inline bool donate_wait_consent(uint64_t unmapped, uint64_t target, uint64_t gpa,
+                                       uint64_t yields)
+{
+	for (uint64_t i = 0; i < yields; i++) {
+		if (hc_page_donate(unmapped, target, gpa) != -EACCES)
+			return true;
+		hc_yield();
+	}
+	return false;
+}

@@ -9,8 +9,10 @@
  *           base 0x100000000).
  * Run with a `receiver gpa=<same gpa>` VM. Budget: a few window pages.
  *
- * It allocates src, writes the secret (donate.h), checks the errors that
- * need a real target, donates, and then checks that the page is gone: not
+ * It allocates src, writes the secret (donate.h), waits until the receiver
+ * consented (PAGE_ACCEPT), checks the errors that need a real target
+ * (a GPA outside the receiver's window: -EACCES), donates, and then checks
+ * that the page is gone: not
  * owned, not freeable, and that allocating src again gives a fresh page of
  * zeros, never the secret.
  */
@@ -33,6 +35,8 @@ static void donor_check_errors(uint64_t src, uint64_t target, uint64_t gpa)
 	check_eq("donate-target-unaligned-einval", hc_page_donate(src, target, gpa + 8), -EINVAL);
 	check_eq("donate-target-ram-einval", hc_page_donate(src, target, 2 * MiB), -EINVAL);
 	check_eq("donate-self-esrch", hc_page_donate(src, hc_self(), gpa), -ESRCH);
+	check_eq("donate-outside-consent-eacces",
+	         hc_page_donate(src, target, HC_WINDOW_BASE + HC_WINDOW_SIZE - PAGE_SIZE), -EACCES);
 }
 
 void guest_main(void)
@@ -50,6 +54,9 @@ void guest_main(void)
 	donate_write_secret(src, gpa);
 	check(donate_compare_secret(src, gpa) < 0, "secret-written",
 	      "the secret did not read back");
+	if (!check(donate_wait_consent(src + PAGE_SIZE, target, gpa, 200000), "consent",
+	           "VM %lu never accepted a page at 0x%lx", target, gpa))
+		return;
 	donor_check_errors(src, target, gpa);
 
 	uint64_t owned = donor_owned();

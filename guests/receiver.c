@@ -6,7 +6,8 @@
  *   pages   how many pages the donor gives in all, the one at gpa last
  *           (default 1; bench partner=: 65);
  *   yields  how many YIELDs to wait at most (default 200000).
- * It polls PAGE_OWNED(gpa), yielding in between (never touching gpa before
+ * It consents to receive them (PAGE_ACCEPT of [gpa, gpa + pages pages)),
+ * polls PAGE_OWNED(gpa), yielding in between (never touching gpa before
  * it is owned: that would be an isolation fault), then checks that the whole
  * page holds the secret (donate.h), that MEM_STATS counts `pages` more
  * frames, and that it can free the page: it is really its own now.
@@ -61,6 +62,8 @@ void guest_main(void)
 	args_dec("yields", &limit);
 	con_printf("receiver: VM %ld waits for a page at 0x%lx\n", hc_self(), gpa);
 
+	if (!check_eq("accept", hc_page_accept(gpa, pages), 0))
+		return;
 	uint64_t owned = receiver_base(gpa, pages);
 	while (n < limit && hc_page_owned(gpa) != 1) {
 		hc_yield();

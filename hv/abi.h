@@ -9,14 +9,17 @@
 #define HC_PAGE_FREE   0x11
 #define HC_PAGE_DONATE 0x12
 #define HC_PAGE_OWNED  0x13
+#define HC_PAGE_ACCEPT 0x14
 #define HC_MEM_STATS   0x20
 #define HC_AUDIT       0x21
 
 #define ABI_VERSION 1
 
+#define LAB_EPERM  1
 #define LAB_ENOENT 2
 #define LAB_ESRCH  3
 #define LAB_ENOMEM 12
+#define LAB_EACCES 13
 #define LAB_EFAULT 14
 #define LAB_EEXIST 17
 #define LAB_EINVAL 22

@@ -1,7 +1,8 @@
 /*
  * The exit dispatcher: one decision per neutral exit kind, for both
- * backends. Anything the guest cannot be allowed to do ends that guest
- * with a logged isolation fault; the hypervisor and the other VMs go on.
+ * backends (docs/abi.md lists the outcome of every exit). Anything the
+ * guest cannot be allowed to do ends that guest with a logged isolation
+ * fault; the hypervisor and the other VMs go on.
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
@@ -11,18 +12,81 @@
 
 bool need_resched;
 
+#define VECTOR_UD      6
+#define VECTOR_GP      13
+#define RFLAGS_TF      (1ull << 8)
+#define CR4_OSXSAVE    (1ull << 18)
+#define CR4_PKE        (1ull << 22)
+#define REFUSED_LOGGED 16 /* refused instructions logged per VM */
+
 static const char *const access_names[] = {"read", "write", "exec"};
 
-/* CPUID as the guest sees it: no SVM, no VMX, "hypervisor present". */
-static void exit_cpuid(struct vm *vm)
+static void inject_ud(struct vcpu *v)
 {
-	struct guest_regs *r = &vm->vcpu.regs;
+	virt->inject(v, VECTOR_UD, false, 0);
+}
+
+static void inject_gp(struct vcpu *v)
+{
+	virt->inject(v, VECTOR_GP, true, 0);
+}
+
+/* Leaf 1 and leaf 7 features that follow the guest's own CR4 (OSXSAVE,
+ * OSPKE) or that the guest cannot use here: VMX, SMX and MONITOR/MWAIT
+ * (they raise #UD), and every AVX form (XCR0 is limited to x87|SSE). */
+#define CPUID1_ECX_HIDE                                                                            \
+	((1u << 3) | (1u << 5) | (1u << 6) | (1u << 12) | (1u << 27) | (1u << 28) | (1u << 29))
+#define CPUID7_EBX_HIDE                                                                            \
+	((1u << 5) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | \
+	 (1u << 30) | (1u << 31))
+#define CPUID7_ECX_HIDE ((1u << 1) | (1u << 4) | (1u << 6) | (1u << 11) | (1u << 12) | (1u << 14))
+#define CPUID7_EDX_HIDE                                                                            \
+	((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25))
+
+static void cpuid_xsave_leaf(uint32_t sub, struct cpuid_regs *c)
+{
+	if (sub == 0) {
+		c->eax &= (uint32_t)arch_xcr0_allowed(); /* the XCR0 bits offered */
+		c->edx = 0;
+		c->ebx = c->ecx = 576; /* legacy area + header: x87|SSE only */
+	} else if (sub == 1) {
+		c->eax &= 1u; /* XSAVEOPT; no XSAVEC, XGETBV1, XSAVES (no IA32_XSS) */
+		c->ebx = c->ecx = c->edx = 0;
+	} else {
+		*c = (struct cpuid_regs){0};
+	}
+}
+
+/*
+ * CPUID as the guest sees it: no SVM, no VMX, no PMU, "hypervisor
+ * present", and the OS-enable bits read from the guest's own CR4.
+ */
+static void exit_cpuid(struct vcpu *v)
+{
+	struct guest_regs *r = &v->regs;
 	uint32_t leaf = (uint32_t)r->rax, sub = (uint32_t)r->rcx;
 	struct cpuid_regs c = cpuid(leaf, sub);
+	struct guest_paging p;
 
+	if (leaf == 1 || leaf == 7)
+		virt->paging(v, &p);
 	if (leaf == 1) {
-		c.ecx &= ~(1u << 5); /* VMX */
-		c.ecx |= 1u << 31;   /* hypervisor present */
+		c.ecx &= ~CPUID1_ECX_HIDE;
+		c.ecx |= 1u << 31; /* hypervisor present */
+		if ((p.cr4 & CR4_OSXSAVE) && arch_xcr0_allowed())
+			c.ecx |= 1u << 27;
+	} else if (leaf == 7 && sub == 0) {
+		c.ebx &= ~CPUID7_EBX_HIDE;
+		c.ecx &= ~CPUID7_ECX_HIDE;
+		c.edx &= ~CPUID7_EDX_HIDE;
+		if ((p.cr4 & CR4_PKE) && (c.ecx & (1u << 3)))
+			c.ecx |= 1u << 4; /* OSPKE */
+	} else if (leaf == 7) {
+		c = (struct cpuid_regs){0};
+	} else if (leaf == 0xa) {
+		c = (struct cpuid_regs){0}; /* no architectural PMU: RDPMC is #GP */
+	} else if (leaf == 0xd) {
+		cpuid_xsave_leaf(sub, &c);
 	} else if (leaf == 0x80000001) {
 		c.ecx &= ~(1u << 2); /* SVM */
 	} else if (leaf == 0x8000000a) {
@@ -32,9 +96,8 @@ static void exit_cpuid(struct vm *vm)
 }
 
 /* Only EFER is the guest's to use (long mode); every other MSR is #GP. */
-static bool exit_msr(struct vm *vm, bool write)
+static bool exit_msr(struct vcpu *v, bool write)
 {
-	struct vcpu *v = &vm->vcpu;
 	uint32_t msr = (uint32_t)v->regs.rcx;
 
 	if (msr != MSR_EFER || !virt->efer_read)
@@ -49,12 +112,38 @@ static bool exit_msr(struct vm *vm, bool write)
 }
 
 /*
+ * XSETBV (Intel SDM vol. 2, XSETBV): #UD unless the guest set
+ * CR4.OSXSAVE, #GP(0) outside CPL 0, for an XCR other than 0, or for a
+ * value without x87 or with a component Labyrinth does not switch. The
+ * value becomes this vCPU's XCR0, switched with its other state.
+ */
+static bool exit_xsetbv(struct vcpu *v)
+{
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+	struct guest_paging p;
+
+	virt->paging(v, &p);
+	if (!(p.cr4 & CR4_OSXSAVE) || !arch_xcr0_allowed()) {
+		inject_ud(v);
+		return false;
+	}
+	if (virt->cpl(v) != 0 || (uint32_t)v->regs.rcx != 0 || !(val & 1) ||
+	    (val & ~arch_xcr0_allowed())) {
+		inject_gp(v);
+		return false;
+	}
+	arch_extstate_set_xcr0(&v->ext, val);
+	return true;
+}
+
+/*
  * A second-level fault: the first touch of a RAM page maps a fresh zeroed
  * frame (the RAM was promised: the atomic class, charged to the budget);
  * anything else is an isolation fault.
  */
-static void exit_s2_fault(struct vm *vm, const struct vm_exit *e)
+static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 {
+	struct vm *vm = v->vm;
 	uint64_t g = e->fault.gpa.ga;
 	const char *acc = access_names[e->fault.access];
 
@@ -79,74 +168,113 @@ static void exit_s2_fault(struct vm *vm, const struct vm_exit *e)
 	vm_isolation_fault(vm, "no frame for a demand fault", g, acc);
 }
 
-static void exit_complete(struct vm *vm, const struct vm_exit *e)
+/*
+ * The instruction at RIP is done: skip it (within 32 bits outside 64-bit
+ * mode) and, if it ran with RFLAGS.TF, deliver the single-step trap now,
+ * as the CPU would have after it (Intel SDM vol. 3A §18.3.1.4).
+ */
+static void exit_complete(struct vcpu *v, const struct vm_exit *e)
 {
-	vm->vcpu.regs.rip += e->insn_len;
-	if (!vm->vcpu.long_mode)
-		vm->vcpu.regs.rip &= 0xffffffffull;
+	v->regs.rip += e->insn_len;
+	if (!v->long_mode)
+		v->regs.rip &= 0xffffffffull;
+	if (v->regs.rflags & RFLAGS_TF)
+		virt->inject_step_db(v);
 }
 
-static void exit_unexpected(struct vm *vm, const struct vm_exit *e)
+static void exit_refused(struct vcpu *v, const struct vm_exit *e)
 {
+	struct vm *vm = v->vm;
+
+	if (vm->refused_logged < REFUSED_LOGGED) {
+		vm->refused_logged++;
+		log_printf("hv: vm %u (%s): %s at rip 0x%lx -> %s%s\n", vm->id, vm->name,
+		           e->insn.name, v->regs.rip, e->insn.vector == VECTOR_GP ? "#GP" : "#UD",
+		           vm->refused_logged == REFUSED_LOGGED ? " (no more of these logged)"
+		                                                : "");
+	}
+	virt->inject(v, e->insn.vector, e->insn.vector == VECTOR_GP, 0);
+}
+
+static void exit_unexpected(struct vcpu *v, const struct vm_exit *e)
+{
+	struct vm *vm = v->vm;
+
 	log_printf("hv: vm %u (%s): exit 0x%lx: %s\n", vm->id, vm->name, e->raw, e->other.why);
 	vm_isolation_fault(vm,
 	                   e->kind == EXIT_ENTRY_FAILED   ? "entry refused"
 	                   : e->kind == EXIT_S2_MISCONFIG ? "table misconfiguration"
-	                                                  : "unexpected exit",
+	                                                  : e->other.why,
 	                   0, "none");
+}
+
+static void exit_io(struct vcpu *v, const struct vm_exit *e)
+{
+	if (e->io.string) {
+		inject_gp(v); /* string I/O is not emulated */
+		return;
+	}
+	exit_complete(v, e);
+	devices_io(v->vm, e);
 }
 
 void exit_handle(struct vm *vm, struct vm_exit *e)
 {
+	struct vcpu *v = &vm->vcpu;
+
 	vm->exits++;
 	switch (e->kind) {
 	case EXIT_NONE:
 		break;
 	case EXIT_HYPERCALL:
-		exit_complete(vm, e);
+		exit_complete(v, e);
 		hypercall_handle(vm);
 		break;
 	case EXIT_IO:
-		if (e->io.string) {
-			virt->inject_gp(&vm->vcpu); /* string I/O is not emulated */
-			break;
-		}
-		exit_complete(vm, e);
-		devices_io(vm, e);
+		exit_io(v, e);
 		break;
 	case EXIT_CPUID:
-		exit_cpuid(vm);
-		exit_complete(vm, e);
+		exit_cpuid(v);
+		exit_complete(v, e);
 		break;
 	case EXIT_MSR_READ:
 	case EXIT_MSR_WRITE:
-		if (exit_msr(vm, e->kind == EXIT_MSR_WRITE))
-			exit_complete(vm, e);
+		if (exit_msr(v, e->kind == EXIT_MSR_WRITE))
+			exit_complete(v, e);
 		else
-			virt->inject_gp(&vm->vcpu);
+			inject_gp(v);
+		break;
+	case EXIT_XSETBV:
+		if (exit_xsetbv(v))
+			exit_complete(v, e);
+		break;
+	case EXIT_EMULATED:
+		exit_complete(v, e);
 		break;
 	case EXIT_HLT:
-		exit_complete(vm, e);
+		exit_complete(v, e);
 		vm_end(vm, -1, "halted (no interrupt will ever wake it)");
 		break;
 	case EXIT_S2_FAULT:
-		exit_s2_fault(vm, e);
+		exit_s2_fault(v, e);
 		break;
 	case EXIT_SHUTDOWN:
 		vm_isolation_fault(vm, "triple fault (shutdown)", 0, "none");
 		break;
 	case EXIT_INTR:
+		/* The tick, the VMX-preemption timer or an NMI took the CPU
+		 * back: take what is pending, and end the slice whatever it was
+		 * (a guest that masked the tick, say by its TPR, still yields). */
 		arch_irq_window();
+		need_resched = true;
 		break;
-	case EXIT_VIRT_INSN:
-		log_printf("hv: vm %u (%s): %s at rip 0x%lx -> #UD\n", vm->id, vm->name,
-		           e->insn.name, vm->vcpu.regs.rip);
-		virt->inject_ud(&vm->vcpu);
+	case EXIT_REFUSED_INSN:
+		exit_refused(v, e);
 		break;
 	case EXIT_S2_MISCONFIG:
 	case EXIT_ENTRY_FAILED:
 	case EXIT_OTHER:
-		exit_unexpected(vm, e);
+		exit_unexpected(v, e);
 		break;
 	}
 }

@@ -8,6 +8,9 @@
  * result when `log`. Returns the number of violations. */
 unsigned hv_audit(bool log);
 
+/* The AUDIT hypercall's audit: bounded per call (hv/scenario.c says how). */
+unsigned hv_audit_bounded(void);
+
 /* Give the auditor the bitmap boot/ allocated (before any audit). */
 void hv_audit_init(const struct boot_info *bi);
 

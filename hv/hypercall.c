@@ -2,13 +2,16 @@
  * Hypercall ABI v1 (docs/abi.md): VMMCALL or VMCALL, number in RAX,
  * arguments in RBX, RCX, RDX, RSI, result in RAX (>= 0, or a negated Linux
  * errno). Outside 64-bit mode arguments are truncated to 32 bits, as the
- * guest can set no more. Every argument is the guest's: validated here in
- * the documented order, -EINVAL before -ESRCH before the mapping state.
+ * guest can set no more. Only CPL 0 may call (-EPERM otherwise, as KVM
+ * does): ring-3 code of a guest cannot end, free or donate for its VM.
+ * Every argument is the guest's: validated here in the documented order,
+ * -EINVAL before -ESRCH before consent before the mapping state.
  */
 #include "hv/abi.h"
 #include "hv/hv_internal.h"
 #include "hv/vm.h"
 #include "lab/log.h"
+#include "mm/audit.h"
 #include "mm/palloc.h"
 
 static bool heap_gpa_ok(uint64_t g)
@@ -27,7 +30,7 @@ static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
 		return -LAB_EEXIST;
 	if (vm->s2.frames_owned >= vm->s2.frame_budget)
 		return -LAB_ENOSPC;
-	if (!vm_promises_allow_guest_alloc())
+	if (!vm_promises_allow_guest_alloc(1 + S2_LEVELS - 1))
 		return -LAB_ENOMEM; /* other VMs' promised RAM stays theirs */
 	return mem_protect_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
 }
@@ -39,6 +42,20 @@ static int64_t hc_page_free(struct vm *vm, uint64_t g)
 	return mem_protect_errno(mem_protect_guest_to_free(&vm->s2, gpa(g)));
 }
 
+/* g2 lies in `to`'s receive window and the window has a page left. */
+static bool recv_window_has(const struct vm *to, uint64_t g2)
+{
+	return to->recv_left > 0 && g2 >= to->recv_base &&
+	       (g2 - to->recv_base) / PAGE_SIZE < to->recv_pages;
+}
+
+/*
+ * A donation lands only where the target consented (PAGE_ACCEPT): inside
+ * its receive window, one page of the count it accepted; and, like
+ * PAGE_ALLOC, only while the table pages it may need leave every promise
+ * and the zones' min intact. So no VM can use up another's budget, plant a
+ * page where it did not ask, or take frames promised to a third.
+ */
 static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64_t g2)
 {
 	if (!heap_gpa_ok(g) || !heap_gpa_ok(g2))
@@ -46,7 +63,36 @@ static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64
 	struct vm *to = vm_by_id(target);
 	if (!to || to == vm)
 		return -LAB_ESRCH;
-	return mem_protect_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
+	if (!recv_window_has(to, g2))
+		return -LAB_EACCES;
+	if (!vm_promises_allow_guest_alloc(S2_LEVELS - 1))
+		return -LAB_ENOMEM;
+	int64_t ret =
+	    mem_protect_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
+	if (ret == 0)
+		to->recv_left--;
+	return ret;
+}
+
+/*
+ * Consent to receive up to `count` donated pages at GPAs in [base, base +
+ * count pages) of the heap window; replaces the previous window (count 0
+ * closes it). The count must fit in the caller's budget beside what it
+ * owns and the RAM it was promised, so accepted donations never take the
+ * frames its own first touches need.
+ */
+static int64_t hc_page_accept(struct vm *vm, uint64_t base, uint64_t count)
+{
+	if (count > HEAP_SIZE / PAGE_SIZE ||
+	    (count && (!heap_gpa_ok(base) ||
+	               (base - HEAP_BASE) / PAGE_SIZE + count > HEAP_SIZE / PAGE_SIZE)))
+		return -LAB_EINVAL;
+	uint64_t used = vm->s2.frames_owned + vm->promise_left;
+	if (count && (used > vm->s2.frame_budget || count > vm->s2.frame_budget - used))
+		return -LAB_ENOSPC;
+	vm->recv_base = count ? base : 0;
+	vm->recv_pages = vm->recv_left = count;
+	return 0;
 }
 
 static int64_t hc_page_owned(struct vm *vm, uint64_t g)
@@ -100,10 +146,13 @@ static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 		return hc_page_donate(vm, a[0], a[1], a[2]);
 	case HC_PAGE_OWNED:
 		return hc_page_owned(vm, a[0]);
+	case HC_PAGE_ACCEPT:
+		return hc_page_accept(vm, a[0], a[1]);
 	case HC_MEM_STATS:
 		return hc_mem_stats(vm, a[0]);
 	case HC_AUDIT:
-		return hv_audit(false);
+		need_resched = true; /* its cost is the caller's time slice */
+		return hv_audit_bounded();
 	default:
 		return -LAB_ENOSYS;
 	}
@@ -114,7 +163,7 @@ void hypercall_handle(struct vm *vm)
 	struct guest_regs *r = &vm->vcpu.regs;
 	uint64_t mask = vm->vcpu.long_mode ? ~0ull : 0xffffffffull;
 	uint64_t a[4] = {r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask};
-	int64_t ret = hc_dispatch(vm, r->rax & mask, a);
+	int64_t ret = virt->cpl(&vm->vcpu) != 0 ? -LAB_EPERM : hc_dispatch(vm, r->rax & mask, a);
 
 	vm->hypercalls++;
 	r->rax = (uint64_t)ret & mask;

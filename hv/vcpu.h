@@ -42,9 +42,11 @@ enum exit_kind {
 	EXIT_S2_MISCONFIG, /* EPT misconfiguration / NPT reserved bit: a hypervisor bug */
 	EXIT_SHUTDOWN,     /* triple fault */
 	EXIT_INTR,         /* a host interrupt or the preemption timer: reschedule */
-	EXIT_VIRT_INSN,    /* the guest executed an SVM/VMX instruction: .insn */
+	EXIT_REFUSED_INSN, /* an instruction guests may not use: .insn (name, vector) */
+	EXIT_EMULATED,     /* the backend performed the instruction: hv/ completes it */
+	EXIT_XSETBV,       /* XSETBV: XCR[ECX] = EDX:EAX, checked and switched by hv/ */
 	EXIT_ENTRY_FAILED, /* VMRUN/VMLAUNCH refused the state: .other.why */
-	EXIT_OTHER,        /* anything else: .other */
+	EXIT_OTHER,        /* anything else: a named isolation fault (.other.why) */
 };
 
 enum fault_access { ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC };
@@ -71,7 +73,8 @@ struct vm_exit {
 			bool mapped; /* the walk found a present leaf (rights violation) */
 		} fault;
 		struct {
-			const char *name; /* "vmrun", "vmxon", ... */
+			const char *name; /* "vmrun", "vmxon", "monitor", ... */
+			uint8_t vector;   /* what the guest gets: 6 (#UD) or 13 (#GP(0)) */
 		} insn;
 		struct {
 			const char *why;
@@ -85,6 +88,15 @@ struct vcpu {
 	bool long_mode;           /* guest in 64-bit mode: hypercall arguments are not truncated */
 	void *arch;               /* backend state (VMCB or VMCS and friends) */
 	struct arch_extstate ext; /* x87/SSE and DR0-3: switched by the scheduler */
+};
+
+/*
+ * The guest's paging state, for reading guest-linear memory (hv/gmem.c):
+ * backends fill it from the VMCB / VMCS.
+ */
+struct guest_paging {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t cs_base;
 };
 
 struct virt_ops {
@@ -113,9 +125,26 @@ struct virt_ops {
 	/* Enter the guest and return at its next exit, decoded into *e. */
 	void (*run)(struct vcpu *v, struct vm_exit *e);
 
-	/* Raise #UD / #GP(0) in the guest at its current RIP on the next entry. */
-	void (*inject_ud)(struct vcpu *v);
-	void (*inject_gp)(struct vcpu *v);
+	/*
+	 * Raise exception `vector` in the guest at its current RIP on the next
+	 * entry, with `error` pushed when `has_error` (dropped where the guest's
+	 * mode pushes none: real mode).
+	 */
+	void (*inject)(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+
+	/*
+	 * hv/ just completed (skipped) an instruction that ran with RFLAGS.TF
+	 * set: deliver the single-step trap after it as the CPU would (DR6.BS
+	 * set, #DB injected, no second #DB pending from the CPU for the same
+	 * step).
+	 */
+	void (*inject_step_db)(struct vcpu *v);
+
+	/* The guest's current privilege level (0-3) at its last exit. */
+	unsigned (*cpl)(struct vcpu *v);
+
+	/* The guest's control registers and CS base at its last exit. */
+	void (*paging)(struct vcpu *v, struct guest_paging *p);
 
 	/*
 	 * Invalidate every cached translation of this vCPU's second-level
@@ -132,15 +161,6 @@ struct virt_ops {
 	 */
 	uint64_t (*efer_read)(struct vcpu *v);
 	bool (*efer_write)(struct vcpu *v, uint64_t val);
-};
-
-/*
- * The guest's paging state, for reading guest-linear memory (hv/gmem.c):
- * backends fill it from the VMCB / VMCS.
- */
-struct guest_paging {
-	uint64_t cr0, cr3, cr4, efer;
-	uint64_t cs_base;
 };
 
 /*

@@ -41,12 +41,12 @@ static uint64_t promised_tables(void)
 	return t;
 }
 
-bool vm_promises_allow_guest_alloc(void)
+bool vm_promises_allow_guest_alloc(uint64_t frames)
 {
 	uint64_t free, min;
 
 	free_and_min(&free, &min);
-	return free > min + promised + promised_tables();
+	return free >= min + promised + promised_tables() + frames;
 }
 
 /* Admit a VM only if its whole RAM can be kept for it. */
@@ -103,14 +103,6 @@ static void vm_invalidate(struct s2_vm *s2)
 		virt->s2_invalidate(v);
 }
 
-static struct vm *vm_alloc_slot(void)
-{
-	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vms[i].state == VM_UNUSED)
-			return &vms[i];
-	return NULL;
-}
-
 static void vm_release_memory(struct vm *vm)
 {
 	struct mem_protect_teardown t;
@@ -125,17 +117,18 @@ static void vm_release_memory(struct vm *vm)
 		virt->vcpu_fini(&vm->vcpu);
 }
 
-struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t image_len)
+struct vm *vm_create(const struct vm_params *p, unsigned id, const void *image, uint64_t image_len)
 {
-	struct vm *vm = vm_alloc_slot();
 	uint32_t entry, mbi;
 
-	if (!vm) {
+	if (id < 1 || id > VM_MAX) {
 		log_printf("hv: %s: more than %u VMs\n", p->name, VM_MAX);
 		return NULL;
 	}
+	struct vm *vm = &vms[id - 1];
+	CHECK(vm->state == VM_UNUSED);
 	memset(vm, 0, sizeof(*vm));
-	vm->id = (unsigned)(vm - vms) + 1;
+	vm->id = id;
 	memcpy(vm->name, p->name, sizeof(vm->name));
 	vm->mem_bytes = p->mem_bytes;
 	vm->until_others = p->until_others;

@@ -32,6 +32,10 @@ struct vm {
 	uint16_t ports_logged[VM_PORTS_LOGGED];
 	unsigned ports_logged_count;
 	uint64_t promise_left; /* RAM frames promised but not mapped yet */
+	/* Receive window (PAGE_ACCEPT): donations land only at GPAs in
+	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */
+	uint64_t recv_base, recv_pages, recv_left;
+	unsigned refused_logged; /* refused instructions logged so far */
 	uint64_t exits, preemptions, demand_faults, hypercalls;
 };
 
@@ -45,7 +49,9 @@ struct vm_params {
 	bool until_others;
 };
 
-struct vm *vm_create(const struct vm_params *p, const void *image, uint64_t image_len);
+/* Create VM `id` (1..VM_MAX: its manifest line's rank, so ids follow the
+ * manifest even when a line is refused). NULL, logged, if it cannot start. */
+struct vm *vm_create(const struct vm_params *p, unsigned id, const void *image, uint64_t image_len);
 /* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
 void vm_end(struct vm *vm, int status, const char *why);
 /* Stop a VM for what it did: the logged isolation fault. */
@@ -61,8 +67,9 @@ struct vm *vm_by_id(uint64_t id);
  * greedy guest can then never make another VM's first touch fail, nor eat
  * the exit handlers' reserve.
  */
-void vm_promise_mapped(struct vm *vm);    /* a RAM page of vm was just mapped */
-bool vm_promises_allow_guest_alloc(void); /* room for one guest-driven frame */
+void vm_promise_mapped(struct vm *vm); /* a RAM page of vm was just mapped */
+/* Room for `frames` more guest-driven frames (data and table pages). */
+bool vm_promises_allow_guest_alloc(uint64_t frames);
 unsigned vm_running_count(bool count_until_others);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
 

@@ -2,6 +2,13 @@
  * x87/SSE and debug-register state of guests (arch/arch.h). FXSAVE and
  * FXRSTOR cover x87, MMX and SSE (Intel SDM vol. 1 §10.5); XCR0 is limited
  * to x87|SSE so no guest can reach AVX state that FXSAVE would not switch.
+ *
+ * XCR0 itself and PKRU are guest-writable registers that neither VMRUN
+ * nor VM entry switches (XSETBV is emulated by hv/, WRPKRU runs natively
+ * once the guest sets CR4.PKE): both are switched here, lazily, with the
+ * rest. The host sets CR4.PKE itself when the CPU has PKU, so RDPKRU and
+ * WRPKRU work here; its own pages are all supervisor pages, which PKRU
+ * never restricts (Intel SDM vol. 3A §4.6.2).
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
@@ -14,17 +21,62 @@
 #define CR4_OSFXSR        (1ull << 9)
 #define CR4_OSXMMEXCPT    (1ull << 10)
 #define CR4_OSXSAVE       (1ull << 18)
+#define CR4_PKE           (1ull << 22)
 #define CPUID_1_ECX_XSAVE (1u << 26)
+#define CPUID_7_ECX_PKU   (1u << 3)
+#define XCR0_X87          1ull
 #define XCR0_X87_SSE      3ull
+
+static bool have_xsave, have_pku;
+static uint64_t live_xcr0; /* this CPU's XCR0 (one CPU runs guests) */
+
+static void xsetbv0(uint64_t v)
+{
+	__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+	live_xcr0 = v;
+}
+
+static uint32_t rdpkru(void)
+{
+	uint32_t eax, edx;
+
+	__asm__ volatile("rdpkru" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+
+static void wrpkru(uint32_t v)
+{
+	__asm__ volatile("wrpkru" : : "a"(v), "c"(0), "d"(0) : "memory");
+}
 
 void arch_extstate_init(void)
 {
 	write_cr0((read_cr0() | CR0_MP) & ~(CR0_EM | CR0_TS));
 	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
-	if (cpuid(1, 0).ecx & CPUID_1_ECX_XSAVE) {
+	have_xsave = cpuid(1, 0).ecx & CPUID_1_ECX_XSAVE;
+	if (have_xsave) {
 		write_cr4(read_cr4() | CR4_OSXSAVE);
-		__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)XCR0_X87_SSE), "d"(0));
+		xsetbv0(XCR0_X87_SSE);
 	}
+	have_pku = cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & CPUID_7_ECX_PKU);
+	if (have_pku) {
+		write_cr4(read_cr4() | CR4_PKE);
+		wrpkru(0);
+	}
+	log_printf("arch: guest state switched by the scheduler: x87/SSE, DR0-3, DR6, CR2%s%s\n",
+	           have_xsave ? ", XCR0" : "", have_pku ? ", PKRU" : "");
+}
+
+uint64_t arch_xcr0_allowed(void)
+{
+	return have_xsave ? XCR0_X87_SSE : 0;
+}
+
+void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0)
+{
+	s->xcr0 = xcr0;
+	if (have_xsave && live_xcr0 != xcr0)
+		xsetbv0(xcr0);
 }
 
 void arch_extstate_reset(struct arch_extstate *s)
@@ -35,6 +87,7 @@ void arch_extstate_reset(struct arch_extstate *s)
 	s->fx[24] = 0x80; /* MXCSR = 0x1f80 */
 	s->fx[25] = 0x1f;
 	s->dr6 = 0xffff0ff0; /* its reset value */
+	s->xcr0 = XCR0_X87;  /* its reset value (Intel SDM vol. 1 §13.3) */
 }
 
 #define DR_GET(n, v) __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v))
@@ -50,6 +103,8 @@ void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate
 		DR_GET(3, from->dr[3]);
 		DR_GET(6, from->dr6);
 		from->cr2 = read_cr2();
+		if (have_pku)
+			from->pkru = rdpkru();
 	}
 	__asm__ volatile("fxrstor64 %0" : : "m"(to->fx));
 	DR_SET(0, to->dr[0]);
@@ -58,4 +113,8 @@ void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate
 	DR_SET(3, to->dr[3]);
 	DR_SET(6, to->dr6);
 	write_cr2(to->cr2);
+	if (have_xsave && live_xcr0 != to->xcr0)
+		xsetbv0(to->xcr0);
+	if (have_pku)
+		wrpkru(to->pkru);
 }

@@ -21,14 +21,17 @@ enum hc_number {
 	HC_PAGE_FREE = 0x11,   /* RBX = gpa in the window */
 	HC_PAGE_DONATE = 0x12, /* RBX = gpa, RCX = target VM, RDX = target gpa */
 	HC_PAGE_OWNED = 0x13,  /* RBX = any gpa -> 1 mapped, 0 not */
+	HC_PAGE_ACCEPT = 0x14, /* RBX = window gpa, RCX = pages: consent to donations */
 	HC_MEM_STATS = 0x20,   /* RBX = gpa of a 64-byte buffer */
 	HC_AUDIT = 0x21,       /* -> number of invariant violations */
 };
 
 /* Linux errno values, as the hypercalls return them (negated). */
+#define EPERM  1
 #define ENOENT 2
 #define ESRCH  3
 #define ENOMEM 12
+#define EACCES 13
 #define EFAULT 14
 #define EEXIST 17
 #define EINVAL 22
@@ -114,6 +117,11 @@ static inline long hc_page_free(uint64_t gpa)
 static inline long hc_page_donate(uint64_t gpa, uint64_t vm, uint64_t target_gpa)
 {
 	return hc_call(HC_PAGE_DONATE, gpa, vm, target_gpa, 0);
+}
+
+static inline long hc_page_accept(uint64_t gpa, uint64_t pages)
+{
+	return hc_call(HC_PAGE_ACCEPT, gpa, pages, 0, 0);
 }
 
 static inline long hc_page_owned(uint64_t gpa)

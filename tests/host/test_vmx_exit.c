@@ -103,7 +103,7 @@ static void test_vmx_instructions(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(insns) / sizeof(insns[0]); i++) {
 		assert_int_equal(decode(insns[i].reason, 0, 5, &e), VMX_ACT_REPORT);
-		assert_int_equal(e.kind, EXIT_VIRT_INSN);
+		assert_int_equal(e.kind, EXIT_REFUSED_INSN);
 		assert_string_equal(e.insn.name, insns[i].name);
 		assert_int_equal(e.insn_len, 5);
 	}

@@ -191,21 +191,31 @@ static void svm_vcpu_fini(struct vcpu *v)
 	v->arch = NULL;
 }
 
-static void svm_inject(struct vcpu *v, unsigned vector, bool has_error)
+static void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
 	struct svm_vcpu *sv = v->arch;
 
-	sv->vmcb->ctl.event_inj =
-	    vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID | (has_error ? EVENTINJ_EV : 0);
+	sv->vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
+	                          (has_error ? EVENTINJ_EV | ((uint64_t)error << 32) : 0);
 }
 
 static void svm_inject_ud(struct vcpu *v)
 {
-	svm_inject(v, 6, false);
+	svm_inject(v, 6, false, 0);
 }
-static void svm_inject_gp(struct vcpu *v)
+
+/* The single-step trap of an instruction hv/ completed: DR6.BS, #DB. */
+static void svm_inject_step_db(struct vcpu *v)
 {
-	svm_inject(v, 13, true);
+	struct svm_vcpu *sv = v->arch;
+
+	sv->vmcb->save.dr6 |= 1ull << 14; /* BS */
+	svm_inject(v, 1, false, 0);
+}
+
+static unsigned svm_cpl(struct vcpu *v)
+{
+	return ((struct svm_vcpu *)v->arch)->vmcb->save.cpl & 3;
 }
 
 /*
@@ -225,6 +235,11 @@ static void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 {
 	*p = (struct guest_paging){
 	    .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .cs_base = s->cs.base};
+}
+
+static void svm_guest_paging(struct vcpu *v, struct guest_paging *p)
+{
+	svm_paging(&((struct svm_vcpu *)v->arch)->vmcb->save, p);
 }
 
 /* #UD intercepted: VMCALL (0f 01 c1) is a hypercall; anything else goes back to the guest. */
@@ -306,8 +321,9 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 	e->kind = EXIT_OTHER;
 	e->other.why = "unexpected #VMEXIT code";
 	if (svm_insn_name(code)) {
-		e->kind = EXIT_VIRT_INSN;
+		e->kind = EXIT_REFUSED_INSN;
 		e->insn.name = svm_insn_name(code);
+		e->insn.vector = 6;
 		return;
 	}
 	switch (code) {
@@ -347,7 +363,7 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		svm_decode_ud(v, vmcb, e);
 		break;
 	case SVM_EXIT_EXCP_BASE + 17:
-		svm_inject(v, 17, true); /* #AC: reflect, error code 0 */
+		svm_inject(v, 17, true, 0); /* #AC: reflect, error code 0 */
 		e->kind = EXIT_NONE;
 		break;
 	case SVM_EXIT_INVD:
@@ -433,8 +449,10 @@ const struct virt_ops svm_ops = {
     .vcpu_init = svm_vcpu_init,
     .vcpu_fini = svm_vcpu_fini,
     .run = svm_run,
-    .inject_ud = svm_inject_ud,
-    .inject_gp = svm_inject_gp,
+    .inject = svm_inject,
+    .inject_step_db = svm_inject_step_db,
+    .cpl = svm_cpl,
+    .paging = svm_guest_paging,
     .s2_invalidate = svm_s2_invalidate,
     .efer_read = svm_efer_read,
     .efer_write = svm_efer_write,

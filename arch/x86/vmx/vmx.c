@@ -231,14 +231,45 @@ void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code)
 	vmcs_write(VMCS_ENTRY_INTR_INFO, info);
 }
 
-static void vmx_inject_ud(struct vcpu *v)
+static void vmx_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
-	vmx_inject_exception(v->arch, VECTOR_UD, false);
+	vmx_inject_exception(v->arch, vector, has_error);
+	if (has_error && error)
+		vmcs_write(VMCS_ENTRY_EXC_ERROR, error);
 }
 
-static void vmx_inject_gp(struct vcpu *v)
+/* The single-step trap of an instruction hv/ completed: DR6.BS (the live
+ * register: the VMCS does not hold DR6), #DB, and no BS left pending. */
+static void vmx_inject_step_db(struct vcpu *v)
 {
-	vmx_inject_exception(v->arch, VECTOR_GP, true);
+	uint64_t dr6;
+
+	vmx_load(v->arch);
+	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+	dr6 |= 1ull << 14;
+	__asm__ volatile("mov %0, %%dr6" : : "r"(dr6));
+	vmcs_write(VMCS_GUEST_PENDING_DBG, vmcs_read(VMCS_GUEST_PENDING_DBG) & ~(1ull << 14));
+	vmx_inject_exception(v->arch, 1, false);
+}
+
+/* CPL is SS.DPL (Intel SDM vol. 3C §27.3.1.2). */
+static unsigned vmx_cpl(struct vcpu *v)
+{
+	vmx_load(v->arch);
+	return (vmcs_read(VMCS_GUEST_SS_AR) >> 5) & 3;
+}
+
+static void vmx_paging(struct vcpu *v, struct guest_paging *p)
+{
+	vmx_load(v->arch);
+	*p = (struct guest_paging){
+	    .cr0 = vmcs_read(VMCS_GUEST_CR0),
+	    .cr3 = vmcs_read(VMCS_GUEST_CR3),
+	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~vmx_caps.cr4_fixed0) |
+	           (vmcs_read(VMCS_CR4_SHADOW) & vmx_caps.cr4_fixed0),
+	    .efer = vmcs_read(VMCS_GUEST_EFER),
+	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
+	};
 }
 
 static void vmx_s2_invalidate(struct vcpu *v)
@@ -380,8 +411,10 @@ const struct virt_ops vmx_ops = {
     .vcpu_init = vmx_vcpu_init,
     .vcpu_fini = vmx_vcpu_fini,
     .run = vmx_run,
-    .inject_ud = vmx_inject_ud,
-    .inject_gp = vmx_inject_gp,
+    .inject = vmx_inject,
+    .inject_step_db = vmx_inject_step_db,
+    .cpl = vmx_cpl,
+    .paging = vmx_paging,
     .s2_invalidate = vmx_s2_invalidate,
     .efer_read = vmx_efer_read,
     .efer_write = vmx_efer_write,

@@ -177,8 +177,9 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 		return VMX_ACT_REPORT;
 	}
 	if (vmx_exit_is_vmx_insn(basic)) {
-		vmx_exit_insn(x, e, EXIT_VIRT_INSN);
+		vmx_exit_insn(x, e, EXIT_REFUSED_INSN);
 		e->insn.name = reason_names[basic];
+		e->insn.vector = VECTOR_UD;
 		return VMX_ACT_REPORT;
 	}
 	switch (basic) {
