@@ -44,6 +44,10 @@ void arch_page_zero(void *va);
 /* Write console bytes (serial port, or the host test's sink). */
 void arch_console_write(const char *s, size_t len);
 
+/* Record which VM now runs on this CPU (0: none), where a launcher can read
+ * it after a hang (x86: a byte on COM2). */
+void arch_trace_running(unsigned vm_id);
+
 /*
  * End the run with `status` (0 = success): logs "labyrinth: exit status N"
  * and stops the emulator (the launchers turn N into their exit status).

@@ -7,6 +7,7 @@
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
 #include "hv/vm.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "mm/palloc.h"
 
@@ -178,7 +179,7 @@ static void exit_complete(struct vcpu *v, const struct vm_exit *e)
 	v->regs.rip += e->insn_len;
 	if (!v->long_mode)
 		v->regs.rip &= 0xffffffffull;
-	if (v->regs.rflags & RFLAGS_TF)
+	if ((v->regs.rflags & RFLAGS_TF) && lab_fix_on(FIX_STEP_DB))
 		virt->inject_step_db(v);
 }
 

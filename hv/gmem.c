@@ -55,40 +55,103 @@ static bool gmem_copy_from(struct vm *vm, uint64_t g, void *dst, size_t len)
 #define PTE_P     1ull
 #define PTE_PS    (1ull << 7)
 #define ADDR_MASK 0x000ffffffffff000ull
+#define CR4_PSE   (1ull << 4)
+#define CR4_LA57  (1ull << 12)
+
+/* A paging form (Intel SDM vol. 3A §4.1.1, Table 4-1; AMD APM vol. 2 §5.1). */
+struct gmem_mode {
+	unsigned levels; /* 2: 32-bit, 3: PAE, 4 or 5: long mode (4- or 5-level) */
+	unsigned esize;  /* entry bytes: 4 or 8 */
+	bool pse;        /* 32-bit paging: CR4.PSE allows 4 MiB pages */
+};
+
+static struct gmem_mode gmem_mode_of(const struct guest_paging *p)
+{
+	if (p->efer & EFER_LMA)
+		return (struct gmem_mode){(p->cr4 & CR4_LA57) ? 5 : 4, 8, false};
+	if (p->cr4 & CR4_PAE)
+		return (struct gmem_mode){3, 8, false};
+	return (struct gmem_mode){2, 4, (p->cr4 & CR4_PSE) != 0};
+}
+
+/* The index of `la` in a table of level l (0 = the page table). */
+static unsigned gmem_index(const struct gmem_mode *m, uint64_t la, unsigned l)
+{
+	if (m->esize == 4)
+		return (unsigned)(la >> (12 + 10 * l)) & 0x3ff;
+	if (m->levels == 3 && l == 2)
+		return (unsigned)(la >> 30) & 3; /* the 4 PDPTEs */
+	return (unsigned)(la >> (12 + 9 * l)) & 0x1ff;
+}
+
+/* Bytes mapped by one entry of level l. */
+static uint64_t gmem_span(const struct gmem_mode *m, unsigned l)
+{
+	return 1ull << (m->esize == 4 ? 12 + 10 * l : 12 + 9 * l);
+}
 
 /*
- * One guest-linear address to a GPA (Intel SDM vol. 3A §4.3-4.5, AMD APM
- * vol. 2 §5.3): 32-bit paging (4 MiB pages with PSE), PAE, or 4-level
- * long mode. At most four reads of guest tables.
+ * Whether entry `e` of level l (> 0) maps a large page: 4 MiB in 32-bit
+ * paging with CR4.PSE, 2 MiB in a PAE or long-mode PDE, 1 GiB in a
+ * long-mode PDPTE. PAE PDPTEs, PML4Es and PML5Es have no PS bit.
  */
-static bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out)
+static bool gmem_large(const struct gmem_mode *m, uint64_t e, unsigned l)
+{
+	if (!(e & PTE_PS))
+		return false;
+	if (m->esize == 4)
+		return m->pse && l == 1;
+	return l == 1 || (l == 2 && m->levels >= 4);
+}
+
+/*
+ * Frame base of a large 32-bit PDE: bits 31:22, and with PSE-36 bits 20:13
+ * as physical-address bits 39:32 (Intel SDM vol. 3A §4.3, Table 4-4; the
+ * CPU limits them to MAXPHYADDR, and so does the GPA check after).
+ */
+static uint64_t gmem_pse36_base(uint64_t e)
+{
+	return (e & 0xffc00000ull) | (((e >> 13) & 0xffull) << 32);
+}
+
+static uint64_t gmem_next_table(const struct gmem_mode *m, uint64_t e)
+{
+	return m->esize == 4 ? (e & 0xfffff000ull) : (e & ADDR_MASK);
+}
+
+/*
+ * One guest-linear address to a GPA through the guest's own tables, every
+ * form a guest may use: no paging, 32-bit (4 KiB and 4 MiB pages, PSE-36),
+ * PAE (4 KiB, 2 MiB), 4- and 5-level long mode (4 KiB, 2 MiB, 1 GiB). At
+ * most five reads of guest tables; false at the first absent entry or an
+ * entry whose table is not mapped.
+ */
+bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out)
 {
 	if (!(p->cr0 & CR0_PG)) {
 		*out = la & 0xffffffffull;
 		return true;
 	}
-	bool lm = p->efer & EFER_LMA, pae = p->cr4 & CR4_PAE;
-	unsigned levels = lm ? 4 : pae ? 3 : 2;
-	unsigned bits = (lm || pae) ? 9 : 10, esize = (lm || pae) ? 8 : 4;
-	uint64_t table = pae && !lm ? (p->cr3 & 0xffffffe0ull) : (p->cr3 & ADDR_MASK);
+	struct gmem_mode m = gmem_mode_of(p);
+	uint64_t table = m.levels == 3 ? (p->cr3 & 0xffffffe0ull) : (p->cr3 & ADDR_MASK);
 
-	for (unsigned l = levels; l-- > 0;) {
-		unsigned shift = 12 + bits * l;
-		unsigned idx = (la >> shift) & ((1u << bits) - 1);
-		if (pae && !lm && l == 2)
-			idx = (la >> 30) & 3;
+	if (m.levels < 4)
+		la &= 0xffffffffull;
+	for (unsigned l = m.levels; l-- > 0;) {
 		uint64_t e = 0;
-		if (!gmem_copy_from(vm, table + (uint64_t)idx * esize, &e, esize) || !(e & PTE_P))
+
+		if (!gmem_copy_from(vm, table + (uint64_t)gmem_index(&m, la, l) * m.esize, &e,
+		                    m.esize) ||
+		    !(e & PTE_P))
 			return false;
-		bool large = l > 0 && (e & PTE_PS) && !(pae && !lm && l == 2) &&
-		             (lm || pae || (p->cr4 & (1u << 4)));
-		if (large || l == 0) {
-			uint64_t mask = (1ull << shift) - 1;
-			uint64_t base = (esize == 4) ? (e & 0xfffff000ull) : (e & ADDR_MASK);
-			*out = (base & ~mask) | (la & mask);
+		if (l == 0 || (l > 0 && gmem_large(&m, e, l))) {
+			uint64_t span = gmem_span(&m, l);
+			uint64_t base =
+			    m.esize == 4 && l == 1 ? gmem_pse36_base(e) : gmem_next_table(&m, e);
+			*out = (base & ~(span - 1)) | (la & (span - 1));
 			return true;
 		}
-		table = (esize == 4) ? (e & 0xfffff000ull) : (e & ADDR_MASK);
+		table = gmem_next_table(&m, e);
 	}
 	return false;
 }

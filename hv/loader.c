@@ -95,10 +95,16 @@ static bool load_aout(struct vm *vm, const uint8_t *img, uint64_t len, const str
 	uint64_t off = hoff - (h->header_addr - h->load_addr);
 	uint64_t filesz = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : len - off;
 	uint64_t end = h->bss_end_addr ? h->bss_end_addr : h->load_addr + filesz;
-	if (h->load_end_addr && h->load_end_addr < h->load_addr)
+	if (h->load_end_addr && h->load_end_addr < h->load_addr) {
+		log_printf("loader: %s: load_end_addr 0x%x below load_addr 0x%x\n", vm->name,
+		           h->load_end_addr, h->load_addr);
 		return false;
-	if (end < h->load_addr + filesz)
+	}
+	if (end < h->load_addr + filesz) {
+		log_printf("loader: %s: bss_end_addr 0x%lx below the loaded end 0x%lx\n", vm->name,
+		           end, h->load_addr + filesz);
 		return false;
+	}
 	*entry = h->entry_addr;
 	return load_segment(vm, img, len, off, filesz, h->load_addr, end - h->load_addr);
 }
@@ -119,11 +125,20 @@ static bool load_elf(struct vm *vm, const uint8_t *img, uint64_t len, uint32_t *
 		return false;
 	}
 	const struct elf32_phdr *ph = (const void *)(img + eh->phoff);
-	for (unsigned i = 0; i < eh->phnum; i++)
-		if (ph[i].type == 1 && ph[i].memsz &&
-		    !load_segment(vm, img, len, ph[i].offset, ph[i].filesz, ph[i].paddr,
+	unsigned loaded = 0;
+	for (unsigned i = 0; i < eh->phnum; i++) {
+		if (ph[i].type != 1 || !ph[i].memsz)
+			continue;
+		if (!load_segment(vm, img, len, ph[i].offset, ph[i].filesz, ph[i].paddr,
 		                  ph[i].memsz))
 			return false;
+		loaded++;
+	}
+	if (!loaded) {
+		log_printf("loader: %s: no PT_LOAD segment with memory: nothing to run\n",
+		           vm->name);
+		return false;
+	}
 	*entry = eh->entry;
 	return true;
 }
@@ -140,8 +155,10 @@ static bool load_info(struct vm *vm, const char *cmdline, uint32_t *mbi)
 
 	if (!load_map_range(vm, MBI_GPA, PAGE_SIZE) ||
 	    !gmem_copy_to(vm, MBI_GPA, &info, sizeof(info)) ||
-	    !gmem_copy_to(vm, MBI_CMDLINE_GPA, cmdline, n))
+	    !gmem_copy_to(vm, MBI_CMDLINE_GPA, cmdline, n)) {
+		log_printf("loader: %s: no room for the Multiboot information\n", vm->name);
 		return false;
+	}
 	*mbi = MBI_GPA;
 	return true;
 }

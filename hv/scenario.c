@@ -218,8 +218,11 @@ static void switch_extstate(struct vcpu *next)
 
 static void run_slice(struct vm *vm)
 {
+	static unsigned traced;
 	struct vm_exit e;
 
+	if (traced != vm->id)
+		arch_trace_running(traced = vm->id);
 	switch_extstate(&vm->vcpu);
 	need_resched = false;
 	while (vm->state == VM_RUNNING && !need_resched) {
@@ -240,6 +243,7 @@ static void sched_run(void)
 		if (vm->state == VM_RUNNING)
 			run_slice(vm);
 	}
+	arch_trace_running(0);
 	for (unsigned i = 0; i < VM_MAX; i++)
 		if (vm_slot(i)->state == VM_RUNNING)
 			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");

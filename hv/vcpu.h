@@ -171,6 +171,8 @@ struct virt_ops {
  */
 bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
                       size_t len);
+/* The GPA of guest-linear `la` through the guest's tables (as above). */
+bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out);
 
 /* The backend in use; NULL before hv_main picked one. */
 extern const struct virt_ops *virt;

@@ -6,7 +6,7 @@ TEST_SUITES += test-scenario-svm
 test-scenario-svm: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_SVM); do \
 		tests/scenario/run.py scenario-svm $$s $(EFI_APP) \
-			tools/qemu.sh '{esp}' -q -t 300 -m 1G -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -l '{log}'; \
 	done
 
 # The test build (LAB_TESTING: corruption injection, allocator fault
@@ -25,4 +25,14 @@ test-audit-inject: $(TEST_EFI) guests
 	$(Q)for k in $(INJECT_KINDS); do \
 		INJECT=$$k tests/scenario/run.py audit-inject tests/scenario/inject.cfg $(TEST_EFI) \
 			tools/qemu.sh '{esp}' -q -t 120 -m 512M -l '{log}'; \
+	done
+
+# Negative controls (tests/scenario/neg-svm-*.cfg): the test build with a
+# fix switched off (`# fix-off`) must fail the checks the fix makes pass.
+NEG_SVM := $(sort $(wildcard tests/scenario/neg-svm-*.cfg))
+TEST_SUITES += test-negative-svm
+test-negative-svm: $(TEST_EFI) guests
+	$(Q)for s in $(NEG_SVM); do \
+		tests/scenario/run.py negative-svm $$s $(TEST_EFI) \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -l '{log}'; \
 	done

@@ -9,11 +9,20 @@ HOST_LIB_SRCS += $(VMX_HOST_SRCS)
 # the El Torito ISO that tools/bochs.sh boots. About 80 s per scenario.
 SCENARIOS_VMX := $(sort $(wildcard tests/scenario/vmx-*.cfg))
 VMX_BOCHS_LAUNCH := sh -c 'tools/mkiso.sh "$$1.iso" "$$1" >/dev/null && \
-	tools/bochs.sh "$$1.iso" -q -t 600 -m 512 -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
-	bochs-esp '{esp}' '{log}'
+	tools/bochs.sh "$$1.iso" -q -t "$$3" -m 512 -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
+	bochs-esp '{esp}' '{log}' '{timeout}'
 TEST_SUITES += test-scenario-vmx
 .PHONY: test-scenario-vmx
 test-scenario-vmx: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_VMX); do \
-		tests/scenario/run.py scenario-vmx $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
+		SCENARIO_TIMEOUT=600 tests/scenario/run.py scenario-vmx $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
+	done
+
+# Negative controls under Bochs (tests/scenario/neg-vmx-*.cfg), test build.
+NEG_VMX := $(sort $(wildcard tests/scenario/neg-vmx-*.cfg))
+TEST_SUITES += test-negative-vmx
+.PHONY: test-negative-vmx test-negative-svm
+test-negative-vmx: $(TEST_EFI) guests
+	$(Q)for s in $(NEG_VMX); do \
+		SCENARIO_TIMEOUT=600 tests/scenario/run.py negative-vmx $$s $(TEST_EFI) $(VMX_BOCHS_LAUNCH); \
 	done

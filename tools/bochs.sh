@@ -19,6 +19,7 @@ mkdir -p "$(dirname "$log")"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"; pkill -P $$ tail 2>/dev/null' EXIT
 : > "$log"
+: > "$log.running"
 cat > "$dir/bochsrc" <<CFG
 megs: $megs
 romimage: file=/usr/share/ovmf/OVMF.fd
@@ -27,6 +28,7 @@ cpu: model=corei7_skylake_x, count=1, ignore_bad_msrs=1
 ata0-master: type=cdrom, path="$(realpath "$iso")", status=inserted
 boot: cdrom
 com1: enabled=1, mode=file, dev="$(realpath "$log")"
+com2: enabled=1, mode=file, dev="$(realpath "$log").running"
 display_library: rfb, options="timeout=0"
 clock: sync=none, time0=1
 magic_break: enabled=1

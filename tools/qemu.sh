@@ -25,6 +25,7 @@ cp /usr/share/OVMF/OVMF_VARS.fd "$vars"
 mkdir -p "$(dirname "$log")"
 : > "$log"
 : > "$log.times"
+: > "$log.running"
 start=$EPOCHREALTIME
 # Every serial line goes to LOG, and to LOG.times with the seconds since QEMU
 # started (tools/boot-times.sh reads them), and to stdout unless -q.
@@ -44,7 +45,7 @@ timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
 	-drive if=pflash,format=raw,unit=1,file="$vars" \
 	-drive format=raw,file="$esp" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	-serial stdio $extra </dev/null | tr -d '\r' | stamp_lines
+	-serial stdio -serial file:"$log.running" $extra </dev/null | tr -d '\r' | stamp_lines
 rc=${PIPESTATUS[0]}
 end=$EPOCHREALTIME
 echo "qemu: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"

@@ -12,6 +12,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
 
@@ -103,9 +104,11 @@ void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate
 		DR_GET(3, from->dr[3]);
 		DR_GET(6, from->dr6);
 		from->cr2 = read_cr2();
-		if (have_pku)
+		if (have_pku && lab_fix_on(FIX_XCR0_SWITCH))
 			from->pkru = rdpkru();
 	}
+	if (!lab_fix_on(FIX_XCR0_SWITCH))
+		return; /* negative control: XCR0 and PKRU cross vCPUs */
 	__asm__ volatile("fxrstor64 %0" : : "m"(to->fx));
 	DR_SET(0, to->dr[0]);
 	DR_SET(1, to->dr[1]);

@@ -34,6 +34,20 @@ static void serial_putc(char c)
 	outb(COM1 + UART_THR, (uint8_t)c);
 }
 
+/*
+ * COM2 carries one byte per change of the running vCPU, '@' + VM id ('@'
+ * itself: none), never read by anyone but the launchers: when a run hits
+ * its time limit, the last byte names the VM that had the CPU (the serial
+ * log cannot: a hung CPU logs nothing). Not waited on: a lost byte only
+ * makes that name stale.
+ */
+#define COM2 0x2f8
+
+void arch_trace_running(unsigned vm_id)
+{
+	outb(COM2 + UART_THR, (uint8_t)('@' + (vm_id & 0x3f)));
+}
+
 void arch_console_write(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {

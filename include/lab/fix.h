@@ -12,16 +12,16 @@
 #include "lab/types.h"
 
 enum lab_fix {
-	FIX_CR8_EXITING = 1u << 0,  /* VMX: MOV CR8 exits (the guest's TPR is never the host's) */
-	FIX_KGS_SWITCH = 1u << 1,   /* VMX: IA32_KERNEL_GS_BASE switched per vCPU */
-	FIX_DB_INTERCEPT = 1u << 2, /* both: #DB and #AC intercepted (no delivery loop) */
-	FIX_XCR0_SWITCH = 1u << 3,  /* both: XCR0/PKRU switched per vCPU */
+	FIX_CR8_EXITING = 1u << 0,    /* VMX: MOV CR8 exits (the guest's TPR is never the host's) */
+	FIX_KGS_SWITCH = 1u << 1,     /* VMX: IA32_KERNEL_GS_BASE switched per vCPU */
+	FIX_DB_INTERCEPT = 1u << 2,   /* both: #DB and #AC intercepted (no delivery loop) */
+	FIX_XCR0_SWITCH = 1u << 3,    /* both: XCR0/PKRU switched per vCPU */
 	FIX_DONATE_CONSENT = 1u << 4, /* donations only into an accepted window */
-	FIX_STEP_DB = 1u << 5,      /* the single-step trap after a completed instruction */
-	FIX_INSN_LEN = 1u << 6,     /* SVM: decoded instruction lengths (not hard-coded) */
-	FIX_SOFT_INT = 1u << 7,     /* SVM: INT n / INT3 re-executed, not re-injected */
-	FIX_CPL_CHECK = 1u << 8,    /* hypercalls from CPL > 0 refused */
-	FIX_AUDIT_BOUND = 1u << 9,  /* the AUDIT hypercall is bounded per call */
+	FIX_STEP_DB = 1u << 5,        /* the single-step trap after a completed instruction */
+	FIX_INSN_LEN = 1u << 6,       /* SVM: decoded instruction lengths (not hard-coded) */
+	FIX_SOFT_INT = 1u << 7,       /* SVM: INT n / INT3 re-executed, not re-injected */
+	FIX_CPL_CHECK = 1u << 8,      /* hypercalls from CPL > 0 refused */
+	FIX_AUDIT_BOUND = 1u << 9,    /* the AUDIT hypercall is bounded per call */
 };
 
 #ifdef LAB_TESTING

@@ -133,3 +133,8 @@ uint64_t arch_tsc(void)
 {
 	return __rdtsc();
 }
+
+void arch_trace_running(unsigned vm_id)
+{
+	(void)vm_id;
+}

@@ -8,6 +8,14 @@ QEMU run's ($BUILD/guests/RUN.qemu.out), `# inject KIND` for test builds
 (or INJECT=KIND in the environment), and `# log REGEX` for hypervisor lines
 that must appear.
 
+Negative controls (files run with the test build): `# fix-off NAME[,NAME]`
+switches those fixes off (fix_off= in labyrinth.cfg, include/lab/fix.h), and
+each `# must-fail REGEX` is one test case that passes only if some check
+whose name matches REGEX failed; the checks themselves are then not
+recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
+300). A run that hits its time limit fails `no-timeout`, naming the VM that
+had the CPU (LOG.running: a byte '@' + VM id per switch, from COM2).
+
 LAUNCHER is the command that boots an ESP image: e.g.
   tools/qemu.sh {esp} -q -t 240 -m 1G -l {log}
 Every check is recorded as one test case: SUITE/<scenario>/<vm>/<check>.
@@ -27,10 +35,18 @@ RESULTS = os.path.join(BUILD, "results.txt")
 
 
 class Recorder:
-    def __init__(self, prefix):
+    def __init__(self, prefix, collect=False):
         self.prefix, self.passed, self.failed = prefix, 0, 0
+        self.collect, self.seen = collect, []
 
     def __call__(self, name, ok, why=""):
+        if self.collect:  # a negative control: only must-fail lines are recorded
+            self.seen.append((name, ok, why))
+            print(f"{'pass' if ok else 'fail'} (negative control) {self.prefix}/{name} {why}")
+            return
+        self.record(name, ok, why)
+
+    def record(self, name, ok, why=""):
         with open(RESULTS, "a") as f:
             name = re.sub(r"\s+", "_", name)
             f.write(f"{self.prefix}/{name} {1 if ok else 0} {0 if ok else 1}\n")
@@ -42,7 +58,9 @@ class Recorder:
 
 
 def parse_scenario(path):
-    sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None}
+    sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None,
+          "fix_off": None, "must_fail": [],
+          "timeout": os.environ.get("SCENARIO_TIMEOUT", "300")}
     for line in open(path):
         line = line.rstrip("\n")
         if line.startswith("vm "):
@@ -55,6 +73,12 @@ def parse_scenario(path):
             sc["log"].append(line[len("# log "):])
         elif line.startswith("# inject "):
             sc["inject"] = line.split()[2]
+        elif line.startswith("# fix-off "):
+            sc["fix_off"] = line.split()[2]
+        elif line.startswith("# must-fail "):
+            sc["must_fail"].append(line[len("# must-fail "):])
+        elif line.startswith("# timeout "):
+            sc["timeout"] = line.split()[2]
     return sc
 
 
@@ -66,10 +90,12 @@ def boot(sc, name, efi, launcher):
         f.write("\n".join(sc["vm"]) + "\n")
         if sc["inject"]:
             f.write(f"audit_inject={sc['inject']}\n")
+        if sc["fix_off"]:
+            f.write(f"fix_off={sc['fix_off']}\n")
     guests = sorted(os.path.join(BUILD, "guests", g) for g in os.listdir(os.path.join(BUILD, "guests"))
                     if g.endswith(".elf"))
     subprocess.run(["tools/mkesp.sh", esp, efi, cfg] + guests, check=True)
-    cmd = [a.format(esp=esp, log=log) for a in launcher]
+    cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"]) for a in launcher]
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
     os.remove(esp)
     return rc, log
@@ -118,6 +144,34 @@ def check_isolation(rec, lines, vm, exp, out):
             f"attempted {m.group(1)}, fault says {got.group(1) if got else '?'}")
 
 
+def running_vm(lines, log):
+    """The VM that had the CPU last, from LOG.running and the log's vm lines."""
+    try:
+        data = open(log + ".running", "rb").read()
+    except OSError:
+        return "unknown (no LOG.running)"
+    if not data:
+        return "none yet (no VM had run)"
+    vid = data[-1] - ord("@")
+    if vid == 0:
+        return "none (the hypervisor itself)"
+    names = [m.group(1) for l in lines for m in [re.match(rf"^hv: vm {vid} \((.*?)\)", l)] if m]
+    return f"vm {vid} ({names[0] if names else '?'})"
+
+
+def check_timeout(rec, rc, lines, log):
+    running = running_vm(lines, log) if rc == 124 else ""
+    rec("no-timeout", rc != 124, f"the time limit was reached while {running} was running")
+
+
+def record_negative(rec, sc):
+    for pattern in sc["must_fail"]:
+        hit = [n for n, ok, _ in rec.seen if not ok and re.search(pattern, n)]
+        rec.record(f"must-fail/{pattern}", bool(hit),
+                   f"with fix_off={sc['fix_off']} no failing check matches (the fix is not what "
+                   "makes this scenario pass)")
+
+
 def main(suite, scenario, efi, launcher):
     name = os.path.splitext(os.path.basename(scenario))[0]
     sc = parse_scenario(scenario)
@@ -126,10 +180,11 @@ def main(suite, scenario, efi, launcher):
         name = f"{name}-{sc['inject']}"
         sc["log"].append(rf"^audit-inject: {re.escape(sc['inject'])} at pfn 0x[0-9a-f]+: "
                          r"0 violations before, [1-9][0-9]* after; invariant [1-5] reported: yes$")
-    rec = Recorder(f"{suite}/{name}")
+    rec = Recorder(f"{suite}/{name}", collect=bool(sc["must_fail"]))
     rc, log = boot(sc, name, efi, launcher)
     lines = open(log, encoding="utf-8", errors="replace").read().splitlines()
     rec("hypervisor-exit-0", rc == 0, f"exit status {rc}; log {log}")
+    check_timeout(rec, rc, lines, log)
     for vm, path in sc["expect"]:
         exp, out, _ = check_vm(rec, lines, vm, path)
         check_isolation(rec, lines, vm, exp, out)
@@ -145,6 +200,8 @@ def main(suite, scenario, efi, launcher):
         rec("audit-0-violations", any(re.match(r"^audit: 0 violations \(", l) for l in lines), "no clean audit line")
         rec("no-leak", any(re.search(r"^scenario: free frames (\d+) before the first VM, \1 after the last: no leak", l)
                            for l in lines), "no no-leak line")
+    if sc["must_fail"]:
+        record_negative(rec, sc)
     print(f"{'ok' if rec.failed == 0 else 'FAIL'}   {suite}/{name}: {rec.passed} passed, {rec.failed} failed (log: {log})")
 
 
