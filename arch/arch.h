@@ -66,10 +66,11 @@ uint64_t arch_tsc(void);
 uint64_t arch_tsc_hz(void);
 
 /*
- * The virtualization backend the CPU offers: "SVM+NPT", "VMX+EPT", or NULL
- * with *why_not naming the missing feature.
+ * The virtualization backend the CPU offers, or ARCH_VIRT_NONE with
+ * *why_not naming the missing feature.
  */
-const char *arch_virt_detect(const char **why_not);
+enum arch_virt { ARCH_VIRT_NONE, ARCH_VIRT_SVM_NPT, ARCH_VIRT_VMX_EPT };
+enum arch_virt arch_virt_detect(const char **why_not);
 
 /*
  * The scheduler tick: a periodic host interrupt every `period_ms` that

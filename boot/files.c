@@ -1,10 +1,12 @@
 /*
  * Files from the ESP: \labyrinth.cfg (the configuration, kept as text in
  * boot_info.cmdline for hv/ to parse) and every guest image it names with
- * `image=\path` (loaded into LoaderData pages, listed in boot_info.modules).
+ * the `image=` of each vm line (loaded into LoaderData pages, listed in
+ * boot_info.modules).
  * A missing config is not an error: the hypervisor then runs no guest.
  */
 #include "boot/efi.h"
+#include "hv/manifest.h"
 #include "lab/log.h"
 #include "lab/string.h"
 
@@ -107,19 +109,16 @@ static void load_module(EFI_FILE_HANDLE root, struct boot_info *bi, const char *
 	bi->module_count++;
 }
 
-/* Every `image=PATH` token of the config names a module to load. */
+/* The image of every valid vm line of the manifest (hv/manifest.h: the
+ * same parser hv/ uses, so a comment or a command line never loads one). */
 static void load_modules(EFI_FILE_HANDLE root, struct boot_info *bi)
 {
-	const char *s = bi->cmdline;
+	static struct manifest m;
 
-	while ((s = strstr_simple(s, "image="))) {
-		s += 6;
-		size_t n = 0;
-		while (s[n] && s[n] != ' ' && s[n] != '\t' && s[n] != '\n' && s[n] != '\r')
-			n++;
-		load_module(root, bi, s, n);
-		s += n;
-	}
+	manifest_parse(bi->cmdline, &m, false);
+	for (unsigned i = 0; i < MIN(m.vm_count, (unsigned)MANIFEST_VMS_MAX); i++)
+		if (m.vm[i].ok)
+			load_module(root, bi, m.vm[i].image, strlen(m.vm[i].image));
 }
 
 void boot_load_files(EFI_HANDLE image, struct boot_info *bi)

@@ -5,13 +5,14 @@
  * configuration asks for.
  */
 #include "arch/arch.h"
-#include "hv/config.h"
 #include "hv/hv.h"
 #include "hv/hv_internal.h"
 #include "hv/scenario.h"
 #include "hv/vcpu.h"
+#include "lab/fix.h"
 #include "lab/string.h"
 #include "lab/log.h"
+#include "mm/mem_protect.h"
 #include "mm/palloc.h"
 #include "mm/pdb_seed.h"
 
@@ -20,16 +21,14 @@
 #define EXIT_NO_BACKEND 3
 #define EXIT_SELFTEST   4
 
+/* Scratch VM ids of the boot self-test: above every VM id (1..VM_MAX). */
+#define MEM_PROTECT_SELFTEST_ID 250
+
 const struct virt_ops *virt;
 
-/* The VMX backend is optional at link time while it is being written. */
-extern const struct virt_ops vmx_ops __attribute__((weak));
-
-static const struct virt_ops *hv_pick_backend(const char *name)
+static const struct virt_ops *hv_pick_backend(enum arch_virt b)
 {
-	if (!strcmp(name, "SVM+NPT"))
-		return &svm_ops;
-	return &vmx_ops; /* NULL when not linked in */
+	return b == ARCH_VIRT_SVM_NPT ? &svm_ops : &vmx_ops;
 }
 
 static uint64_t ms_since(uint64_t tsc0, uint64_t tsc_hz)
@@ -37,20 +36,43 @@ static uint64_t ms_since(uint64_t tsc0, uint64_t tsc_hz)
 	return tsc_hz ? (arch_tsc() - tsc0) * 1000 / tsc_hz : 0;
 }
 
-static void hv_crash_on_request(const struct hv_config *cfg)
+static void hv_crash_on_request(const struct manifest *man)
 {
-	if (!cfg->crash[0])
+	if (!man->crash[0])
 		return;
-	log_printf("hv: crash=%s requested by the configuration (test build knob)\n", cfg->crash);
-	arch_crash_test(cfg->crash);
-	log_printf("hv: unknown crash kind '%s'\n", cfg->crash);
+	log_printf("hv: crash=%s requested by the configuration (test build knob)\n", man->crash);
+	arch_crash_test(man->crash);
+	log_printf("hv: unknown crash kind '%s'\n", man->crash);
+}
+
+/* fix_off=NAME[,NAME...]: switch fixes off in a test build (lab/fix.h). */
+static void hv_fix_off(const char *v)
+{
+	if (!v[0])
+		return;
+#ifdef LAB_TESTING
+	for (size_t i = 0, n = strlen(v); i < n;) {
+		size_t k = 0;
+		while (i + k < n && v[i + k] != ',')
+			k++;
+		unsigned bit = lab_fix_by_name(v + i, k);
+		lab_fix_off |= bit;
+		log_printf(bit ? "hv: fix '%.*s' OFF (negative control)\n"
+		               : "hv: fix_off: unknown fix '%.*s'\n",
+		           (int)k, v + i);
+		i += k + 1;
+	}
+#else
+	log_printf("hv: fix_off=%s ignored: not a test build\n", v);
+#endif
 }
 
 _Noreturn void hv_main(struct boot_info *bi)
 {
-	struct hv_config cfg;
+	static struct manifest man;
 
-	config_parse(bi->cmdline, &cfg);
+	manifest_parse(bi->cmdline, &man, true);
+	hv_fix_off(man.fix_off);
 	pdb_seed(bi, arch_pa_to_va(hpa(bi->pdb_base)), bi->pdb_bytes);
 	pdb_log_summary();
 	hv_audit_init(bi);
@@ -58,24 +80,28 @@ _Noreturn void hv_main(struct boot_info *bi)
 	palloc_log_zones();
 	if (!palloc_selftest())
 		arch_exit(EXIT_SELFTEST);
-	hv_crash_on_request(&cfg);
+	hv_crash_on_request(&man);
 
 	const char *why = "unknown";
-	const char *backend = arch_virt_detect(&why);
-	if (!backend) {
+	enum arch_virt backend = arch_virt_detect(&why);
+	if (backend == ARCH_VIRT_NONE) {
 		log_printf("hv: no virtualization backend: %s\n", why);
 		arch_exit(EXIT_NO_BACKEND);
 	}
-	log_printf("hv: backend %s\n", backend);
+	virt = hv_pick_backend(backend);
+	log_printf("hv: backend %s\n", virt->name);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
 	           (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
 	arch_extstate_init();
-	virt = hv_pick_backend(backend);
-	if (!virt || !virt->cpu_init()) {
-		log_printf("hv: the %s backend is %s\n", backend,
-		           virt ? "unusable (no frames for its control structures)"
-		                : "not built in");
+	if (!virt->cpu_init()) {
+		log_printf(
+		    "hv: the %s backend is unusable (no frames for its control structures)\n",
+		    virt->name);
 		arch_exit(EXIT_NO_BACKEND);
 	}
-	arch_exit((unsigned)scenario_run(bi, &cfg));
+	/* pKVM's boot self-test: one frame through every transition and
+	 * refusal, in the backend's own table format, before any VM exists. */
+	if (!mem_protect_selftest(virt->s2_format, MEM_PROTECT_SELFTEST_ID))
+		arch_exit(EXIT_SELFTEST);
+	arch_exit((unsigned)scenario_run(bi, &man));
 }

@@ -1,10 +1,8 @@
 /*
- * Scenarios: the `vm` lines of \labyrinth.cfg create VMs, which then run
- * round-robin on the boot CPU, each until its time slice ends (the timer
- * tick), it yields, or it ends. After the last one: the ownership table,
- * the audit, and the proof that no frame leaked.
- *
- *   vm name=NAME image=/guests/X.elf mem=16M [budget=FRAMES] [until=others] [cmdline=REST OF LINE]
+ * Scenarios: the `vm` lines of \labyrinth.cfg (hv/manifest.h) create VMs,
+ * which then run round-robin on the boot CPU, each until its time slice
+ * ends (the timer tick), it yields, or it ends. After the last one: the
+ * ownership table, the audit, and the proof that no frame leaked.
  */
 #include "arch/arch.h"
 #include "hv/hv_internal.h"
@@ -88,80 +86,6 @@ static uint64_t free_frames(void)
 	return c.by_owner[PDB_FREE_CLEAN] + c.by_owner[PDB_FREE_DIRTY];
 }
 
-static uint64_t parse_size(const char *s, size_t n)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	if (i < n && (s[i] == 'M' || s[i] == 'm'))
-		v <<= 20;
-	else if (i < n && (s[i] == 'G' || s[i] == 'g'))
-		v <<= 30;
-	else if (i < n && (s[i] == 'K' || s[i] == 'k'))
-		v <<= 10;
-	return v;
-}
-
-static void copy_str(char *dst, size_t cap, const char *s, size_t n)
-{
-	n = MIN(n, cap - 1);
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-}
-
-/* One `key=value` token of a vm line; cmdline= takes the rest of the line. */
-static size_t parse_token(struct vm_params *p, const char *s, size_t n)
-{
-	size_t t = 0;
-
-	if (n >= 8 && !strncmp(s, "cmdline=", 8)) {
-		copy_str(p->cmdline, sizeof(p->cmdline), s + 8, n - 8);
-		return n;
-	}
-	while (t < n && s[t] != ' ')
-		t++;
-	const char *eq = s;
-	while (eq < s + t && *eq != '=')
-		eq++;
-	size_t k = (size_t)(eq - s), vlen = eq < s + t ? t - k - 1 : 0;
-	const char *v = eq + 1;
-	if (k == 4 && !strncmp(s, "name", 4))
-		copy_str(p->name, sizeof(p->name), v, vlen);
-	else if (k == 5 && !strncmp(s, "image", 5))
-		copy_str(p->image, sizeof(p->image), v, vlen);
-	else if (k == 3 && !strncmp(s, "mem", 3))
-		p->mem_bytes = parse_size(v, vlen);
-	else if (k == 6 && !strncmp(s, "budget", 6))
-		p->budget = parse_size(v, vlen);
-	else if (k == 5 && !strncmp(s, "until", 5))
-		p->until_others = vlen == 6 && !strncmp(v, "others", 6);
-	else
-		log_printf("scenario: unknown vm option '%.*s'\n", (int)t, s);
-	return t;
-}
-
-static bool parse_vm_line(const char *s, size_t n, struct vm_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	for (size_t i = 3; i < n;) {
-		if (s[i] == ' ') {
-			i++;
-			continue;
-		}
-		i += parse_token(p, s + i, n - i);
-	}
-	if (!p->name[0] || !p->image[0] || p->mem_bytes < 2 * MiB || p->mem_bytes > 3 * GiB ||
-	    !IS_ALIGNED(p->mem_bytes, PAGE_SIZE)) {
-		log_printf(
-		    "scenario: bad vm line (need name=, image=, mem= between 2M and 3G): %.*s\n",
-		    (int)n, s);
-		return false;
-	}
-	return true;
-}
-
 static const struct bi_module *find_module(const struct boot_info *bi, const char *name)
 {
 	for (uint32_t i = 0; i < bi->module_count; i++)
@@ -170,34 +94,27 @@ static const struct bi_module *find_module(const struct boot_info *bi, const cha
 	return NULL;
 }
 
-/* Every `vm` line takes the next id, whether or not its VM starts, so the
- * ids follow the manifest (docs/guests.md). */
-static unsigned create_vms(const struct boot_info *bi)
+/* The VMs of the manifest's valid vm lines, with the ids of their lines. */
+static unsigned create_vms(const struct boot_info *bi, const struct manifest *man)
 {
-	unsigned created = 0, id = 0;
+	unsigned created = 0;
 
-	for (const char *s = bi->cmdline; *s;) {
-		size_t n = 0;
-		while (s[n] && s[n] != '\n' && s[n] != '\r')
-			n++;
-		struct vm_params p;
-		if (n > 3 && !strncmp(s, "vm ", 3) && (++id, parse_vm_line(s, n, &p))) {
-			const struct bi_module *m = find_module(bi, p.image);
-			if (!m)
-				log_printf("scenario: %s: image %s was not loaded (id %u unused)\n",
-				           p.name, p.image, id);
-			else if (vm_create(&p, id, arch_pa_to_va(hpa(m->base)), m->length))
-				created++;
-			else
-				log_printf("scenario: %s: not started (id %u unused)\n", p.name,
-				           id);
-		} else if (n > 3 && !strncmp(s, "vm ", 3)) {
-			log_printf("scenario: id %u unused\n", id);
-		}
-		s += n;
-		while (*s == '\n' || *s == '\r')
-			s++;
+	for (unsigned i = 0; i < MIN(man->vm_count, (unsigned)MANIFEST_VMS_MAX); i++) {
+		const struct manifest_vm *p = &man->vm[i];
+		const struct bi_module *m = p->ok ? find_module(bi, p->image) : NULL;
+		if (!p->ok)
+			continue; /* refused by the parser, logged; its id stays unused */
+		if (!m)
+			log_printf("scenario: %s: image %s was not loaded (id %u unused)\n",
+			           p->name, p->image, p->id);
+		else if (vm_create(p, arch_pa_to_va(hpa(m->base)), m->length))
+			created++;
+		else
+			log_printf("scenario: %s: not started (id %u unused)\n", p->name, p->id);
 	}
+	if (man->vm_count > MANIFEST_VMS_MAX)
+		log_printf("scenario: %u vm lines: those after the %uth are ignored\n",
+		           man->vm_count, MANIFEST_VMS_MAX);
 	return created;
 }
 
@@ -249,18 +166,18 @@ static void sched_run(void)
 			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
 }
 
-int scenario_run(const struct boot_info *bi, const struct hv_config *cfg)
+int scenario_run(const struct boot_info *bi, const struct manifest *man)
 {
 	uint64_t before = free_frames();
 	uint64_t t0 = arch_tsc();
 
-	if (!strstr_simple(bi->cmdline, "vm ")) {
+	if (man->vm_count == 0) {
 		log_printf("scenario: no vm lines in labyrinth.cfg: nothing to run\n");
 		return 0;
 	}
 	arch_timer_start(TIMESLICE_MS, sched_tick);
 	log_printf("scenario: %lu free frames before the first VM\n", before);
-	unsigned n = create_vms(bi);
+	unsigned n = create_vms(bi, man);
 	log_printf("scenario: %u VMs started\n", n);
 	log_printf("scenario: entering the first guest\n");
 	sched_run();
@@ -274,7 +191,7 @@ int scenario_run(const struct boot_info *bi, const struct hv_config *cfg)
 	           before, after, after == before ? "no leak" : "LEAK");
 	if (violations || after != before)
 		return 5;
-	if (cfg->audit_inject[0])
-		return hv_inject_test(cfg->audit_inject) ? 0 : 6;
+	if (man->audit_inject[0])
+		return hv_inject_test(man->audit_inject) ? 0 : 6;
 	return 0;
 }

@@ -117,8 +117,9 @@ static void vm_release_memory(struct vm *vm)
 		virt->vcpu_fini(&vm->vcpu);
 }
 
-struct vm *vm_create(const struct vm_params *p, unsigned id, const void *image, uint64_t image_len)
+struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t image_len)
 {
+	unsigned id = p->id;
 	uint32_t entry, mbi;
 
 	if (id < 1 || id > VM_MAX) {

@@ -4,12 +4,12 @@
  */
 #pragma once
 
+#include "hv/manifest.h"
 #include "hv/vcpu.h"
 #include "mm/mem_protect.h"
 
 #define VM_MAX          15 /* ids 1..15: QEMU's SVM offers 16 ASIDs */
-#define VM_NAME_MAX     24
-#define VM_CMDLINE_MAX  200
+#define VM_NAME_MAX     MANIFEST_NAME_MAX
 #define VM_PORTS_LOGGED 16
 
 /* The PAGE_ALLOC window (docs/abi.md): GPA [4 GiB, 5 GiB). */
@@ -39,19 +39,9 @@ struct vm {
 	uint64_t exits, preemptions, demand_faults, hypercalls;
 };
 
-/* Parameters of one VM from the manifest. */
-struct vm_params {
-	char name[VM_NAME_MAX];
-	char image[48];
-	char cmdline[VM_CMDLINE_MAX];
-	uint64_t mem_bytes;
-	uint64_t budget; /* frames; 0 = mem / 4 KiB + 64 */
-	bool until_others;
-};
-
-/* Create VM `id` (1..VM_MAX: its manifest line's rank, so ids follow the
+/* Create VM p->id (1..VM_MAX: its manifest line's rank, so ids follow the
  * manifest even when a line is refused). NULL, logged, if it cannot start. */
-struct vm *vm_create(const struct vm_params *p, unsigned id, const void *image, uint64_t image_len);
+struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t image_len);
 /* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
 void vm_end(struct vm *vm, int status, const char *why);
 /* Stop a VM for what it did: the logged isolation fault. */

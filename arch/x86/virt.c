@@ -73,31 +73,24 @@ static bool vmx_usable(const char **why)
 	return true;
 }
 
-enum virt_backend cpu_detect_backend(const char **why_not)
+enum arch_virt cpu_detect_backend(const char **why_not)
 {
 	const char *why_vmx = NULL, *why_svm = NULL;
 
 	if (vmx_usable(&why_vmx))
-		return VIRT_VMX_EPT;
+		return ARCH_VIRT_VMX_EPT;
 	if (svm_usable(&why_svm))
-		return VIRT_SVM_NPT;
+		return ARCH_VIRT_SVM_NPT;
 	/* Name the reason of the vendor this CPU is. */
 	struct cpuid_regs v = cpuid(0, 0);
 	bool amd = v.ebx == 0x68747541; /* "Auth"enticAMD */
 	*why_not = amd ? why_svm : why_vmx;
 	if (!amd && v.ebx != 0x756e6547) /* not "Genu"ineIntel either */
 		*why_not = why_svm;
-	return VIRT_NONE;
+	return ARCH_VIRT_NONE;
 }
 
-const char *cpu_backend_name(enum virt_backend b)
+enum arch_virt arch_virt_detect(const char **why_not)
 {
-	return b == VIRT_SVM_NPT ? "SVM+NPT" : b == VIRT_VMX_EPT ? "VMX+EPT" : "none";
-}
-
-const char *arch_virt_detect(const char **why_not)
-{
-	enum virt_backend b = cpu_detect_backend(why_not);
-
-	return b == VIRT_NONE ? NULL : cpu_backend_name(b);
+	return cpu_detect_backend(why_not);
 }

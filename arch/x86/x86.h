@@ -30,6 +30,4 @@ typedef void (*irq_handler_t)(struct irq_frame *f);
 void idt_set_handler(unsigned vector, irq_handler_t h);
 
 /* Which virtualization the CPU offers (cpu.c). */
-enum virt_backend { VIRT_NONE, VIRT_SVM_NPT, VIRT_VMX_EPT };
-enum virt_backend cpu_detect_backend(const char **why_not);
-const char *cpu_backend_name(enum virt_backend b);
+enum arch_virt cpu_detect_backend(const char **why_not);

@@ -8,10 +8,10 @@
 #include "hv/vm.h"
 #include "test_s2_env.h"
 
-#define CR0_PG_ (1ull << 31)
-#define CR4_PSE (1ull << 4)
-#define CR4_PAE (1ull << 5)
-#define CR4_LA57 (1ull << 12)
+#define CR0_PG_   (1ull << 31)
+#define CR4_PSE   (1ull << 4)
+#define CR4_PAE   (1ull << 5)
+#define CR4_LA57  (1ull << 12)
 #define EFER_LMA_ (1ull << 10)
 
 static struct vm tvm;
@@ -99,7 +99,7 @@ static void test_32bit_4k(void **state)
 	put32(0x10000 + 4 * 0x3, 0x11000 | 3);   /* PDE 3 -> PT at 0x11000 */
 	put32(0x11000 + 4 * 0x45, 0x200000 | 3); /* PTE 0x45 -> frame 0x200000 */
 	expect_gpa(&p, (3u << 22) | (0x45u << 12) | 0x678, 0x200678);
-	expect_absent(&p, (4u << 22));             /* PDE 4 absent */
+	expect_absent(&p, (4u << 22));                 /* PDE 4 absent */
 	expect_absent(&p, (3u << 22) | (0x46u << 12)); /* PTE absent */
 }
 
@@ -126,9 +126,9 @@ static void test_pae(void **state)
 	struct guest_paging p = {.cr0 = CR0_PG_ | 1, .cr3 = 0x20020, .cr4 = CR4_PAE};
 
 	(void)state;
-	put64(0x20020 + 8 * 2, 0x21000 | 1);         /* PDPTE 2 -> PD */
-	put64(0x21000 + 8 * 7, 0x22000 | 3);         /* PDE 7 -> PT */
-	put64(0x22000 + 8 * 9, 0x12345000ull | 3);   /* PTE 9 */
+	put64(0x20020 + 8 * 2, 0x21000 | 1);       /* PDPTE 2 -> PD */
+	put64(0x21000 + 8 * 7, 0x22000 | 3);       /* PDE 7 -> PT */
+	put64(0x22000 + 8 * 9, 0x12345000ull | 3); /* PTE 9 */
 	uint64_t la = (2ull << 30) | (7ull << 21) | (9ull << 12) | 0xabc;
 	expect_gpa(&p, la, 0x12345abcull);
 	put64(0x21000 + 8 * 8, 0x40000000ull | 0x83); /* PDE 8: a 2 MiB page at 1 GiB */
@@ -151,18 +151,18 @@ static uint64_t lm_la(unsigned i4, unsigned i3, unsigned i2, unsigned i1, unsign
 /* 4-level long mode: 4 KiB, 2 MiB and 1 GiB pages. */
 static void test_long4(void **state)
 {
-	struct guest_paging p = {.cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE,
-	                         .efer = EFER_LMA_};
+	struct guest_paging p = {
+	    .cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE, .efer = EFER_LMA_};
 
 	(void)state;
-	put64(0x30000 + 8 * 1, 0x31000 | 3);                   /* PML4E 1 */
-	put64(0x31000 + 8 * 2, 0x32000 | 3);                   /* PDPTE 2 */
-	put64(0x32000 + 8 * 3, 0x33000 | 3);                   /* PDE 3 */
-	put64(0x33000 + 8 * 4, 0x44000 | 3);                   /* PTE 4 */
+	put64(0x30000 + 8 * 1, 0x31000 | 3); /* PML4E 1 */
+	put64(0x31000 + 8 * 2, 0x32000 | 3); /* PDPTE 2 */
+	put64(0x32000 + 8 * 3, 0x33000 | 3); /* PDE 3 */
+	put64(0x33000 + 8 * 4, 0x44000 | 3); /* PTE 4 */
 	expect_gpa(&p, lm_la(1, 2, 3, 4, 0x321), 0x44321);
-	put64(0x32000 + 8 * 5, 0x00600000 | 0x83);             /* 2 MiB at 6 MiB */
+	put64(0x32000 + 8 * 5, 0x00600000 | 0x83); /* 2 MiB at 6 MiB */
 	expect_gpa(&p, lm_la(1, 2, 5, 0x1ff, 0xfff), 0x00600000 + (0x1ffull << 12) + 0xfff);
-	put64(0x31000 + 8 * 6, 0x80000000ull | 0x83);          /* 1 GiB at 2 GiB */
+	put64(0x31000 + 8 * 6, 0x80000000ull | 0x83); /* 1 GiB at 2 GiB */
 	expect_gpa(&p, lm_la(1, 6, 0x55, 0x66, 0x77),
 	           0x80000000ull + ((0x55ull << 21) | (0x66ull << 12) | 0x77));
 	/* A 2 MiB PDE's bit 12 is PAT, not an address bit. */
@@ -171,14 +171,14 @@ static void test_long4(void **state)
 	expect_absent(&p, lm_la(2, 0, 0, 0, 0));
 	/* Upper canonical half: index 511 of the PML4. */
 	put64(0x30000 + 8 * 511, 0x31000 | 3);
-	expect_gpa(&p, 0xffff800000000000ull | lm_la(511, 2, 3, 4, 0x5) , 0x44005);
+	expect_gpa(&p, 0xffff800000000000ull | lm_la(511, 2, 3, 4, 0x5), 0x44005);
 }
 
 /* 5-level paging (CR4.LA57): one more level above the PML4. */
 static void test_long5(void **state)
 {
-	struct guest_paging p = {.cr0 = CR0_PG_ | 1, .cr3 = 0x50000,
-	                         .cr4 = CR4_PAE | CR4_LA57, .efer = EFER_LMA_};
+	struct guest_paging p = {
+	    .cr0 = CR0_PG_ | 1, .cr3 = 0x50000, .cr4 = CR4_PAE | CR4_LA57, .efer = EFER_LMA_};
 	uint64_t la = (3ull << 48) | lm_la(1, 2, 3, 4, 0x99);
 
 	(void)state;
@@ -195,8 +195,8 @@ static void test_long5(void **state)
 /* Tables outside the VM's mapped memory: false, never a fault. */
 static void test_unmapped_table(void **state)
 {
-	struct guest_paging p = {.cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE,
-	                         .efer = EFER_LMA_};
+	struct guest_paging p = {
+	    .cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE, .efer = EFER_LMA_};
 
 	(void)state;
 	put64(0x30000, 0x7770000ull | 3); /* PML4E 0 -> a GPA never mapped */
@@ -208,8 +208,8 @@ static void test_unmapped_table(void **state)
 /* gmem_read_linear across a page boundary of two different frames. */
 static void test_read_linear_straddle(void **state)
 {
-	struct guest_paging p = {.cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE,
-	                         .efer = EFER_LMA_};
+	struct guest_paging p = {
+	    .cr0 = CR0_PG_ | 1, .cr3 = 0x30000, .cr4 = CR4_PAE, .efer = EFER_LMA_};
 	uint8_t buf[4];
 
 	(void)state;

@@ -57,7 +57,10 @@ static void mb_header(size_t off, uint32_t flags)
 /* An ELF32 header with `phnum` program headers at 52. */
 static void elf_header(unsigned phnum, uint32_t entry)
 {
-	memcpy(img, "\x7f" "ELF\x01\x01\x01", 7);
+	memcpy(img,
+	       "\x7f"
+	       "ELF\x01\x01\x01",
+	       7);
 	put16(16, 2); /* ET_EXEC */
 	put16(18, 3); /* EM_386 */
 	put32(24, entry);

@@ -1,0 +1,49 @@
+/*
+ * The manifest, \labyrinth.cfg: the one parser for every line of it, used
+ * by boot/ (which images to load before ExitBootServices) and by hv/ (the
+ * VMs to create and the hypervisor options). Pure: no allocation, no EFI.
+ *
+ *   # a comment (whole line)
+ *   vm name=NAME image=/guests/X.elf mem=16M [budget=FRAMES] [until=others]
+ *      [cmdline=THE REST OF THE LINE]
+ *   crash=ud|pf|gp|de          deliberate hypervisor exception (test knob)
+ *   audit_inject=KIND          corrupt state after the scenario (test builds)
+ *   fix_off=NAME[,NAME...]     switch fixes off (test builds, lab/fix.h)
+ *
+ * Every `vm` line takes the next VM id (1, 2, ...) whether or not it is
+ * valid, so ids follow the manifest. A line with an unknown option, a
+ * missing or over-long value, or a size with a bad suffix is refused whole,
+ * with a log line naming the line and the reason.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+#define MANIFEST_VMS_MAX    32
+#define MANIFEST_NAME_MAX   24
+#define MANIFEST_IMAGE_MAX  48
+#define MANIFEST_CMDLINE_MAX 200
+
+struct manifest_vm {
+	unsigned line;      /* 1-based line of labyrinth.cfg */
+	unsigned id;        /* its rank among the vm lines: the VM id */
+	bool ok;            /* false: refused (logged); the id stays unused */
+	char name[MANIFEST_NAME_MAX];
+	char image[MANIFEST_IMAGE_MAX];
+	char cmdline[MANIFEST_CMDLINE_MAX];
+	uint64_t mem_bytes;
+	uint64_t budget; /* frames; 0 = mem / 4 KiB + 64 */
+	bool until_others;
+};
+
+struct manifest {
+	struct manifest_vm vm[MANIFEST_VMS_MAX];
+	unsigned vm_count;  /* vm lines seen (at most MANIFEST_VMS_MAX kept) */
+	char crash[16];
+	char audit_inject[24];
+	char fix_off[64];
+	unsigned errors; /* lines refused */
+};
+
+/* Parse `text` (NUL-terminated). Refusals are logged when `log` is set. */
+void manifest_parse(const char *text, struct manifest *m, bool log);

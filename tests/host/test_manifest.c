@@ -1,0 +1,160 @@
+/*
+ * hv/manifest.c on the host: the one parser of \labyrinth.cfg, fed good and
+ * malformed lines. Ids follow the vm lines whatever their fate; a bad line
+ * is refused whole with a log line naming it; comments and command lines
+ * never yield an image.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fake/fake.h"
+#include "hv/manifest.h"
+
+static struct manifest m;
+
+static void parse(const char *text)
+{
+	fake_console_reset();
+	manifest_parse(text, &m, true);
+}
+
+static void expect_log(const char *s)
+{
+	if (!strstr(fake_console_text(), s))
+		fail_msg("log lacks '%s': %s", s, fake_console_text());
+}
+
+static void test_good_line(void **state)
+{
+	(void)state;
+	parse("# comment\n\nvm name=a image=/guests/a.elf mem=16M budget=100 until=others "
+	      "cmdline=x y=z image=/not/this\r\n");
+	assert_int_equal(m.vm_count, 1);
+	assert_int_equal(m.errors, 0);
+	assert_true(m.vm[0].ok);
+	assert_int_equal(m.vm[0].id, 1);
+	assert_int_equal(m.vm[0].line, 3);
+	assert_string_equal(m.vm[0].name, "a");
+	assert_string_equal(m.vm[0].image, "/guests/a.elf");
+	assert_int_equal(m.vm[0].mem_bytes, 16ull << 20);
+	assert_int_equal(m.vm[0].budget, 100);
+	assert_true(m.vm[0].until_others);
+	assert_string_equal(m.vm[0].cmdline, "x y=z image=/not/this");
+	assert_string_equal(fake_console_text(), "");
+}
+
+/* The demo manifest's header comment names an image: it is not a VM. */
+static void test_image_in_comment(void **state)
+{
+	(void)state;
+	parse("#   vm name=NAME image=/guests/X.elf mem=SIZE\n"
+	      "vm name=b image=/guests/b.elf mem=4M\n");
+	assert_int_equal(m.vm_count, 1);
+	assert_string_equal(m.vm[0].image, "/guests/b.elf");
+}
+
+static void test_ids_follow_lines(void **state)
+{
+	(void)state;
+	parse("vm name=a image=/a mem=4M\n"
+	      "vm name=b image=/b mem=4X\n" /* refused: bad suffix */
+	      "vm name=c image=/c mem=4M\n");
+	assert_int_equal(m.vm_count, 3);
+	assert_int_equal(m.errors, 1);
+	assert_true(m.vm[0].ok && !m.vm[1].ok && m.vm[2].ok);
+	assert_int_equal(m.vm[2].id, 3);
+	expect_log("manifest: line 2: vm 2 refused: mem= is not a size (16M, 1G, ...) ('mem=4X')");
+}
+
+static void refused(const char *line, const char *why)
+{
+	parse(line);
+	assert_int_equal(m.vm_count, 1);
+	assert_false(m.vm[0].ok);
+	assert_int_equal(m.errors, 1);
+	expect_log("manifest: line 1: vm 1 refused: ");
+	expect_log(why);
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	refused("vm name=a image=/a mem=4M memm=8M", "unknown option ('memm=8M')");
+	refused("vm name=a mem=4M", "image= missing");
+	refused("vm image=/a mem=4M", "name= missing");
+	refused("vm name=a image=/a", "mem= must be between 2M and 3G");
+	refused("vm name=a image=/a mem=1M", "mem= must be between 2M and 3G");
+	refused("vm name=a image=/a mem=4G", "mem= must be between 2M and 3G");
+	refused("vm name=a image=/a mem=4097K", "in whole pages");
+	refused("vm name=a image=/a mem=M", "mem= is not a size");
+	refused("vm name=a image=/a mem=16MB", "mem= is not a size");
+	refused("vm name=a image=/a mem=99999999999999999999", "mem= is not a size");
+	refused("vm name=a image=/a mem=17179869184G", "mem= is not a size");
+	refused("vm name=a image=/a mem=4M budget=0", "budget= is not a frame count");
+	refused("vm name=a image=/a mem=4M until=later", "until= takes only 'others'");
+	refused("vm name=a image=/a mem=4M oops", "not key=value ('oops')");
+	refused("vm name= image=/a mem=4M", "name= empty or too long");
+	refused("vm name=abcdefghijklmnopqrstuvwxyz image=/a mem=4M", "name= empty or too long");
+	refused("vm name=a image=/guests/a-very-long-path-name-that-does-not-fit-here.elf mem=4M",
+	        "image= empty or too long");
+	char line[400];
+	strcpy(line, "vm name=a image=/a mem=4M cmdline=");
+	memset(line + strlen(line), 'x', 250);
+	line[34 + 250] = '\0';
+	refused(line, "cmdline= too long");
+}
+
+static void test_keys(void **state)
+{
+	(void)state;
+	parse("crash=ud\naudit_inject=double-map\nfix_off=cr8,kgs\nbogus line\nwhat=ever\n");
+	assert_string_equal(m.crash, "ud");
+	assert_string_equal(m.audit_inject, "double-map");
+	assert_string_equal(m.fix_off, "cr8,kgs");
+	assert_int_equal(m.vm_count, 0);
+	assert_int_equal(m.errors, 2);
+	expect_log("manifest: line 4: not understood (ignored): bogus line");
+	expect_log("manifest: line 5: not understood (ignored): what=ever");
+	parse("crash=this-value-is-far-too-long\n");
+	assert_string_equal(m.crash, "");
+	assert_int_equal(m.errors, 1);
+}
+
+/* More vm lines than are kept: counted (ids go on), never written past the array. */
+static void test_too_many(void **state)
+{
+	static char text[MANIFEST_VMS_MAX * 40 + 200];
+	size_t n = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < MANIFEST_VMS_MAX + 5; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "vm name=v%u image=/x mem=4M\n", i);
+	parse(text);
+	assert_int_equal(m.vm_count, MANIFEST_VMS_MAX + 5);
+	assert_int_equal(m.vm[MANIFEST_VMS_MAX - 1].id, MANIFEST_VMS_MAX);
+}
+
+static void test_empty(void **state)
+{
+	(void)state;
+	parse("");
+	assert_int_equal(m.vm_count, 0);
+	parse("\n\n# only comments\n   \n");
+	assert_int_equal(m.vm_count, 0);
+	assert_int_equal(m.errors, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_good_line),  cmocka_unit_test(test_image_in_comment),
+	    cmocka_unit_test(test_ids_follow_lines), cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_keys),       cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_empty),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
