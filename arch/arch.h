@@ -7,29 +7,50 @@
 
 #include "lab/types.h"
 
-/* Index of the executing CPU, 0 .. ARCH_MAX_CPUS-1. Callable anywhere. */
 #define ARCH_MAX_CPUS 64
-unsigned arch_cpu_id(void);
+
+struct vcpu;
 
 /*
- * The same index, inline, for fast paths that cannot afford a call. The
- * fake arch keeps it in a thread-local variable (fake_set_cpu()); the
- * hypervisor runs on its boot CPU only, index 0 (SMP start-up must change
- * this too, e.g. to a %gs-relative load). arch_cpu_id() returns this value
- * in both implementations.
+ * Per-CPU state (STYLE.md rule 14): one per processor, reached only through
+ * arch_this_cpu(); the arch keeps its own part behind it (x86: struct
+ * x86_cpu in arch/x86/percpu.h, GS base pointing at it). Legend: (i) set
+ * when the CPU starts, read-only after; (o) touched only by that CPU, with
+ * interrupts off (or from its own interrupt handler).
  */
+struct cpu {
+	struct cpu *self;       /* (i) what arch_this_cpu() reads */
+	unsigned id;            /* (i) 0 .. ARCH_MAX_CPUS-1 */
+	bool need_resched;      /* (o) the running vCPU's time slice is over */
+	struct vcpu *ext_owner; /* (o) whose x87/SSE/DR/XCR0/PKRU state is live here */
+	struct vcpu *current;   /* (o) the vCPU in guest mode here, or NULL */
+};
+
 #ifdef LAB_HOST
-extern __thread unsigned arch_fake_cpu_id;
-static inline unsigned arch_cpu_id_inline(void)
+/* The fake arch: each thread is a CPU (fake_set_cpu()). */
+extern __thread struct cpu arch_fake_cpu;
+static inline struct cpu *arch_this_cpu(void)
 {
-	return arch_fake_cpu_id;
+	return &arch_fake_cpu;
 }
 #else
-static inline unsigned arch_cpu_id_inline(void)
+/* x86: GS base points at the executing CPU's struct cpu (arch/x86/percpu.c). */
+static inline struct cpu *arch_this_cpu(void)
 {
-	return 0;
+	struct cpu *c;
+
+	__asm__("movq %%gs:0, %0" : "=r"(c));
+	return c;
 }
 #endif
+
+/* Index of the executing CPU, 0 .. ARCH_MAX_CPUS-1. Callable anywhere. The
+ * inline form is for fast paths (the allocator's per-CPU caches). */
+static inline unsigned arch_cpu_id_inline(void)
+{
+	return arch_this_cpu()->id;
+}
+unsigned arch_cpu_id(void);
 
 /*
  * Hypervisor-virtual address of a host-physical address. All managed RAM
@@ -60,6 +81,12 @@ _Noreturn void arch_halt_fatal(void);
 /* Interrupts on the executing CPU: save-and-disable, restore. */
 unsigned long arch_irq_save(void);
 void arch_irq_restore(unsigned long flags);
+
+/* CPUID of the executing CPU (leaf, subleaf), for hv/'s CPUID policy. */
+struct arch_cpuid {
+	uint32_t eax, ebx, ecx, edx;
+};
+struct arch_cpuid arch_cpuid(uint32_t leaf, uint32_t subleaf);
 
 /* Time-stamp counter, for log timing and benchmarks; its rate (0 if unknown). */
 uint64_t arch_tsc(void);

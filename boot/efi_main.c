@@ -18,8 +18,6 @@
 #define MAP_SLACK_DESCS  64
 #define EXIT_RETRIES     8
 
-uint64_t paging_bytes_needed(uint64_t map_end);
-
 EFI_BOOT_SERVICES *boot_bs;
 
 struct efi_map {
@@ -135,6 +133,32 @@ static void boot_image_info(EFI_HANDLE image, struct boot_info *bi)
 	}
 }
 
+/*
+ * The ACPI RSDP from the UEFI configuration table (UEFI spec 2.10 §4.6):
+ * the ACPI 2.0 entry when there is one (it leads to the XSDT), else the
+ * 1.0 one. The CPU count (MADT) and an IOMMU (DMAR/IVRS) start from it.
+ */
+static void boot_acpi(EFI_SYSTEM_TABLE *st, struct boot_info *bi)
+{
+	EFI_GUID acpi2 = ACPI_20_TABLE_GUID, acpi1 = ACPI_TABLE_GUID;
+
+	for (UINTN i = 0; i < st->NumberOfTableEntries; i++) {
+		EFI_CONFIGURATION_TABLE *t = &st->ConfigurationTable[i];
+		if (!memcmp(&t->VendorGuid, &acpi2, sizeof(acpi2))) {
+			bi->acpi_rsdp = (uint64_t)(uintptr_t)t->VendorTable;
+			bi->acpi_rev = 2;
+		} else if (!memcmp(&t->VendorGuid, &acpi1, sizeof(acpi1)) && bi->acpi_rev < 2) {
+			bi->acpi_rsdp = (uint64_t)(uintptr_t)t->VendorTable;
+			bi->acpi_rev = 1;
+		}
+	}
+	if (bi->acpi_rsdp)
+		log_printf("boot: ACPI %s RSDP at 0x%llx\n", bi->acpi_rev == 2 ? "2.0+" : "1.0",
+		           (unsigned long long)bi->acpi_rsdp);
+	else
+		log_printf("boot: no ACPI RSDP in the UEFI configuration table\n");
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st);
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
@@ -150,6 +174,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	memset(bi, 0, sizeof(*bi));
 	bi->boot_tsc = tsc0;
 	boot_image_info(image, bi);
+	boot_acpi(st, bi);
 	boot_load_files(image, bi);
 
 	map_alloc(&map);

@@ -5,6 +5,7 @@
  * and every other port harmless: reads all ones, writes dropped, the first
  * access of each port logged.
  */
+#include "hv/devices.h"
 #include "hv/vm.h"
 #include "lab/log.h"
 
@@ -54,37 +55,39 @@ static void log_port_once(struct vm *vm, uint16_t port, bool in)
 	           vm->ports_logged_count == VM_PORTS_LOGGED ? "; no more ports logged" : "");
 }
 
-static void io_in(struct vm *vm, const struct vm_exit *e)
+static void io_in(struct vcpu *v, const struct vm_exit *e)
 {
+	struct vm *vm = v->vm;
 	uint64_t mask = e->io.size == 4 ? 0xffffffffull : e->io.size == 2 ? 0xffff : 0xff;
-	uint64_t v = mask;
+	uint64_t val = mask;
 
 	if (e->io.port >= COM1_BASE && e->io.port <= COM1_BASE + 7)
-		v = e->io.port == COM1_LSR ? LSR_IDLE : 0;
+		val = e->io.port == COM1_LSR ? LSR_IDLE : 0;
 	else
 		log_port_once(vm, e->io.port, true);
 	/* A 32-bit IN zero-extends into RAX; 8/16-bit ones keep the rest. */
 	if (e->io.size == 4)
-		vm->vcpu.regs.rax = v;
+		v->regs.rax = val;
 	else
-		vm->vcpu.regs.rax = (vm->vcpu.regs.rax & ~mask) | v;
+		v->regs.rax = (v->regs.rax & ~mask) | val;
 }
 
-void devices_io(struct vm *vm, const struct vm_exit *e)
+void devices_io(struct vcpu *v, const struct vm_exit *e)
 {
-	uint32_t val = (uint32_t)vm->vcpu.regs.rax;
+	struct vm *vm = v->vm;
+	uint32_t val = (uint32_t)v->regs.rax;
 
 	if (e->io.in) {
-		io_in(vm, e);
+		io_in(v, e);
 		return;
 	}
 	if (e->io.port == COM1_BASE) {
 		console_putc(vm, (char)(val & 0xff));
 	} else if (e->io.port == EXIT_PORT) {
-		uint32_t v = e->io.size == 4   ? val
+		uint32_t x = e->io.size == 4   ? val
 		             : e->io.size == 2 ? (val & 0xffff)
 		                               : (val & 0xff);
-		vm_end(vm, (int)(((uint64_t)v << 1 | 1) & 0x7fffffff), "exit port 0xf4");
+		vm_end(vm, (int)(((uint64_t)x << 1 | 1) & 0x7fffffff), "exit port 0xf4");
 	} else if (e->io.port < COM1_BASE || e->io.port > COM1_BASE + 7) {
 		log_port_once(vm, e->io.port, false);
 	}

@@ -5,31 +5,30 @@
  * fault; the hypervisor and the other VMs go on.
  */
 #include "arch/arch.h"
-#include "arch/x86/cpu.h"
+#include "hv/devices.h"
+#include "hv/exit.h"
+#include "hv/guest_x86.h"
+#include "hv/hypercall.h"
+#include "hv/sched.h"
 #include "hv/vm.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "mm/palloc.h"
 
-bool need_resched;
-
-#define VECTOR_UD      6
-#define VECTOR_GP      13
-#define RFLAGS_TF      (1ull << 8)
-#define CR4_OSXSAVE    (1ull << 18)
-#define CR4_PKE        (1ull << 22)
+#define VECTOR_UD      GUEST_VECTOR_UD
+#define VECTOR_GP      GUEST_VECTOR_GP
 #define REFUSED_LOGGED 16 /* refused instructions logged per VM */
 
 static const char *const access_names[] = {"read", "write", "exec"};
 
 static void inject_ud(struct vcpu *v)
 {
-	virt->inject(v, VECTOR_UD, false, 0);
+	v->ops->inject(v, VECTOR_UD, false, 0);
 }
 
 static void inject_gp(struct vcpu *v)
 {
-	virt->inject(v, VECTOR_GP, true, 0);
+	v->ops->inject(v, VECTOR_GP, true, 0);
 }
 
 /* Leaf 1 and leaf 7 features that follow the guest's own CR4 (OSXSAVE,
@@ -44,7 +43,7 @@ static void inject_gp(struct vcpu *v)
 #define CPUID7_EDX_HIDE                                                                            \
 	((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25))
 
-static void cpuid_xsave_leaf(uint32_t sub, struct cpuid_regs *c)
+static void cpuid_xsave_leaf(uint32_t sub, struct arch_cpuid *c)
 {
 	if (sub == 0) {
 		c->eax &= (uint32_t)arch_xcr0_allowed(); /* the XCR0 bits offered */
@@ -54,7 +53,7 @@ static void cpuid_xsave_leaf(uint32_t sub, struct cpuid_regs *c)
 		c->eax &= 1u; /* XSAVEOPT; no XSAVEC, XGETBV1, XSAVES (no IA32_XSS) */
 		c->ebx = c->ecx = c->edx = 0;
 	} else {
-		*c = (struct cpuid_regs){0};
+		*c = (struct arch_cpuid){0};
 	}
 }
 
@@ -66,32 +65,32 @@ static void exit_cpuid(struct vcpu *v)
 {
 	struct guest_regs *r = &v->regs;
 	uint32_t leaf = (uint32_t)r->rax, sub = (uint32_t)r->rcx;
-	struct cpuid_regs c = cpuid(leaf, sub);
+	struct arch_cpuid c = arch_cpuid(leaf, sub);
 	struct guest_paging p;
 
 	if (leaf == 1 || leaf == 7)
-		virt->paging(v, &p);
+		v->ops->paging(v, &p);
 	if (leaf == 1) {
 		c.ecx &= ~CPUID1_ECX_HIDE;
 		c.ecx |= 1u << 31; /* hypervisor present */
-		if ((p.cr4 & CR4_OSXSAVE) && arch_xcr0_allowed())
+		if ((p.cr4 & GUEST_CR4_OSXSAVE) && arch_xcr0_allowed())
 			c.ecx |= 1u << 27;
 	} else if (leaf == 7 && sub == 0) {
 		c.ebx &= ~CPUID7_EBX_HIDE;
 		c.ecx &= ~CPUID7_ECX_HIDE;
 		c.edx &= ~CPUID7_EDX_HIDE;
-		if ((p.cr4 & CR4_PKE) && (c.ecx & (1u << 3)))
+		if ((p.cr4 & GUEST_CR4_PKE) && (c.ecx & (1u << 3)))
 			c.ecx |= 1u << 4; /* OSPKE */
 	} else if (leaf == 7) {
-		c = (struct cpuid_regs){0};
+		c = (struct arch_cpuid){0};
 	} else if (leaf == 0xa) {
-		c = (struct cpuid_regs){0}; /* no architectural PMU: RDPMC is #GP */
+		c = (struct arch_cpuid){0}; /* no architectural PMU: RDPMC is #GP */
 	} else if (leaf == 0xd) {
 		cpuid_xsave_leaf(sub, &c);
 	} else if (leaf == 0x80000001) {
 		c.ecx &= ~(1u << 2); /* SVM */
 	} else if (leaf == 0x8000000a) {
-		c = (struct cpuid_regs){0}; /* SVM features */
+		c = (struct arch_cpuid){0}; /* SVM features */
 	}
 	r->rax = c.eax, r->rbx = c.ebx, r->rcx = c.ecx, r->rdx = c.edx;
 }
@@ -101,15 +100,15 @@ static bool exit_msr(struct vcpu *v, bool write)
 {
 	uint32_t msr = (uint32_t)v->regs.rcx;
 
-	if (msr != MSR_EFER || !virt->efer_read)
+	if (msr != GUEST_MSR_EFER || !v->ops->efer_read)
 		return false;
 	if (!write) {
-		uint64_t val = virt->efer_read(v);
+		uint64_t val = v->ops->efer_read(v);
 		v->regs.rax = (uint32_t)val;
 		v->regs.rdx = val >> 32;
 		return true;
 	}
-	return virt->efer_write(v, (v->regs.rdx << 32) | (uint32_t)v->regs.rax);
+	return v->ops->efer_write(v, (v->regs.rdx << 32) | (uint32_t)v->regs.rax);
 }
 
 /*
@@ -123,12 +122,12 @@ static bool exit_xsetbv(struct vcpu *v)
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 	struct guest_paging p;
 
-	virt->paging(v, &p);
-	if (!(p.cr4 & CR4_OSXSAVE) || !arch_xcr0_allowed()) {
+	v->ops->paging(v, &p);
+	if (!(p.cr4 & GUEST_CR4_OSXSAVE) || !arch_xcr0_allowed()) {
 		inject_ud(v);
 		return false;
 	}
-	if (virt->cpl(v) != 0 || (uint32_t)v->regs.rcx != 0 || !(val & 1) ||
+	if (v->ops->cpl(v) != 0 || (uint32_t)v->regs.rcx != 0 || !(val & 1) ||
 	    (val & ~arch_xcr0_allowed())) {
 		inject_gp(v);
 		return false;
@@ -179,8 +178,8 @@ static void exit_complete(struct vcpu *v, const struct vm_exit *e)
 	v->regs.rip += e->insn_len;
 	if (!v->long_mode)
 		v->regs.rip &= 0xffffffffull;
-	if ((v->regs.rflags & RFLAGS_TF) && lab_fix_on(FIX_STEP_DB))
-		virt->inject_step_db(v);
+	if ((v->regs.rflags & GUEST_RFLAGS_TF) && lab_fix_on(FIX_STEP_DB))
+		v->ops->inject_step_db(v);
 }
 
 static void exit_refused(struct vcpu *v, const struct vm_exit *e)
@@ -194,7 +193,7 @@ static void exit_refused(struct vcpu *v, const struct vm_exit *e)
 		           vm->refused_logged == REFUSED_LOGGED ? " (no more of these logged)"
 		                                                : "");
 	}
-	virt->inject(v, e->insn.vector, e->insn.vector == VECTOR_GP, 0);
+	v->ops->inject(v, e->insn.vector, e->insn.vector == VECTOR_GP, 0);
 }
 
 static void exit_unexpected(struct vcpu *v, const struct vm_exit *e)
@@ -216,12 +215,12 @@ static void exit_io(struct vcpu *v, const struct vm_exit *e)
 		return;
 	}
 	exit_complete(v, e);
-	devices_io(v->vm, e);
+	devices_io(v, e);
 }
 
-void exit_handle(struct vm *vm, struct vm_exit *e)
+void exit_handle(struct vcpu *v, struct vm_exit *e)
 {
-	struct vcpu *v = &vm->vcpu;
+	struct vm *vm = v->vm;
 
 	vm->exits++;
 	switch (e->kind) {
@@ -229,7 +228,7 @@ void exit_handle(struct vm *vm, struct vm_exit *e)
 		break;
 	case EXIT_HYPERCALL:
 		exit_complete(v, e);
-		hypercall_handle(vm);
+		hypercall_handle(v);
 		break;
 	case EXIT_IO:
 		exit_io(v, e);
@@ -267,7 +266,7 @@ void exit_handle(struct vm *vm, struct vm_exit *e)
 		 * back: take what is pending, and end the slice whatever it was
 		 * (a guest that masked the tick, say by its TPR, still yields). */
 		arch_irq_window();
-		need_resched = true;
+		sched_yield();
 		break;
 	case EXIT_REFUSED_INSN:
 		exit_refused(v, e);

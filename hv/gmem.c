@@ -6,7 +6,8 @@
  * false return, never a fault.
  */
 #include "arch/arch.h"
-#include "arch/x86/cpu.h"
+#include "hv/guest_x86.h"
+#include "hv/gmem.h"
 #include "hv/vm.h"
 #include "lab/string.h"
 
@@ -55,8 +56,6 @@ static bool gmem_copy_from(struct vm *vm, uint64_t g, void *dst, size_t len)
 #define PTE_P     1ull
 #define PTE_PS    (1ull << 7)
 #define ADDR_MASK 0x000ffffffffff000ull
-#define CR4_PSE   (1ull << 4)
-#define CR4_LA57  (1ull << 12)
 
 /* A paging form (Intel SDM vol. 3A §4.1.1, Table 4-1; AMD APM vol. 2 §5.1). */
 struct gmem_mode {
@@ -67,11 +66,11 @@ struct gmem_mode {
 
 static struct gmem_mode gmem_mode_of(const struct guest_paging *p)
 {
-	if (p->efer & EFER_LMA)
-		return (struct gmem_mode){(p->cr4 & CR4_LA57) ? 5 : 4, 8, false};
-	if (p->cr4 & CR4_PAE)
+	if (p->efer & GUEST_EFER_LMA)
+		return (struct gmem_mode){(p->cr4 & GUEST_CR4_LA57) ? 5 : 4, 8, false};
+	if (p->cr4 & GUEST_CR4_PAE)
 		return (struct gmem_mode){3, 8, false};
-	return (struct gmem_mode){2, 4, (p->cr4 & CR4_PSE) != 0};
+	return (struct gmem_mode){2, 4, (p->cr4 & GUEST_CR4_PSE) != 0};
 }
 
 /* The index of `la` in a table of level l (0 = the page table). */
@@ -128,7 +127,7 @@ static uint64_t gmem_next_table(const struct gmem_mode *m, uint64_t e)
  */
 bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out)
 {
-	if (!(p->cr0 & CR0_PG)) {
+	if (!(p->cr0 & GUEST_CR0_PG)) {
 		*out = la & 0xffffffffull;
 		return true;
 	}

@@ -6,6 +6,3 @@
 /* Called once on the boot CPU, on the hypervisor's stack, with its own
  * GDT/IDT/page tables in place and boot services gone. Never returns. */
 _Noreturn void hv_main(struct boot_info *bi);
-
-/* arch/x86/start.c: switch to the hypervisor stack and run hv_main(). */
-_Noreturn void arch_start(struct boot_info *bi);

@@ -8,7 +8,9 @@
  * -EINVAL before -ESRCH before consent before the mapping state.
  */
 #include "hv/abi.h"
-#include "hv/hv_internal.h"
+#include "hv/audit_svc.h"
+#include "hv/hypercall.h"
+#include "hv/sched.h"
 #include "hv/vm.h"
 #include "lab/fix.h"
 #include "lab/log.h"
@@ -137,7 +139,7 @@ static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 		vm_end(vm, (int)(a[0] & 0x7fffffff), "EXIT hypercall");
 		return 0;
 	case HC_YIELD:
-		need_resched = true;
+		sched_yield();
 		return 0;
 	case HC_PAGE_ALLOC:
 		return hc_page_alloc(vm, a[0]);
@@ -152,19 +154,20 @@ static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 	case HC_MEM_STATS:
 		return hc_mem_stats(vm, a[0]);
 	case HC_AUDIT:
-		need_resched = true; /* its cost is the caller's time slice */
+		sched_yield(); /* its cost is the caller's time slice */
 		return lab_fix_on(FIX_AUDIT_BOUND) ? hv_audit_bounded() : hv_audit(false);
 	default:
 		return -LAB_ENOSYS;
 	}
 }
 
-void hypercall_handle(struct vm *vm)
+void hypercall_handle(struct vcpu *v)
 {
-	struct guest_regs *r = &vm->vcpu.regs;
-	uint64_t mask = vm->vcpu.long_mode ? ~0ull : 0xffffffffull;
+	struct vm *vm = v->vm;
+	struct guest_regs *r = &v->regs;
+	uint64_t mask = v->long_mode ? ~0ull : 0xffffffffull;
 	uint64_t a[4] = {r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask};
-	bool refused = virt->cpl(&vm->vcpu) != 0 && lab_fix_on(FIX_CPL_CHECK);
+	bool refused = v->ops->cpl(v) != 0 && lab_fix_on(FIX_CPL_CHECK);
 	int64_t ret = refused ? -LAB_EPERM : hc_dispatch(vm, r->rax & mask, a);
 
 	vm->hypercalls++;

@@ -7,7 +7,8 @@
  * afterwards: the run ends right after.
  */
 #include "arch/arch.h"
-#include "hv/hv_internal.h"
+#include "hv/audit_svc.h"
+#include "hv/inject.h"
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -23,10 +24,8 @@ static void scratch_invalidate(struct s2_vm *vm)
 	(void)vm; /* never entered */
 }
 
-static bool inject_setup(struct s2_vm *a, struct s2_vm *b)
+static bool inject_setup(struct s2_vm *a, struct s2_vm *b, const struct s2_format *f)
 {
-	const struct s2_format *f = virt->s2_format;
-
 	return mem_protect_vm_init(a, SCRATCH_A, f, 64, scratch_invalidate, NULL) == MP_OK &&
 	       mem_protect_vm_init(b, SCRATCH_B, f, 64, scratch_invalidate, NULL) == MP_OK &&
 	       mem_protect_free_to_guest(a, gpa(HEAP_BASE), PALLOC_ATOMIC, NULL) == MP_OK &&
@@ -49,13 +48,13 @@ static bool reported(const struct audit_report *r, unsigned inv, pfn_t pfn)
 	return false;
 }
 
-bool hv_inject_test(const char *name)
+bool hv_inject_test(const char *name, const struct s2_format *fmt)
 {
 	static struct s2_vm a, b;
 	struct audit_report r;
 	int kind = inject_kind(name);
 
-	if (kind < 0 || !inject_setup(&a, &b)) {
+	if (kind < 0 || !inject_setup(&a, &b, fmt)) {
 		log_printf("audit-inject: %s: unknown kind or no memory for the scratch VMs\n",
 		           name);
 		return false;
@@ -84,8 +83,9 @@ bool hv_inject_test(const char *name)
 	return ok;
 }
 #else
-bool hv_inject_test(const char *name)
+bool hv_inject_test(const char *name, const struct s2_format *fmt)
 {
+	(void)fmt;
 	log_printf("audit-inject: %s: this is not a test build (LAB_TESTING)\n", name);
 	return false;
 }

@@ -5,6 +5,7 @@
  * size and address is checked against the file and the VM's RAM before it
  * is used. Pages are mapped eagerly as GUEST frames of the VM.
  */
+#include "hv/loader.h"
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"

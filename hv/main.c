@@ -6,7 +6,7 @@
  */
 #include "arch/arch.h"
 #include "hv/hv.h"
-#include "hv/hv_internal.h"
+#include "hv/audit_svc.h"
 #include "hv/scenario.h"
 #include "hv/vcpu.h"
 #include "lab/fix.h"
@@ -23,8 +23,6 @@
 
 /* Scratch VM ids of the boot self-test: above every VM id (1..VM_MAX). */
 #define MEM_PROTECT_SELFTEST_ID 250
-
-const struct virt_ops *virt;
 
 static const struct virt_ops *hv_pick_backend(enum arch_virt b)
 {
@@ -88,7 +86,7 @@ _Noreturn void hv_main(struct boot_info *bi)
 		log_printf("hv: no virtualization backend: %s\n", why);
 		arch_exit(EXIT_NO_BACKEND);
 	}
-	virt = hv_pick_backend(backend);
+	const struct virt_ops *virt = hv_pick_backend(backend);
 	log_printf("hv: backend %s\n", virt->name);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
 	           (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
@@ -103,5 +101,5 @@ _Noreturn void hv_main(struct boot_info *bi)
 	 * refusal, in the backend's own table format, before any VM exists. */
 	if (!mem_protect_selftest(virt->s2_format, MEM_PROTECT_SELFTEST_ID))
 		arch_exit(EXIT_SELFTEST);
-	arch_exit((unsigned)scenario_run(bi, &man));
+	arch_exit((unsigned)scenario_run(bi, &man, virt));
 }

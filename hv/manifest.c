@@ -58,7 +58,7 @@ static const char *vm_option(struct manifest_vm *vm, struct span k, struct span 
 		return copy_value(vm->name, sizeof(vm->name), v) ? NULL : "name= empty or too long";
 	if (span_is(k, "image"))
 		return copy_value(vm->image, sizeof(vm->image), v) ? NULL
-		                                                    : "image= empty or too long";
+		                                                   : "image= empty or too long";
 	if (span_is(k, "mem"))
 		return parse_size(v, &vm->mem_bytes) ? NULL : "mem= is not a size (16M, 1G, ...)";
 	if (span_is(k, "budget"))
@@ -110,7 +110,8 @@ static const char *vm_line(struct manifest_vm *vm, struct span l, struct span *b
 			k++;
 		if (k == t.n)
 			return "not key=value";
-		const char *why = vm_option(vm, (struct span){t.s, k}, (struct span){t.s + k + 1, t.n - k - 1});
+		const char *why =
+		    vm_option(vm, (struct span){t.s, k}, (struct span){t.s + k + 1, t.n - k - 1});
 		if (why)
 			return why;
 		i += t.n;
@@ -141,7 +142,8 @@ static bool key_line(struct manifest *m, struct span l)
 
 static void parse_vm(struct manifest *m, struct span l, unsigned line, bool log)
 {
-	struct manifest_vm scratch, *vm = m->vm_count < MANIFEST_VMS_MAX ? &m->vm[m->vm_count] : &scratch;
+	struct manifest_vm scratch,
+	    *vm = m->vm_count < MANIFEST_VMS_MAX ? &m->vm[m->vm_count] : &scratch;
 	struct span bad = {0};
 
 	memset(vm, 0, sizeof(*vm));
@@ -152,8 +154,8 @@ static void parse_vm(struct manifest *m, struct span l, unsigned line, bool log)
 	if (why) {
 		m->errors++;
 		if (log)
-			log_printf("manifest: line %u: vm %u refused: %s%s%.*s%s\n", line, vm->id, why,
-			           bad.n ? " ('" : "", (int)bad.n, bad.s, bad.n ? "')" : "");
+			log_printf("manifest: line %u: vm %u refused: %s%s%.*s%s\n", line, vm->id,
+			           why, bad.n ? " ('" : "", (int)bad.n, bad.s, bad.n ? "')" : "");
 	}
 }
 
@@ -177,8 +179,8 @@ void manifest_parse(const char *text, struct manifest *m, bool log)
 		} else if (!key_line(m, l)) {
 			m->errors++;
 			if (log)
-				log_printf("manifest: line %u: not understood (ignored): %.*s\n", line,
-				           (int)MIN(l.n, 80), l.s);
+				log_printf("manifest: line %u: not understood (ignored): %.*s\n",
+				           line, (int)MIN(l.n, 80), l.s);
 		}
 	}
 }

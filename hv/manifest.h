@@ -19,15 +19,15 @@
 
 #include "lab/types.h"
 
-#define MANIFEST_VMS_MAX    32
-#define MANIFEST_NAME_MAX   24
-#define MANIFEST_IMAGE_MAX  48
+#define MANIFEST_VMS_MAX     32
+#define MANIFEST_NAME_MAX    24
+#define MANIFEST_IMAGE_MAX   48
 #define MANIFEST_CMDLINE_MAX 200
 
 struct manifest_vm {
-	unsigned line;      /* 1-based line of labyrinth.cfg */
-	unsigned id;        /* its rank among the vm lines: the VM id */
-	bool ok;            /* false: refused (logged); the id stays unused */
+	unsigned line; /* 1-based line of labyrinth.cfg */
+	unsigned id;   /* its rank among the vm lines: the VM id */
+	bool ok;       /* false: refused (logged); the id stays unused */
 	char name[MANIFEST_NAME_MAX];
 	char image[MANIFEST_IMAGE_MAX];
 	char cmdline[MANIFEST_CMDLINE_MAX];
@@ -38,7 +38,7 @@ struct manifest_vm {
 
 struct manifest {
 	struct manifest_vm vm[MANIFEST_VMS_MAX];
-	unsigned vm_count;  /* vm lines seen (at most MANIFEST_VMS_MAX kept) */
+	unsigned vm_count; /* vm lines seen (at most MANIFEST_VMS_MAX kept) */
 	char crash[16];
 	char audit_inject[24];
 	char fix_off[64];

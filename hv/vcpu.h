@@ -12,10 +12,12 @@
 #pragma once
 
 #include "arch/arch.h"
+#include "hv/gmem.h"
 #include "lab/types.h"
 
 struct vm;
 struct s2_format;
+struct virt_ops;
 
 /*
  * The guest's general registers as hv/ reads and writes them. Backends
@@ -85,18 +87,10 @@ struct vm_exit {
 struct vcpu {
 	struct guest_regs regs;
 	struct vm *vm;
+	const struct virt_ops *ops; /* its backend (hv/ calls v->ops->...) */
 	bool long_mode;           /* guest in 64-bit mode: hypercall arguments are not truncated */
 	void *arch;               /* backend state (VMCB or VMCS and friends) */
 	struct arch_extstate ext; /* x87/SSE and DR0-3: switched by the scheduler */
-};
-
-/*
- * The guest's paging state, for reading guest-linear memory (hv/gmem.c):
- * backends fill it from the VMCB / VMCS.
- */
-struct guest_paging {
-	uint64_t cr0, cr3, cr4, efer;
-	uint64_t cs_base;
 };
 
 struct virt_ops {
@@ -162,20 +156,6 @@ struct virt_ops {
 	uint64_t (*efer_read)(struct vcpu *v);
 	bool (*efer_write)(struct vcpu *v, uint64_t val);
 };
-
-/*
- * Read `len` bytes at guest-linear `la` (e.g. the instruction at RIP),
- * walking the guest's own page tables read-only through the VM's
- * second-level tables. False if any step is unmapped or malformed: never a
- * fault, never a new mapping. (hv/gmem.c)
- */
-bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
-                      size_t len);
-/* The GPA of guest-linear `la` through the guest's tables (as above). */
-bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out);
-
-/* The backend in use; NULL before hv_main picked one. */
-extern const struct virt_ops *virt;
 
 extern const struct virt_ops svm_ops; /* arch/x86/svm/svm.c */
 extern const struct virt_ops vmx_ops; /* arch/x86/vmx/vmx.c */

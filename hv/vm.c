@@ -1,4 +1,7 @@
 /* VM lifecycle: create from the manifest, end, isolation faults. */
+#include "hv/devices.h"
+#include "hv/loader.h"
+#include "hv/sched.h"
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -100,7 +103,7 @@ static void vm_invalidate(struct s2_vm *s2)
 	struct vcpu *v = s2->arch;
 
 	if (v->arch)
-		virt->s2_invalidate(v);
+		v->ops->s2_invalidate(v);
 }
 
 static void vm_release_memory(struct vm *vm)
@@ -114,10 +117,11 @@ static void vm_release_memory(struct vm *vm)
 	           vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
 	           t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
 	if (vm->vcpu.arch)
-		virt->vcpu_fini(&vm->vcpu);
+		vm->vcpu.ops->vcpu_fini(&vm->vcpu);
 }
 
-struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t image_len)
+struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
+                     uint64_t image_len)
 {
 	unsigned id = p->id;
 	uint32_t entry, mbi;
@@ -127,7 +131,7 @@ struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t im
 		return NULL;
 	}
 	struct vm *vm = &vms[id - 1];
-	CHECK(vm->state == VM_UNUSED);
+	CHECK(vm->state != VM_RUNNING); /* ids are not reused within a run */
 	memset(vm, 0, sizeof(*vm));
 	vm->id = id;
 	memcpy(vm->name, p->name, sizeof(vm->name));
@@ -135,11 +139,12 @@ struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t im
 	vm->until_others = p->until_others;
 	vm->exit_status = -1;
 	vm->vcpu.vm = vm;
+	vm->vcpu.ops = ops;
 	arch_extstate_reset(&vm->vcpu.ext);
 	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
 	if (!vm_promise(vm, p->mem_bytes / PAGE_SIZE))
 		return NULL;
-	if (mem_protect_vm_init(&vm->s2, vm->id, virt->s2_format, budget, vm_invalidate,
+	if (mem_protect_vm_init(&vm->s2, vm->id, ops->s2_format, budget, vm_invalidate,
 	                        &vm->vcpu) != MP_OK) {
 		vm_unpromise(vm);
 		log_printf("hv: %s: no memory for its tables\n", p->name);
@@ -147,7 +152,7 @@ struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t im
 	}
 	vm->state = VM_RUNNING;
 	if (!loader_load(vm, image, image_len, p->cmdline, &entry, &mbi) ||
-	    !virt->vcpu_init(&vm->vcpu, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
+	    !ops->vcpu_init(&vm->vcpu, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
 		log_printf("hv: %s: not started\n", p->name);
 		vm_release_memory(vm);
 		vm->state = VM_UNUSED;
@@ -174,6 +179,7 @@ void vm_end(struct vm *vm, int status, const char *why)
 		log_printf(
 		    "hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
 		    vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
+	sched_vcpu_gone(&vm->vcpu);
 	vm_release_memory(vm);
 	vm->state = VM_ENDED;
 }

@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include "hv/gmem.h"
 #include "hv/manifest.h"
 #include "hv/vcpu.h"
 #include "mm/mem_protect.h"
@@ -39,9 +40,10 @@ struct vm {
 	uint64_t exits, preemptions, demand_faults, hypercalls;
 };
 
-/* Create VM p->id (1..VM_MAX: its manifest line's rank, so ids follow the
+/* Create VM p->id on the backend `ops` (1..VM_MAX: its manifest line's rank, so ids follow the
  * manifest even when a line is refused). NULL, logged, if it cannot start. */
-struct vm *vm_create(const struct manifest_vm *p, const void *image, uint64_t image_len);
+struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
+                     uint64_t image_len);
 /* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
 void vm_end(struct vm *vm, int status, const char *why);
 /* Stop a VM for what it did: the logged isolation fault. */
@@ -62,22 +64,3 @@ void vm_promise_mapped(struct vm *vm); /* a RAM page of vm was just mapped */
 bool vm_promises_allow_guest_alloc(uint64_t frames);
 unsigned vm_running_count(bool count_until_others);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
-
-/* Guest memory by GPA through the VM's tables; never maps anything. */
-void *gmem_va(struct vm *vm, uint64_t gpa, bool *ok);
-bool gmem_copy_to(struct vm *vm, uint64_t gpa, const void *src, size_t len);
-
-/* hv/loader.c: load a Multiboot image into a fresh VM; sets the entry state. */
-bool loader_load(struct vm *vm, const void *image, uint64_t len, const char *cmdline,
-                 uint32_t *entry, uint32_t *mbi);
-
-/* hv/exit.c */
-void exit_handle(struct vm *vm, struct vm_exit *e);
-extern bool need_resched;
-
-/* hv/hypercall.c */
-void hypercall_handle(struct vm *vm);
-
-/* hv/devices.c */
-void devices_io(struct vm *vm, const struct vm_exit *e);
-void devices_flush_console(struct vm *vm);

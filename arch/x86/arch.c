@@ -3,12 +3,6 @@
 #include "arch/x86/cpu.h"
 #include "lab/string.h"
 
-/* Only the boot CPU runs today; SMP start-up will set a per-CPU index. */
-unsigned arch_cpu_id(void)
-{
-	return arch_cpu_id_inline();
-}
-
 /* All managed RAM is identity mapped (paging.c). */
 void *arch_pa_to_va(hpa_t pa)
 {
@@ -41,4 +35,11 @@ void arch_irq_restore(unsigned long flags)
 uint64_t arch_tsc(void)
 {
 	return rdtsc();
+}
+
+struct arch_cpuid arch_cpuid(uint32_t leaf, uint32_t subleaf)
+{
+	struct cpuid_regs r = cpuid(leaf, subleaf);
+
+	return (struct arch_cpuid){r.eax, r.ebx, r.ecx, r.edx};
 }

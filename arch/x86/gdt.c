@@ -4,23 +4,9 @@
  * reports alive even when the faulting stack is gone.
  */
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/x86.h"
 #include "lab/check.h"
-
-struct tss {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __attribute__((packed));
-static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
-
-static struct tss tss;
-static uint8_t ist_stack[2][8192] __attribute__((aligned(16)));
-static uint64_t gdt[5] __attribute__((aligned(16)));
 
 struct descriptor_ptr {
 	uint16_t limit;
@@ -31,9 +17,9 @@ struct descriptor_ptr {
 #define GDT_CODE64 0x00af9a000000ffffull
 #define GDT_DATA   0x00cf92000000ffffull
 
-static void gdt_set_tss(void)
+static void gdt_set_tss(uint64_t *gdt, const struct tss *tss)
 {
-	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
+	uint64_t base = (uint64_t)tss, limit = sizeof(*tss) - 1;
 
 	/* 16-byte system descriptor, type 9 (available 64-bit TSS), present. */
 	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
@@ -41,17 +27,21 @@ static void gdt_set_tss(void)
 	gdt[4] = base >> 32;
 }
 
-void gdt_init(void)
+/* This CPU's GDT and TSS, in its struct x86_cpu `c`. Every data segment
+ * register gets a flat or null selector (GS too): percpu_init() sets the
+ * GS base afterwards. */
+void gdt_init(struct x86_cpu *c)
 {
-	struct descriptor_ptr p = {sizeof(gdt) - 1, (uint64_t)gdt};
+	uint64_t *gdt = c->gdt;
+	struct descriptor_ptr p = {sizeof(c->gdt) - 1, (uint64_t)gdt};
 
 	gdt[0] = 0;
 	gdt[1] = GDT_CODE64;
 	gdt[2] = GDT_DATA;
-	tss.ist[0] = (uint64_t)&ist_stack[0][sizeof(ist_stack[0])];
-	tss.ist[1] = (uint64_t)&ist_stack[1][sizeof(ist_stack[1])];
-	tss.iomap_base = sizeof(tss);
-	gdt_set_tss();
+	for (unsigned i = 0; i < X86_IST_STACKS; i++)
+		c->tss.ist[i] = (uint64_t)&c->ist[i][X86_IST_BYTES];
+	c->tss.iomap_base = sizeof(c->tss);
+	gdt_set_tss(gdt, &c->tss);
 	__asm__ volatile("lgdt %0\n\t"
 	                 "pushq %1\n\t"
 	                 "leaq 1f(%%rip), %%rax\n\t"

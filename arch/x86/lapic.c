@@ -6,6 +6,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/x86.h"
 #include "lab/log.h"
 
@@ -23,9 +24,7 @@
 #define DIV_BY_16        0x3
 #define SPURIOUS_VECTOR  0xff
 
-static volatile uint32_t *lapic;
-static uint64_t ticks;
-static void (*tick_fn)(void);
+static volatile uint32_t *lapic; /* (i) every CPU sees its own LAPIC here */
 
 static uint32_t lapic_read(unsigned reg)
 {
@@ -38,11 +37,13 @@ static void lapic_write(unsigned reg, uint32_t v)
 
 static void timer_irq(struct irq_frame *f)
 {
+	struct x86_cpu *c = x86_this_cpu();
+
 	(void)f;
-	ticks++;
+	c->timer_ticks++;
 	lapic_write(LAPIC_EOI, 0);
-	if (tick_fn)
-		tick_fn();
+	if (c->tick_fn)
+		c->tick_fn();
 }
 
 static void spurious_irq(struct irq_frame *f)
@@ -82,7 +83,7 @@ void arch_timer_start(unsigned period_ms, void (*fn)(void))
 	idt_set_handler(SPURIOUS_VECTOR, spurious_irq);
 	uint32_t per_10ms = calibrate_10ms();
 	uint64_t count = (uint64_t)per_10ms * period_ms / 10;
-	tick_fn = fn;
+	x86_this_cpu()->tick_fn = fn;
 	lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR | LVT_PERIODIC);
 	lapic_write(LAPIC_TIMER_INIT, (uint32_t)MIN(MAX(count, 1000u), 0xffffffffull));
 	log_printf("arch: LAPIC timer every %u ms (%u counts per 10 ms)\n", period_ms, per_10ms);
@@ -90,7 +91,7 @@ void arch_timer_start(unsigned period_ms, void (*fn)(void))
 
 uint64_t arch_timer_ticks(void)
 {
-	return ticks;
+	return x86_this_cpu()->timer_ticks;
 }
 
 /* Let a pending host interrupt (the timer) be taken, then disable again. */

@@ -58,7 +58,6 @@ static bool range_has_text(uint64_t base, uint64_t size)
 }
 
 /* Pages needed for [0, map_end): see the diagram above. */
-uint64_t paging_bytes_needed(uint64_t map_end);
 uint64_t paging_bytes_needed(uint64_t map_end)
 {
 	uint64_t gib = ALIGN_UP(map_end, GiB) / GiB;

@@ -3,6 +3,7 @@
  * own stack, install its GDT/TSS, IDT and page tables, then hv_main().
  */
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/x86.h"
 #include "hv/hv.h"
 #include "lab/log.h"
@@ -14,12 +15,15 @@ static _Noreturn void arch_start_on_stack(void *arg)
 	struct boot_info *bi = arg;
 
 	cli();
-	gdt_init();
+	gdt_init(&percpu_boot);
+	percpu_init(&percpu_boot, 0);
 	idt_init();
 	paging_init(bi);
 	log_printf(
 	    "arch: own GDT/TSS, IDT and page tables (identity map of %llu MiB, NX on data)\n",
 	    (unsigned long long)(bi->map_end >> 20));
+	log_printf("arch: per-CPU state of CPU %u at 0x%llx (GS base)\n", arch_cpu_id(),
+	           (unsigned long long)rdmsr(MSR_GS_BASE));
 	hv_main(bi);
 }
 

@@ -11,9 +11,15 @@ void serial_init(void);
 #define SEL_DATA   0x10
 #define SEL_TSS    0x18
 
-void gdt_init(void);
+struct x86_cpu;
+void gdt_init(struct x86_cpu *c);
 void idt_init(void);
 bool paging_init(const struct boot_info *bi);
+/* Bytes of page tables paging_init() needs for an identity map of [0, map_end). */
+uint64_t paging_bytes_needed(uint64_t map_end);
+
+/* start.c: switch to the hypervisor stack and run hv_main(). */
+_Noreturn void arch_start(struct boot_info *bi);
 
 /* Saved registers as pushed by the interrupt stubs (isr.asm). */
 struct irq_frame {

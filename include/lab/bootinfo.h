@@ -58,6 +58,8 @@ struct boot_info {
 	uint64_t pt_base, pt_bytes;       /* the hypervisor's own page tables */
 	uint64_t map_end;                 /* identity map covers [0, map_end) */
 	uint64_t boot_tsc;                /* TSC at efi_main entry */
+	uint64_t acpi_rsdp; /* physical address of the ACPI RSDP (MADT, DMAR/IVRS), 0 if none */
+	uint8_t acpi_rev;   /* 2: the ACPI 2.0+ RSDP (XSDT), 1: the ACPI 1.0 one (RSDT) */
 
 	char cmdline[4096]; /* labyrinth.cfg from the ESP, ASCII, NUL-terminated */
 };

@@ -41,6 +41,9 @@ check_line qemu-1g-exit-boot-services "$log" '^arch: own GDT/TSS, IDT and page t
 check_accounting qemu-1g-accounting
 check_line qemu-1g-zones "$log" '^palloc: zone DMA32 '
 check_line qemu-1g-selftest "$log" '^palloc: self-test passed'
+check_line qemu-1g-mem-protect-selftest "$log" '^mem_protect: selftest \(npt\) ok: '
+check_line qemu-1g-acpi-rsdp "$log" '^boot: ACPI 2\.0\+ RSDP at 0x[0-9a-f]+$'
+check_line qemu-1g-percpu "$log" '^arch: per-CPU state of CPU 0 at 0x[0-9a-f]+ \(GS base\)$'
 
 boot_qemu svm-512m "" -m 512M
 check_status qemu-512m-exit-0 "$rc" 0
@@ -79,5 +82,7 @@ rm -f "$out/vmx.img" "$out/vmx.iso"
 check_status bochs-exit-0 "$rc" 0
 check_line bochs-backend-vmx "$log" '^hv: backend VMX\+EPT'
 check_line bochs-feature-control "$log" '^cpu: IA32_FEATURE_CONTROL'
+check_line bochs-mem-protect-selftest "$log" '^mem_protect: selftest \(ept\) ok: '
+check_line bochs-acpi-rsdp "$log" '^boot: ACPI 2\.0\+ RSDP at 0x[0-9a-f]+$'
 check_accounting bochs-accounting
 exit 0

@@ -11,7 +11,7 @@
 
 static unsigned char *mem_base;
 static uint64_t mem_bytes;
-__thread unsigned arch_fake_cpu_id;
+__thread struct cpu arch_fake_cpu;
 
 static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *console_buf;
@@ -44,7 +44,8 @@ uint64_t fake_mem_size(void)
 }
 void fake_set_cpu(unsigned id)
 {
-	arch_fake_cpu_id = id;
+	arch_fake_cpu.self = &arch_fake_cpu;
+	arch_fake_cpu.id = id;
 }
 unsigned arch_cpu_id(void)
 {
@@ -137,4 +138,75 @@ uint64_t arch_tsc(void)
 void arch_trace_running(unsigned vm_id)
 {
 	(void)vm_id;
+}
+
+/* The host's own CPUID: the fake arch runs on an x86-64 Linux host. */
+struct arch_cpuid arch_cpuid(uint32_t leaf, uint32_t subleaf)
+{
+	struct arch_cpuid r;
+
+	__asm__ volatile("cpuid"
+	                 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+	                 : "a"(leaf), "c"(subleaf));
+	return r;
+}
+
+/* ---- what hv/ needs of the arch, faked: no timer, no extended state. */
+static void (*fake_tick_fn)(void);
+static uint64_t fake_ticks;
+
+void arch_timer_start(unsigned period_ms, void (*fn)(void))
+{
+	(void)period_ms;
+	fake_tick_fn = fn;
+}
+
+uint64_t arch_timer_ticks(void)
+{
+	return fake_ticks;
+}
+
+void fake_timer_tick(void)
+{
+	fake_ticks++;
+	if (fake_tick_fn)
+		fake_tick_fn();
+}
+
+void arch_irq_window(void)
+{
+}
+
+uint64_t arch_tsc_hz(void)
+{
+	return 0;
+}
+
+void arch_extstate_reset(struct arch_extstate *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->xcr0 = 1;
+}
+
+/* The fake "live" extended state: a copy, so tests can see switches. */
+struct arch_extstate fake_live_ext;
+unsigned fake_ext_switches;
+
+void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to)
+{
+	if (from)
+		*from = fake_live_ext;
+	fake_live_ext = *to;
+	fake_ext_switches++;
+}
+
+uint64_t arch_xcr0_allowed(void)
+{
+	return 3;
+}
+
+void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0)
+{
+	s->xcr0 = xcr0;
+	fake_live_ext.xcr0 = xcr0;
 }

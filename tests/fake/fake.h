@@ -20,3 +20,11 @@ const char *fake_console_text(void);
 void fake_console_reset(void);
 /* Echo console output to stderr as well (default off; LAB_VERBOSE=1 turns it on). */
 void fake_console_echo(bool on);
+
+/* hv/ on the host: the scheduler tick, called by the test (the timer
+ * function hv/ registered runs as if from the tick interrupt). */
+void fake_timer_tick(void);
+/* The extended state the fake CPU holds, and how often it was switched. */
+struct arch_extstate;
+extern struct arch_extstate fake_live_ext;
+extern unsigned fake_ext_switches;

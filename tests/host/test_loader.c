@@ -3,6 +3,7 @@
  * a `loader: NAME: why` line, a good one is loaded at its addresses, and a
  * refused one leaves only frames the VM owns (torn down by the caller).
  */
+#include "hv/loader.h"
 #include "hv/vm.h"
 #include "test_s2_env.h"
 
@@ -11,12 +12,6 @@
 
 static struct vm tvm;
 static uint8_t img[16384];
-
-/* hv/vm.c's promise bookkeeping is not under test here. */
-void vm_promise_mapped(struct vm *vm)
-{
-	(void)vm;
-}
 
 static int setup(void **state)
 {

@@ -132,7 +132,8 @@ static void test_too_many(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < MANIFEST_VMS_MAX + 5; i++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "vm name=v%u image=/x mem=4M\n", i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "vm name=v%u image=/x mem=4M\n",
+		                      i);
 	parse(text);
 	assert_int_equal(m.vm_count, MANIFEST_VMS_MAX + 5);
 	assert_int_equal(m.vm[MANIFEST_VMS_MAX - 1].id, MANIFEST_VMS_MAX);
@@ -151,9 +152,12 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good_line),  cmocka_unit_test(test_image_in_comment),
-	    cmocka_unit_test(test_ids_follow_lines), cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_keys),       cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_good_line),
+	    cmocka_unit_test(test_image_in_comment),
+	    cmocka_unit_test(test_ids_follow_lines),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_too_many),
 	    cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,48 @@
+/*
+ * The x86 part of per-CPU state (arch/arch.h's struct cpu comes first, so
+ * the GS base that points at this structure is also arch_this_cpu()).
+ * Legend as in arch/arch.h: (i) set when the CPU starts, (o) its own.
+ */
+#pragma once
+
+#include "arch/arch.h"
+#include "lab/check.h"
+
+/* The 64-bit TSS (Intel SDM vol. 3A §8.7). */
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
+
+#define X86_IST_STACKS 2
+#define X86_IST_BYTES  8192
+
+struct x86_cpu {
+	struct cpu cpu;                                        /* first: GS base */
+	uint64_t gdt[5] __attribute__((aligned(16)));          /* (i) null, code, data, TSS */
+	struct tss tss;                                        /* (i) TR */
+	uint8_t ist[X86_IST_STACKS][X86_IST_BYTES] __attribute__((aligned(16))); /* (i) */
+	uint64_t timer_ticks;                                  /* (o) LAPIC timer interrupts */
+	void (*tick_fn)(void);                                 /* (i) the scheduler's tick */
+};
+static_assert(__builtin_offsetof(struct x86_cpu, cpu) == 0, "GS base is the struct cpu");
+
+/* The executing CPU's x86 state. */
+static inline struct x86_cpu *x86_this_cpu(void)
+{
+	return (struct x86_cpu *)arch_this_cpu();
+}
+
+/* Make `c` CPU `id`'s state and point this CPU's GS base at it: after
+ * gdt_init(c), before any use of arch_this_cpu() (the allocator, the
+ * scheduler, the backends). `c` starts zeroed (.bss or a fresh frame). */
+void percpu_init(struct x86_cpu *c, unsigned id);
+
+/* The boot CPU's state (application processors get theirs at start-up). */
+extern struct x86_cpu percpu_boot;

@@ -1,0 +1,28 @@
+/*
+ * Guest memory as the hypervisor reads it (hv/gmem.c): by GPA through the
+ * VM's own second-level tables, and by guest-linear address through the
+ * guest's own page tables, read-only. Nothing is ever mapped on the way; a
+ * missing or malformed step is a false return, never a fault.
+ */
+#pragma once
+
+#include "lab/types.h"
+
+struct vm;
+
+/* The guest's paging state at its last exit (backends fill it). */
+struct guest_paging {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t cs_base;
+};
+
+/* The hypervisor address of GPA `g` if mapped (*ok), else NULL. */
+void *gmem_va(struct vm *vm, uint64_t g, bool *ok);
+/* Copy into the VM's mapped memory; false (maybe partly written) if a page is unmapped. */
+bool gmem_copy_to(struct vm *vm, uint64_t g, const void *src, size_t len);
+
+/* Read `len` bytes at guest-linear `la` (e.g. the instruction at RIP). */
+bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
+                      size_t len);
+/* The GPA of guest-linear `la` through the guest's tables: every paging form. */
+bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out);

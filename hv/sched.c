@@ -1,0 +1,84 @@
+/*
+ * The scheduler: the vCPUs of every running VM round-robin on this CPU,
+ * each until its time slice ends (the tick sets need_resched in this CPU's
+ * struct cpu), it yields, or its VM ends. Extended register state (x87/SSE,
+ * DR0-3, DR6, CR2, XCR0, PKRU) is switched only when another vCPU runs
+ * next; the CPU's struct cpu names the vCPU whose state is live.
+ */
+#include "arch/arch.h"
+#include "hv/exit.h"
+#include "hv/sched.h"
+#include "hv/vm.h"
+
+#define TIMESLICE_MS 10
+
+static void sched_tick(void)
+{
+	arch_this_cpu()->need_resched = true;
+}
+
+void sched_init(void)
+{
+	arch_timer_start(TIMESLICE_MS, sched_tick);
+}
+
+void sched_yield(void)
+{
+	arch_this_cpu()->need_resched = true;
+}
+
+void sched_vcpu_gone(struct vcpu *v)
+{
+	struct cpu *c = arch_this_cpu();
+
+	if (c->ext_owner == v)
+		c->ext_owner = NULL; /* its values stay live until the next load */
+	if (c->current == v)
+		c->current = NULL;
+}
+
+static void switch_extstate(struct cpu *c, struct vcpu *next)
+{
+	if (c->ext_owner == next)
+		return;
+	arch_extstate_switch(c->ext_owner ? &c->ext_owner->ext : NULL, &next->ext);
+	c->ext_owner = next;
+}
+
+/* Run `v` until its slice ends or its VM ends. */
+static void run_slice(struct vcpu *v)
+{
+	static unsigned traced;
+	struct cpu *c = arch_this_cpu();
+	struct vm *vm = v->vm;
+	struct vm_exit e;
+
+	if (traced != vm->id)
+		arch_trace_running(traced = vm->id);
+	switch_extstate(c, v);
+	c->need_resched = false;
+	c->current = v;
+	while (vm->state == VM_RUNNING && !c->need_resched) {
+		v->ops->run(v, &e);
+		exit_handle(v, &e);
+	}
+	c->current = NULL;
+	if (vm->state == VM_RUNNING)
+		vm->preemptions++;
+}
+
+void sched_run(void)
+{
+	unsigned next = 0;
+
+	while (vm_running_count(false) > 0) {
+		struct vm *vm = vm_slot(next);
+		next = (next + 1) % VM_MAX;
+		if (vm->state == VM_RUNNING)
+			run_slice(&vm->vcpu);
+	}
+	arch_trace_running(0);
+	for (unsigned i = 0; i < VM_MAX; i++)
+		if (vm_slot(i)->state == VM_RUNNING)
+			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
+}

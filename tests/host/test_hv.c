@@ -1,0 +1,424 @@
+/*
+ * hv/ on the host: real VMs (hv/vm.c, the loader, mm/) on a fake backend
+ * (struct virt_ops whose run() plays a script), so the hypercall checks,
+ * their documented error order, donation consent, the CPL rule and the
+ * scheduler's rotation run against the real code with ASan and UBSan.
+ */
+#include "hv/abi.h"
+#include "hv/exit.h"
+#include "hv/hypercall.h"
+#include "hv/sched.h"
+#include "hv/vm.h"
+#include "test_s2_env.h"
+
+/* ---- the fake backend */
+
+struct fake_vcpu {
+	unsigned runs, exit_after; /* EXIT hypercall at run number exit_after (0: never) */
+	int last_vector;
+};
+
+static struct fake_vcpu fake_vcpus[VM_MAX + 1];
+static unsigned fake_cpl;
+static uint64_t fake_cr4;
+static unsigned order[256], order_len;
+
+static bool fake_cpu_init(void)
+{
+	return true;
+}
+
+static bool fake_vcpu_init(struct vcpu *v, hpa_t root, unsigned tag, uint32_t entry, uint32_t eax,
+                           uint32_t ebx)
+{
+	(void)root;
+	fake_vcpus[tag] = (struct fake_vcpu){.last_vector = -1};
+	v->arch = &fake_vcpus[tag];
+	v->long_mode = true;
+	v->regs = (struct guest_regs){.rax = eax, .rbx = ebx, .rip = entry, .rflags = 2};
+	return true;
+}
+
+static void fake_vcpu_fini(struct vcpu *v)
+{
+	v->arch = NULL;
+}
+
+/* Each run is one time slice: the tick (EXIT_INTR), or the EXIT hypercall
+ * at the run the test chose. */
+static void fake_run(struct vcpu *v, struct vm_exit *e)
+{
+	struct fake_vcpu *f = v->arch;
+
+	if (order_len < ARRAY_SIZE(order))
+		order[order_len++] = v->vm->id;
+	*e = (struct vm_exit){.kind = EXIT_INTR};
+	if (++f->runs == f->exit_after) {
+		v->regs.rax = HC_EXIT;
+		v->regs.rbx = v->vm->id;
+		*e = (struct vm_exit){.kind = EXIT_HYPERCALL, .insn_len = 3};
+	}
+}
+
+static void fake_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
+{
+	(void)has_error, (void)error;
+	((struct fake_vcpu *)v->arch)->last_vector = (int)vector;
+}
+
+static void fake_step_db(struct vcpu *v)
+{
+	fake_inject(v, 1, false, 0);
+}
+
+static void fake_s2_invalidate(struct vcpu *v)
+{
+	(void)v;
+}
+
+static unsigned fake_cpl_of(struct vcpu *v)
+{
+	(void)v;
+	return fake_cpl;
+}
+
+static void fake_paging(struct vcpu *v, struct guest_paging *p)
+{
+	(void)v;
+	*p = (struct guest_paging){.cr0 = 0x80000011, .cr4 = fake_cr4, .efer = 0x500};
+}
+
+static const struct virt_ops fake_ops = {
+    .name = "fake",
+    .s2_format = &npt_format,
+    .cpu_init = fake_cpu_init,
+    .vcpu_init = fake_vcpu_init,
+    .vcpu_fini = fake_vcpu_fini,
+    .run = fake_run,
+    .inject = fake_inject,
+    .inject_step_db = fake_step_db,
+    .cpl = fake_cpl_of,
+    .paging = fake_paging,
+    .s2_invalidate = fake_s2_invalidate,
+};
+
+/* ---- a minimal Multiboot ELF32 image: one PT_LOAD at 1 MiB */
+
+static uint8_t image[0x200];
+
+static void put32(size_t off, uint32_t v)
+{
+	memcpy(image + off, &v, 4);
+}
+
+static void build_image(void)
+{
+	memset(image, 0, sizeof(image));
+	memcpy(image, "\x7f" "ELF\x01\x01\x01", 7);
+	image[40] = 52, image[42] = 32, image[44] = 1; /* ehsize, phentsize, phnum */
+	put32(24, 0x100000);                           /* entry */
+	put32(28, 52);                                 /* phoff */
+	put32(52, 1), put32(56, 0), put32(64, 0x100000), put32(68, sizeof(image));
+	put32(72, sizeof(image));
+	put32(0x100, 0x1badb002), put32(0x104, 0), put32(0x108, 0u - 0x1badb002u);
+}
+
+static struct vm *make_vm(unsigned id, const char *name, uint64_t mem, uint64_t budget,
+                          bool until_others)
+{
+	struct manifest_vm p = {.id = id, .ok = true, .mem_bytes = mem, .budget = budget,
+	                        .until_others = until_others};
+
+	strcpy(p.name, name);
+	strcpy(p.image, "/x.elf");
+	struct vm *vm = vm_create(&p, &fake_ops, image, sizeof(image));
+	assert_non_null(vm);
+	return vm;
+}
+
+static int setup(void **state)
+{
+	env_setup(state);
+	build_image();
+	fake_cpl = 0;
+	fake_cr4 = 0;
+	order_len = 0;
+	fake_console_reset();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	for (unsigned i = 0; i < VM_MAX; i++)
+		vm_end(vm_slot(i), -1, "test over");
+	return env_teardown(state);
+}
+
+/* One hypercall from vm's vCPU: number and arguments, the result back. */
+static int64_t hc(struct vm *vm, uint64_t nr, uint64_t a, uint64_t b, uint64_t c)
+{
+	struct guest_regs *r = &vm->vcpu.regs;
+
+	r->rax = nr, r->rbx = a, r->rcx = b, r->rdx = c;
+	hypercall_handle(&vm->vcpu);
+	return (int64_t)r->rax;
+}
+
+#define W0 (HEAP_BASE)
+#define W1 (HEAP_BASE + PAGE_SIZE)
+
+static void test_basic_calls(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+
+	(void)state;
+	assert_int_equal(hc(a, HC_VERSION, 0, 0, 0), ABI_VERSION);
+	assert_int_equal(hc(a, HC_SELF, 0, 0, 0), 1);
+	assert_int_equal(hc(a, 0x15, 0, 0, 0), -LAB_ENOSYS);
+	assert_int_equal(hc(a, ~0ull, 0, 0, 0), -LAB_ENOSYS);
+	assert_int_equal(hc(a, HC_AUDIT, 0, 0, 0), 0);
+	assert_true(arch_this_cpu()->need_resched); /* AUDIT ends the slice */
+	assert_int_equal(hc(a, HC_EXIT, 0x80000005, 0, 0), 0);
+	assert_int_equal(a->state, VM_ENDED);
+	assert_int_equal(a->exit_status, 5); /* status & 0x7fffffff */
+}
+
+/* Ring-3 code of a guest gets -EPERM for every call, and nothing happens. */
+static void test_cpl3_refused(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+
+	(void)state;
+	fake_cpl = 3;
+	assert_int_equal(hc(a, HC_EXIT, 0, 0, 0), -LAB_EPERM);
+	assert_int_equal(a->state, VM_RUNNING);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), -LAB_EPERM);
+	assert_int_equal(hc(a, HC_VERSION, 0, 0, 0), -LAB_EPERM);
+	fake_cpl = 1;
+	assert_int_equal(hc(a, HC_SELF, 0, 0, 0), -LAB_EPERM);
+	fake_cpl = 0;
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), 0);
+}
+
+/* PAGE_ALLOC / FREE: -EINVAL, then -EEXIST, then -ENOSPC, in that order. */
+static void test_alloc_errors(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+
+	(void)state;
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0 + 8, 0, 0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, HEAP_BASE - PAGE_SIZE, 0, 0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, HEAP_BASE + HEAP_SIZE, 0, 0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, ~0ull & ~PAGE_MASK, 0, 0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), -LAB_EEXIST);
+	assert_int_equal(hc(a, HC_PAGE_OWNED, W0, 0, 0), 1);
+	assert_int_equal(hc(a, HC_PAGE_FREE, W1, 0, 0), -LAB_ENOENT);
+	assert_int_equal(hc(a, HC_PAGE_FREE, W0 + 1, 0, 0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_FREE, W0, 0, 0), 0);
+	/* Outside 64-bit mode the argument is truncated to 32 bits: below the window. */
+	a->vcpu.long_mode = false; /* and so is the result */
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), (uint32_t)-LAB_EINVAL);
+}
+
+static void test_alloc_budget(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 40, false); /* the image + MBI use some */
+
+	(void)state;
+	uint64_t g = W0;
+	int64_t r;
+	while ((r = hc(a, HC_PAGE_ALLOC, g, 0, 0)) == 0)
+		g += PAGE_SIZE;
+	assert_int_equal(r, -LAB_ENOSPC);
+	assert_int_equal(a->s2.frames_owned, 40);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, g - PAGE_SIZE, 0, 0), -LAB_EEXIST); /* EEXIST first */
+}
+
+/* Donations: -EINVAL, -ESRCH, -EACCES (no consent), then the mapping state. */
+static void test_donate_order_and_consent(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+	struct vm *b = make_vm(2, "b", 4 * MiB, 0, false);
+
+	(void)state;
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0 + 8, 99, W0), -LAB_EINVAL);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 99, W0), -LAB_ESRCH);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 1, W0), -LAB_ESRCH); /* self */
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_EACCES);  /* before ENOENT */
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W0), -LAB_EACCES);
+	/* b consents to 2 pages at [W0, W0 + 2 pages). */
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, 2, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_ENOENT);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W0 + 2 * PAGE_SIZE), -LAB_EACCES);
+	uint64_t b_owned = b->s2.frames_owned;
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W0), 0);
+	assert_int_equal(b->s2.frames_owned, b_owned + 1);
+	assert_int_equal(hc(a, HC_PAGE_OWNED, W0, 0, 0), 0);
+	assert_int_equal(hc(b, HC_PAGE_OWNED, W0, 0, 0), 1);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W0), -LAB_EEXIST);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W1), 0);
+	/* The accepted count is used up: a third page is refused. */
+	assert_int_equal(hc(b, HC_PAGE_FREE, W0, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_ALLOC, W1, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_EACCES);
+	/* Closing the window. */
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, 5, 0), 0);
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, 0, 0, 0), 0);
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_EACCES);
+}
+
+static void test_accept_errors(void **state)
+{
+	struct vm *b = make_vm(2, "b", 4 * MiB, 0, false); /* budget: RAM + 64 */
+
+	(void)state;
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0 + 8, 1, 0), -LAB_EINVAL);
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, HEAP_BASE - PAGE_SIZE, 1, 0), -LAB_EINVAL);
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, HEAP_BASE + HEAP_SIZE - PAGE_SIZE, 2, 0),
+	                 -LAB_EINVAL); /* runs past the window */
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, ~0ull, 0), -LAB_EINVAL);
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, 65, 0), -LAB_ENOSPC); /* RAM is promised */
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, 64, 0), 0);
+	assert_int_equal(hc(b, HC_PAGE_ACCEPT, HEAP_BASE + HEAP_SIZE - PAGE_SIZE, 1, 0), 0);
+}
+
+/* The promise gate: a guest-driven request never eats another VM's
+ * promised RAM; donations are gated the same way. */
+static void test_promise_gate(void **state)
+{
+	(void)state;
+	struct vm *a = make_vm(1, "a", 2 * MiB, 100000, false);
+	struct vm *b = make_vm(2, "b", 2 * MiB, 100000, false);
+	uint64_t min = 0, promised = a->promise_left + b->promise_left;
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_stats st;
+		palloc_zone_stats(z, &st);
+		min += st.min;
+	}
+	/* A victim whose RAM is nearly every free frame left, untouched. */
+	uint64_t left = env_free_frames() - min - promised - 64;
+	uint64_t victim_mem = ALIGN_DOWN((left - left / 512 - 300) * PAGE_SIZE, 2 * MiB);
+	struct vm *victim = make_vm(3, "victim", victim_mem, 0, false);
+	uint64_t g = W0;
+	int64_t r;
+
+	while ((r = hc(a, HC_PAGE_ALLOC, g, 0, 0)) == 0)
+		g += PAGE_SIZE;
+	assert_int_equal(r, -LAB_ENOMEM);
+	/* Donations into fresh 2 MiB regions each need a table page. */
+	unsigned refused = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		uint64_t to = W0 + (uint64_t)(i + 1) * 2 * MiB;
+		assert_int_equal(hc(b, HC_PAGE_ACCEPT, to, 1, 0), 0);
+		r = hc(a, HC_PAGE_DONATE, W0 + i * PAGE_SIZE, 2, to);
+		assert_true(r == 0 || r == -LAB_ENOMEM);
+		refused += r == -LAB_ENOMEM;
+	}
+	assert_true(refused > 0);
+	/* The victim's RAM is all still there for it to touch. */
+	for (uint64_t p = 0; p < victim_mem; p += PAGE_SIZE) {
+		bool mapped;
+		(void)gmem_va(victim, p, &mapped);
+		if (mapped)
+			continue;
+		struct vm_exit e = {.kind = EXIT_S2_FAULT, .fault = {.gpa = gpa(p)}};
+		exit_handle(&victim->vcpu, &e);
+		assert_int_equal(victim->state, VM_RUNNING);
+	}
+	assert_int_equal(victim->promise_left, 0);
+}
+
+/* CPUID reports the guest's own CR4.OSXSAVE; XSETBV follows the rules. */
+static void test_cpuid_and_xsetbv(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+	struct fake_vcpu *f = a->vcpu.arch;
+	struct vm_exit e = {.kind = EXIT_CPUID, .insn_len = 2};
+
+	(void)state;
+	a->vcpu.regs.rax = 1;
+	exit_handle(&a->vcpu, &e);
+	assert_false(a->vcpu.regs.rcx & (1u << 27));
+	assert_true(a->vcpu.regs.rcx & (1u << 31));
+	assert_false(a->vcpu.regs.rcx & (1u << 5)); /* VMX */
+	fake_cr4 = 1ull << 18;
+	a->vcpu.regs.rax = 1;
+	exit_handle(&a->vcpu, &e);
+	assert_int_equal(!!(a->vcpu.regs.rcx & (1u << 27)), !!(arch_cpuid(1, 0).ecx & (1u << 26)));
+	struct vm_exit x = {.kind = EXIT_XSETBV, .insn_len = 3};
+	a->vcpu.regs.rcx = 0, a->vcpu.regs.rdx = 0, a->vcpu.regs.rax = 2; /* no x87 bit */
+	uint64_t rip = a->vcpu.regs.rip;
+	exit_handle(&a->vcpu, &x);
+	assert_int_equal(f->last_vector, 13);
+	assert_int_equal(a->vcpu.regs.rip, rip);
+	a->vcpu.regs.rax = 3;
+	exit_handle(&a->vcpu, &x);
+	assert_int_equal(a->vcpu.ext.xcr0, 3);
+	assert_int_equal(a->vcpu.regs.rip, rip + 3);
+	fake_cr4 = 0;
+	f->last_vector = -1;
+	exit_handle(&a->vcpu, &x);
+	assert_int_equal(f->last_vector, 6); /* #UD without CR4.OSXSAVE */
+}
+
+/* A completed instruction under RFLAGS.TF gets the single-step #DB. */
+static void test_single_step(void **state)
+{
+	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
+	struct fake_vcpu *f = a->vcpu.arch;
+	struct vm_exit e = {.kind = EXIT_CPUID, .insn_len = 3};
+
+	(void)state;
+	a->vcpu.regs.rflags = 2 | (1u << 8);
+	a->vcpu.regs.rax = 0;
+	exit_handle(&a->vcpu, &e);
+	assert_int_equal(f->last_vector, 1);
+	f->last_vector = -1;
+	a->vcpu.regs.rflags = 2;
+	exit_handle(&a->vcpu, &e);
+	assert_int_equal(f->last_vector, -1);
+}
+
+/* Round robin in manifest order; a VM that ends leaves the rotation; the
+ * until=others VM is stopped when the others have ended. */
+static void test_sched_rotation(void **state)
+{
+	struct vm *a = make_vm(1, "a", 2 * MiB, 0, false);
+	struct vm *b = make_vm(2, "b", 2 * MiB, 0, false);
+	struct vm *c = make_vm(3, "c", 2 * MiB, 0, true);
+	static const unsigned want[] = {1, 2, 3, 1, 2, 3, 2, 3, 2};
+
+	(void)state;
+	((struct fake_vcpu *)a->vcpu.arch)->exit_after = 2;
+	((struct fake_vcpu *)b->vcpu.arch)->exit_after = 4;
+	sched_init();
+	sched_run();
+	assert_int_equal(order_len, ARRAY_SIZE(want));
+	for (unsigned i = 0; i < order_len; i++)
+		assert_int_equal(order[i], want[i]);
+	assert_int_equal(a->state, VM_ENDED);
+	assert_int_equal(c->state, VM_ENDED);
+	assert_int_equal(c->exit_status, -1);
+	assert_int_equal(a->preemptions, 1);
+	assert_non_null(strstr(fake_console_text(), "(c) stopped: the other VMs have ended"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_basic_calls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpl3_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alloc_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alloc_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_donate_order_and_consent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_accept_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_promise_gate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpuid_and_xsetbv, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_single_step, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_rotation, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
