@@ -172,6 +172,14 @@ tidy:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr -Iinclude -I. -DLAB_HOST mm hv lib
 
+# make test runs the static checks too, as one recorded case.
+TEST_SUITES += test-tidy
+.PHONY: test-tidy
+test-tidy:
+	$(Q)if $(MAKE) --no-print-directory tidy; then echo "ok   tidy/cppcheck"; \
+		tools/record.sh tidy/cppcheck 1 0; \
+	else echo "FAIL tidy/cppcheck"; tools/record.sh tidy/cppcheck 0 1 "make tidy failed"; fi
+
 clean:
 	rm -rf $(BUILD)
 

@@ -21,6 +21,7 @@
 #define LAB_ENOMEM 12
 #define LAB_EACCES 13
 #define LAB_EFAULT 14
+#define LAB_EBUSY  16
 #define LAB_EEXIST 17
 #define LAB_EINVAL 22
 #define LAB_ENOSPC 28

@@ -65,4 +65,3 @@ unsigned hv_audit(bool log)
 		audit_log(&r);
 	return v;
 }
-

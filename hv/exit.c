@@ -148,7 +148,7 @@ static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 	const char *acc = access_names[e->fault.access];
 
 	if (e->fault.mapped || g >= vm->mem_bytes) {
-		vm_isolation_fault(vm,
+		vm_isolation_fault(v,
 		                   e->fault.mapped ? "access denied by the tables"
 		                                   : "access outside its memory",
 		                   g, acc);
@@ -165,7 +165,7 @@ static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 		return;
 	log_printf("hv: vm %u (%s): demand fault at 0x%lx failed: %s\n", vm->id, vm->name, g,
 	           mem_protect_err_name(err));
-	vm_isolation_fault(vm, "no frame for a demand fault", g, acc);
+	vm_isolation_fault(v, "no frame for a demand fault", g, acc);
 }
 
 /*
@@ -201,7 +201,7 @@ static void exit_unexpected(struct vcpu *v, const struct vm_exit *e)
 	struct vm *vm = v->vm;
 
 	log_printf("hv: vm %u (%s): exit 0x%lx: %s\n", vm->id, vm->name, e->raw, e->other.why);
-	vm_isolation_fault(vm,
+	vm_isolation_fault(v,
 	                   e->kind == EXIT_ENTRY_FAILED   ? "entry refused"
 	                   : e->kind == EXIT_S2_MISCONFIG ? "table misconfiguration"
 	                                                  : e->other.why,
@@ -259,7 +259,7 @@ void exit_handle(struct vcpu *v, struct vm_exit *e)
 		exit_s2_fault(v, e);
 		break;
 	case EXIT_SHUTDOWN:
-		vm_isolation_fault(vm, "triple fault (shutdown)", 0, "none");
+		vm_isolation_fault(v, "triple fault (shutdown)", 0, "none");
 		break;
 	case EXIT_INTR:
 		/* The tick, the VMX-preemption timer or an NMI took the CPU

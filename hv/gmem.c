@@ -11,44 +11,44 @@
 #include "hv/vm.h"
 #include "lab/string.h"
 
-void *gmem_va(struct vm *vm, uint64_t g, bool *ok)
+void *gmem_va(struct vm *vm, gpa_t g, bool *ok)
 {
 	hpa_t pa;
 
-	*ok = s2_lookup(&vm->s2.tree, gpa(g), &pa, NULL) == S2_OK;
+	*ok = s2_lookup(&vm->s2.tree, g, &pa, NULL) == S2_OK;
 	return *ok ? arch_pa_to_va(pa) : NULL;
 }
 
-bool gmem_copy_to(struct vm *vm, uint64_t g, const void *src, size_t len)
+bool gmem_copy_to(struct vm *vm, gpa_t g, const void *src, size_t len)
 {
 	const uint8_t *s = src;
 
 	while (len) {
-		size_t n = MIN(len, PAGE_SIZE - (g & PAGE_MASK));
+		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
 		bool ok;
 		void *d = gmem_va(vm, g, &ok);
 
 		if (!ok)
 			return false;
 		memcpy(d, s, n);
-		s += n, g += n, len -= n;
+		s += n, g.ga += n, len -= n;
 	}
 	return true;
 }
 
-static bool gmem_copy_from(struct vm *vm, uint64_t g, void *dst, size_t len)
+static bool gmem_copy_from(struct vm *vm, gpa_t g, void *dst, size_t len)
 {
 	uint8_t *d = dst;
 
 	while (len) {
-		size_t n = MIN(len, PAGE_SIZE - (g & PAGE_MASK));
+		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
 		bool ok;
 		const void *s = gmem_va(vm, g, &ok);
 
 		if (!ok)
 			return false;
 		memcpy(d, s, n);
-		d += n, g += n, len -= n;
+		d += n, g.ga += n, len -= n;
 	}
 	return true;
 }
@@ -125,10 +125,10 @@ static uint64_t gmem_next_table(const struct gmem_mode *m, uint64_t e)
  * most five reads of guest tables; false at the first absent entry or an
  * entry whose table is not mapped.
  */
-bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out)
+bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, gpa_t *out)
 {
 	if (!(p->cr0 & GUEST_CR0_PG)) {
-		*out = la & 0xffffffffull;
+		*out = gpa(la & 0xffffffffull);
 		return true;
 	}
 	struct gmem_mode m = gmem_mode_of(p);
@@ -139,7 +139,7 @@ bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, ui
 	for (unsigned l = m.levels; l-- > 0;) {
 		uint64_t e = 0;
 
-		if (!gmem_copy_from(vm, table + (uint64_t)gmem_index(&m, la, l) * m.esize, &e,
+		if (!gmem_copy_from(vm, gpa(table + (uint64_t)gmem_index(&m, la, l) * m.esize), &e,
 		                    m.esize) ||
 		    !(e & PTE_P))
 			return false;
@@ -147,7 +147,7 @@ bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, ui
 			uint64_t span = gmem_span(&m, l);
 			uint64_t base =
 			    m.esize == 4 && l == 1 ? gmem_pse36_base(e) : gmem_next_table(&m, e);
-			*out = (base & ~(span - 1)) | (la & (span - 1));
+			*out = gpa((base & ~(span - 1)) | (la & (span - 1)));
 			return true;
 		}
 		table = gmem_next_table(&m, e);
@@ -162,7 +162,7 @@ bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, 
 
 	while (len) {
 		size_t n = MIN(len, PAGE_SIZE - (la & PAGE_MASK));
-		uint64_t g;
+		gpa_t g;
 
 		if (!gmem_translate(vm, p, la, &g) || !gmem_copy_from(vm, g, d, n))
 			return false;

@@ -16,13 +16,15 @@ struct guest_paging {
 	uint64_t cs_base;
 };
 
-/* The hypervisor address of GPA `g` if mapped (*ok), else NULL. */
-void *gmem_va(struct vm *vm, uint64_t g, bool *ok);
+/* The hypervisor address of GPA `g` if mapped (*ok), else NULL. Guest-linear
+ * addresses (`la`) stay uint64_t: they are the guest's, not an address kind
+ * of the hypervisor's. */
+void *gmem_va(struct vm *vm, gpa_t g, bool *ok);
 /* Copy into the VM's mapped memory; false (maybe partly written) if a page is unmapped. */
-bool gmem_copy_to(struct vm *vm, uint64_t g, const void *src, size_t len);
+bool gmem_copy_to(struct vm *vm, gpa_t g, const void *src, size_t len);
 
 /* Read `len` bytes at guest-linear `la` (e.g. the instruction at RIP). */
 bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, void *buf,
                       size_t len);
 /* The GPA of guest-linear `la` through the guest's tables: every paging form. */
-bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, uint64_t *out);
+bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, gpa_t *out);

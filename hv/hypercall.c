@@ -17,6 +17,22 @@
 #include "mm/audit.h"
 #include "mm/palloc.h"
 
+/* The guest ABI's value (0 or a negated errno, hv/abi.h) of an mm/ error. */
+int64_t hc_errno(enum mem_protect_err e)
+{
+	static const int64_t errnos[MP_ERR_COUNT] = {
+	    [MP_OK] = 0,
+	    [MP_EINVAL] = -LAB_EINVAL,
+	    [MP_ENOENT] = -LAB_ENOENT,
+	    [MP_EEXIST] = -LAB_EEXIST,
+	    [MP_ENOSPC] = -LAB_ENOSPC,
+	    [MP_ENOMEM] = -LAB_ENOMEM,
+	    [MP_EPERM] = -LAB_EPERM,
+	    [MP_EBUSY] = -LAB_EBUSY,
+	};
+	return (unsigned)e < MP_ERR_COUNT ? errnos[e] : -LAB_EINVAL;
+}
+
 static bool heap_gpa_ok(uint64_t g)
 {
 	return IS_ALIGNED(g, PAGE_SIZE) && g >= HEAP_BASE && g - HEAP_BASE < HEAP_SIZE;
@@ -29,27 +45,40 @@ static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
 	if (!heap_gpa_ok(g))
 		return -LAB_EINVAL;
 	/* The documented order: -EEXIST and -ENOSPC before -ENOMEM. */
-	if ((void)gmem_va(vm, g, &mapped), mapped)
+	if ((void)gmem_va(vm, gpa(g), &mapped), mapped)
 		return -LAB_EEXIST;
 	if (vm->s2.frames_owned >= vm->s2.frame_budget)
 		return -LAB_ENOSPC;
 	if (!vm_promises_allow_guest_alloc(1 + S2_LEVELS - 1))
 		return -LAB_ENOMEM; /* other VMs' promised RAM stays theirs */
-	return mem_protect_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
+	return hc_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
 }
 
 static int64_t hc_page_free(struct vm *vm, uint64_t g)
 {
 	if (!heap_gpa_ok(g))
 		return -LAB_EINVAL;
-	return mem_protect_errno(mem_protect_guest_to_free(&vm->s2, gpa(g)));
+	return hc_errno(mem_protect_guest_to_free(&vm->s2, gpa(g)));
 }
 
-/* g2 lies in `to`'s receive window and the window has a page left. */
-static bool recv_window_has(const struct vm *to, uint64_t g2)
+/* Take one page of `to`'s receive window for g2 (under its lock); false if
+ * g2 is outside the window or the window is used up. */
+static bool recv_window_take(struct vm *to, uint64_t g2)
 {
-	return to->recv_left > 0 && g2 >= to->recv_base &&
-	       (g2 - to->recv_base) / PAGE_SIZE < to->recv_pages;
+	spin_lock(&to->lock);
+	bool ok = to->recv_left > 0 && g2 >= to->recv_base &&
+	          (g2 - to->recv_base) / PAGE_SIZE < to->recv_pages;
+	if (ok)
+		to->recv_left--;
+	spin_unlock(&to->lock);
+	return ok;
+}
+
+static void recv_window_give_back(struct vm *to)
+{
+	spin_lock(&to->lock);
+	to->recv_left++;
+	spin_unlock(&to->lock);
 }
 
 /*
@@ -66,14 +95,14 @@ static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64
 	struct vm *to = vm_by_id(target);
 	if (!to || to == vm)
 		return -LAB_ESRCH;
-	if (lab_fix_on(FIX_DONATE_CONSENT) && !recv_window_has(to, g2))
+	bool consent = lab_fix_on(FIX_DONATE_CONSENT);
+	if (consent && !recv_window_take(to, g2))
 		return -LAB_EACCES;
-	if (!vm_promises_allow_guest_alloc(S2_LEVELS - 1))
-		return -LAB_ENOMEM;
-	int64_t ret =
-	    mem_protect_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
-	if (ret == 0 && to->recv_left)
-		to->recv_left--;
+	int64_t ret = -LAB_ENOMEM;
+	if (vm_promises_allow_guest_alloc(S2_LEVELS - 1))
+		ret = hc_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
+	if (ret != 0 && consent)
+		recv_window_give_back(to);
 	return ret;
 }
 
@@ -93,8 +122,10 @@ static int64_t hc_page_accept(struct vm *vm, uint64_t base, uint64_t count)
 	uint64_t used = vm->s2.frames_owned + vm->promise_left;
 	if (count && (used > vm->s2.frame_budget || count > vm->s2.frame_budget - used))
 		return -LAB_ENOSPC;
+	spin_lock(&vm->lock);
 	vm->recv_base = count ? base : 0;
 	vm->recv_pages = vm->recv_left = count;
+	spin_unlock(&vm->lock);
 	return 0;
 }
 
@@ -102,7 +133,7 @@ static int64_t hc_page_owned(struct vm *vm, uint64_t g)
 {
 	bool mapped;
 
-	(void)gmem_va(vm, g, &mapped);
+	(void)gmem_va(vm, gpa(g), &mapped);
 	return mapped;
 }
 
@@ -115,7 +146,7 @@ static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
 	if (g > UINT64_MAX - sizeof(out))
 		return -LAB_EFAULT;
 	for (uint64_t p = ALIGN_DOWN(g, PAGE_SIZE); p < g + sizeof(out); p += PAGE_SIZE)
-		if ((void)gmem_va(vm, p, &ok), !ok)
+		if ((void)gmem_va(vm, gpa(p), &ok), !ok)
 			return -LAB_EFAULT;
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		struct palloc_zone_stats s;
@@ -125,7 +156,7 @@ static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
 	}
 	out[6] = vm->s2.frames_owned;
 	out[7] = vm->s2.frame_budget;
-	return gmem_copy_to(vm, g, out, sizeof(out)) ? 0 : -LAB_EFAULT;
+	return gmem_copy_to(vm, gpa(g), out, sizeof(out)) ? 0 : -LAB_EFAULT;
 }
 
 static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])

@@ -46,7 +46,7 @@ static bool load_map_range(struct vm *vm, uint64_t g, uint64_t len)
 {
 	for (uint64_t p = ALIGN_DOWN(g, PAGE_SIZE); p < g + len; p += PAGE_SIZE) {
 		bool mapped;
-		(void)gmem_va(vm, p, &mapped);
+		(void)gmem_va(vm, gpa(p), &mapped);
 		if (mapped)
 			continue;
 		enum mem_protect_err err =
@@ -71,7 +71,7 @@ static bool load_segment(struct vm *vm, const uint8_t *img, uint64_t len, uint64
 		           vm->name, vm->mem_bytes >> 20);
 		return false;
 	}
-	return load_map_range(vm, g, memsz) && gmem_copy_to(vm, g, img + off, filesz);
+	return load_map_range(vm, g, memsz) && gmem_copy_to(vm, gpa(g), img + off, filesz);
 }
 
 static const struct mb_header *mb_find(const uint8_t *img, uint64_t len, uint64_t *off)
@@ -155,8 +155,8 @@ static bool load_info(struct vm *vm, const char *cmdline, uint32_t *mbi)
 	size_t n = strlen(cmdline) + 1;
 
 	if (!load_map_range(vm, MBI_GPA, PAGE_SIZE) ||
-	    !gmem_copy_to(vm, MBI_GPA, &info, sizeof(info)) ||
-	    !gmem_copy_to(vm, MBI_CMDLINE_GPA, cmdline, n)) {
+	    !gmem_copy_to(vm, gpa(MBI_GPA), &info, sizeof(info)) ||
+	    !gmem_copy_to(vm, gpa(MBI_CMDLINE_GPA), cmdline, n)) {
 		log_printf("loader: %s: no room for the Multiboot information\n", vm->name);
 		return false;
 	}

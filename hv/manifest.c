@@ -142,8 +142,8 @@ static bool key_line(struct manifest *m, struct span l)
 
 static void parse_vm(struct manifest *m, struct span l, unsigned line, bool log)
 {
-	struct manifest_vm scratch,
-	    *vm = m->vm_count < MANIFEST_VMS_MAX ? &m->vm[m->vm_count] : &scratch;
+	static struct manifest_vm overflow; /* lines past the array: parsed, not kept */
+	struct manifest_vm *vm = m->vm_count < MANIFEST_VMS_MAX ? &m->vm[m->vm_count] : &overflow;
 	struct span bad = {0};
 
 	memset(vm, 0, sizeof(*vm));

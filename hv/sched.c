@@ -75,7 +75,7 @@ void sched_run(void)
 		struct vm *vm = vm_slot(next);
 		next = (next + 1) % VM_MAX;
 		if (vm->state == VM_RUNNING)
-			run_slice(&vm->vcpu);
+			run_slice(&vm->vcpus[0]); /* vCPU 0: the one started */
 	}
 	arch_trace_running(0);
 	for (unsigned i = 0; i < VM_MAX; i++)

@@ -8,7 +8,12 @@
 #include "mm/palloc.h"
 
 static struct vm vms[VM_MAX];
-static uint64_t promised; /* sum of promise_left over running VMs */
+/* The sum of promise_left over running VMs, and every promise_left: under
+ * promise_lock (the first lock of hv/'s order, vm.h). A check against it
+ * and the allocation after it are not one atomic step: with several CPUs
+ * the gate needs a reservation (the SMP issue), one CPU runs guests today. */
+static struct spinlock promise_lock;
+static uint64_t promised;
 
 /* Free frames and the sum of the zones' min watermarks. */
 static void free_and_min(uint64_t *free, uint64_t *min)
@@ -24,10 +29,12 @@ static void free_and_min(uint64_t *free, uint64_t *min)
 
 void vm_promise_mapped(struct vm *vm)
 {
+	spin_lock(&promise_lock);
 	if (vm->promise_left) {
 		vm->promise_left--;
 		promised--;
 	}
+	spin_unlock(&promise_lock);
 }
 
 /*
@@ -48,8 +55,11 @@ bool vm_promises_allow_guest_alloc(uint64_t frames)
 {
 	uint64_t free, min;
 
+	spin_lock(&promise_lock);
 	free_and_min(&free, &min);
-	return free >= min + promised + promised_tables() + frames;
+	bool ok = free >= min + promised + promised_tables() + frames;
+	spin_unlock(&promise_lock);
+	return ok;
 }
 
 /* Admit a VM only if its whole RAM can be kept for it. */
@@ -57,22 +67,29 @@ static bool vm_promise(struct vm *vm, uint64_t frames)
 {
 	uint64_t free, min;
 
+	spin_lock(&promise_lock);
 	free_and_min(&free, &min);
-	if (free < min + promised + promised_tables() + frames + frames / 512 + S2_LEVELS) {
+	uint64_t need = min + promised + promised_tables() + frames + frames / 512 + S2_LEVELS;
+	bool ok = free >= need;
+	if (ok) {
+		vm->promise_left = frames;
+		promised += frames;
+	}
+	uint64_t was = promised;
+	spin_unlock(&promise_lock);
+	if (!ok)
 		log_printf("hv: %s: %lu frames of RAM cannot be promised (%lu free, %lu promised, "
 		           "min %lu)\n",
-		           vm->name, frames, free, promised, min);
-		return false;
-	}
-	vm->promise_left = frames;
-	promised += frames;
-	return true;
+		           vm->name, frames, free, was, min);
+	return ok;
 }
 
 static void vm_unpromise(struct vm *vm)
 {
+	spin_lock(&promise_lock);
 	promised -= vm->promise_left;
 	vm->promise_left = 0;
+	spin_unlock(&promise_lock);
 }
 
 struct vm *vm_slot(unsigned i)
@@ -97,13 +114,15 @@ unsigned vm_running_count(bool count_until_others)
 	return n;
 }
 
-/* The backend's invalidation, for mm/mem_protect (s2.h states the contract). */
+/* The backend's invalidation, for mm/mem_protect (s2.h states the
+ * contract): every vCPU of the VM that has backend state. */
 static void vm_invalidate(struct s2_vm *s2)
 {
-	struct vcpu *v = s2->arch;
+	struct vm *vm = s2->arch;
 
-	if (v->arch)
-		v->ops->s2_invalidate(v);
+	for (unsigned i = 0; i < vm->vcpu_count; i++)
+		if (vm->vcpus[i].arch)
+			vm->vcpus[i].ops->s2_invalidate(&vm->vcpus[i]);
 }
 
 static void vm_release_memory(struct vm *vm)
@@ -116,8 +135,9 @@ static void vm_release_memory(struct vm *vm)
 	           "pages%s\n",
 	           vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
 	           t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
-	if (vm->vcpu.arch)
-		vm->vcpu.ops->vcpu_fini(&vm->vcpu);
+	for (unsigned i = 0; i < vm->vcpu_count; i++)
+		if (vm->vcpus[i].arch)
+			vm->vcpus[i].ops->vcpu_fini(&vm->vcpus[i]);
 }
 
 struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
@@ -138,21 +158,23 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 	vm->mem_bytes = p->mem_bytes;
 	vm->until_others = p->until_others;
 	vm->exit_status = -1;
-	vm->vcpu.vm = vm;
-	vm->vcpu.ops = ops;
-	arch_extstate_reset(&vm->vcpu.ext);
+	vm->vcpu_count = 1;
+	struct vcpu *v0 = &vm->vcpus[0];
+	v0->vm = vm;
+	v0->ops = ops;
+	arch_extstate_reset(&v0->ext);
 	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
 	if (!vm_promise(vm, p->mem_bytes / PAGE_SIZE))
 		return NULL;
-	if (mem_protect_vm_init(&vm->s2, vm->id, ops->s2_format, budget, vm_invalidate,
-	                        &vm->vcpu) != MP_OK) {
+	if (mem_protect_vm_init(&vm->s2, vm->id, ops->s2_format, budget, vm_invalidate, vm) !=
+	    MP_OK) {
 		vm_unpromise(vm);
 		log_printf("hv: %s: no memory for its tables\n", p->name);
 		return NULL;
 	}
 	vm->state = VM_RUNNING;
 	if (!loader_load(vm, image, image_len, p->cmdline, &entry, &mbi) ||
-	    !ops->vcpu_init(&vm->vcpu, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
+	    !ops->vcpu_init(v0, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
 		log_printf("hv: %s: not started\n", p->name);
 		vm_release_memory(vm);
 		vm->state = VM_UNUSED;
@@ -166,10 +188,15 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 
 void vm_end(struct vm *vm, int status, const char *why)
 {
-	if (vm->state != VM_RUNNING)
+	spin_lock(&vm->lock);
+	if (vm->state != VM_RUNNING) {
+		spin_unlock(&vm->lock);
 		return;
-	devices_flush_console(vm);
+	}
+	vm->state = VM_ENDED; /* vm_by_id() no longer finds it: no new donation */
 	vm->exit_status = status;
+	spin_unlock(&vm->lock);
+	devices_flush_console(vm);
 	if (status >= 0)
 		log_printf("hv: vm %u (%s) ended: %s, status %d (%lu exits, %lu demand faults, %lu "
 		           "preemptions)\n",
@@ -179,14 +206,16 @@ void vm_end(struct vm *vm, int status, const char *why)
 		log_printf(
 		    "hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
 		    vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
-	sched_vcpu_gone(&vm->vcpu);
+	for (unsigned i = 0; i < vm->vcpu_count; i++)
+		sched_vcpu_gone(&vm->vcpus[i]);
 	vm_release_memory(vm);
-	vm->state = VM_ENDED;
 }
 
-void vm_isolation_fault(struct vm *vm, const char *what, uint64_t g, const char *access)
+void vm_isolation_fault(struct vcpu *v, const char *what, uint64_t g, const char *access)
 {
+	struct vm *vm = v->vm;
+
 	log_printf("hv: isolation fault: vm %u (%s): %s gpa=0x%lx rip=0x%lx access=%s\n", vm->id,
-	           vm->name, what, g, vm->vcpu.regs.rip, access);
+	           vm->name, what, g, v->regs.rip, access);
 	vm_end(vm, -1, "isolation fault");
 }

@@ -1,15 +1,30 @@
 /*
- * Virtual machines: one vCPU each, created from the scenario manifest in
- * \labyrinth.cfg, run round-robin on the boot CPU.
+ * Virtual machines, created from the manifest (\labyrinth.cfg), each with
+ * an array of vCPUs (one is started today: vCPU 0).
+ *
+ * Field legend (FreeBSD vmm's habit, STYLE.md rule 15):
+ *   (c) set by vm_create() before the VM runs, read-only after
+ *   (l) under vm->lock
+ *   (v) touched only by the CPU running one of the VM's vCPUs, in its exit
+ *       handling (today: the boot CPU)
+ *   (p) under the promise lock of hv/vm.c
+ *   (m) mm/mem_protect's own (struct s2_vm: its lock, s2.h)
+ *
+ * Lock order (extends mm/mem_protect.h's): hv/vm.c's promise lock, then a
+ * VM's `lock` (two VMs: lower id first), then mem_protect's VM locks (lower
+ * id first), then the allocator (which takes no lock a VM holder waits on).
+ * No hv/ lock is held across a guest entry.
  */
 #pragma once
 
 #include "hv/gmem.h"
 #include "hv/manifest.h"
 #include "hv/vcpu.h"
+#include "lab/spinlock.h"
 #include "mm/mem_protect.h"
 
 #define VM_MAX          15 /* ids 1..15: QEMU's SVM offers 16 ASIDs */
+#define VM_VCPUS_MAX    8  /* vCPUs a VM may have (vcpus=, to come) */
 #define VM_NAME_MAX     MANIFEST_NAME_MAX
 #define VM_PORTS_LOGGED 16
 
@@ -20,24 +35,26 @@
 enum vm_state { VM_UNUSED = 0, VM_RUNNING, VM_ENDED };
 
 struct vm {
-	unsigned id;
-	enum vm_state state;
-	char name[VM_NAME_MAX];
-	uint64_t mem_bytes; /* RAM: GPA [0, mem_bytes) */
-	bool until_others;  /* stopped when every other VM has ended */
-	struct s2_vm s2;
-	struct vcpu vcpu;
-	int exit_status; /* -1 until it ends with a status */
-	char line[128];  /* console line being assembled */
-	unsigned line_len;
-	uint16_t ports_logged[VM_PORTS_LOGGED];
-	unsigned ports_logged_count;
-	uint64_t promise_left; /* RAM frames promised but not mapped yet */
+	unsigned id;            /* (c) 1..VM_MAX, the rank of its manifest line */
+	enum vm_state state;    /* (l) RUNNING -> ENDED once; read unlocked by its own CPU */
+	char name[VM_NAME_MAX]; /* (c) */
+	uint64_t mem_bytes;     /* (c) RAM: GPA [0, mem_bytes) */
+	bool until_others;      /* (c) stopped when every other VM has ended */
+	struct spinlock lock;
+	struct s2_vm s2;                        /* (m) its tables, frames and budget */
+	struct vcpu vcpus[VM_VCPUS_MAX];        /* (c) array; each vCPU (v) */
+	unsigned vcpu_count;                    /* (c) vCPUs that exist (1) */
+	int exit_status;                        /* (l) -1 until it ends with a status */
+	char line[128];                         /* (v) console line being assembled */
+	unsigned line_len;                      /* (v) */
+	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (v) ports whose first access was logged */
+	unsigned ports_logged_count;            /* (v) */
+	uint64_t promise_left;                  /* (p) RAM frames promised but not mapped yet */
 	/* Receive window (PAGE_ACCEPT): donations land only at GPAs in
 	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */
-	uint64_t recv_base, recv_pages, recv_left;
-	unsigned refused_logged; /* refused instructions logged so far */
-	uint64_t exits, preemptions, demand_faults, hypercalls;
+	uint64_t recv_base, recv_pages, recv_left; /* (l) */
+	unsigned refused_logged;                   /* (v) refused instructions logged so far */
+	uint64_t exits, preemptions, demand_faults, hypercalls; /* (v) statistics */
 };
 
 /* Create VM p->id on the backend `ops` (1..VM_MAX: its manifest line's rank, so ids follow the
@@ -46,8 +63,8 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
                      uint64_t image_len);
 /* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
 void vm_end(struct vm *vm, int status, const char *why);
-/* Stop a VM for what it did: the logged isolation fault. */
-void vm_isolation_fault(struct vm *vm, const char *what, uint64_t gpa_val, const char *access);
+/* Stop the VM of `v` for what `v` did: the logged isolation fault. */
+void vm_isolation_fault(struct vcpu *v, const char *what, uint64_t gpa_val, const char *access);
 struct vm *vm_by_id(uint64_t id);
 
 /*

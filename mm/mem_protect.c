@@ -24,15 +24,6 @@
 bool mem_protect_test_skip_invalidate;
 #endif
 
-int mem_protect_errno(enum mem_protect_err e)
-{
-	static const int errnos[MP_ERR_COUNT] = {
-	    [MP_OK] = 0,       [MP_EINVAL] = -22, [MP_ENOENT] = -2, [MP_EEXIST] = -17,
-	    [MP_ENOSPC] = -28, [MP_ENOMEM] = -12, [MP_EPERM] = -1,  [MP_EBUSY] = -16,
-	};
-	return (unsigned)e < MP_ERR_COUNT ? errnos[e] : -22;
-}
-
 const char *mem_protect_err_name(enum mem_protect_err e)
 {
 	static const char *const names[MP_ERR_COUNT] = {

@@ -50,8 +50,6 @@ enum mem_protect_err {
 	MP_ERR_COUNT,
 };
 
-/* The guest ABI's value (0 or a negative Linux errno) for an error. */
-int mem_protect_errno(enum mem_protect_err e);
 const char *mem_protect_err_name(enum mem_protect_err e);
 
 /*

@@ -24,12 +24,12 @@ static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
 #define X86_IST_BYTES  8192
 
 struct x86_cpu {
-	struct cpu cpu;                                        /* first: GS base */
-	uint64_t gdt[5] __attribute__((aligned(16)));          /* (i) null, code, data, TSS */
-	struct tss tss;                                        /* (i) TR */
+	struct cpu cpu;                               /* first: GS base */
+	uint64_t gdt[5] __attribute__((aligned(16))); /* (i) null, code, data, TSS */
+	struct tss tss;                               /* (i) TR */
 	uint8_t ist[X86_IST_STACKS][X86_IST_BYTES] __attribute__((aligned(16))); /* (i) */
-	uint64_t timer_ticks;                                  /* (o) LAPIC timer interrupts */
-	void (*tick_fn)(void);                                 /* (i) the scheduler's tick */
+	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
+	void (*tick_fn)(void); /* (i) the scheduler's tick */
 };
 static_assert(__builtin_offsetof(struct x86_cpu, cpu) == 0, "GS base is the struct cpu");
 

@@ -24,10 +24,12 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 /*
- * Typed addresses (STYLE.md rule 3). Host-physical, guest-physical and
- * hypervisor-virtual addresses are distinct one-field structs, so mixing
- * them is a compile error. Convert only through the helpers below and
- * arch_pa_to_va()/arch_va_to_pa().
+ * Typed addresses (STYLE.md rule 3). Host-physical (hpa_t) and
+ * guest-physical (gpa_t) addresses are distinct one-field structs, and
+ * hypervisor-virtual addresses are C pointers, so mixing any two is a
+ * compile error. Convert only through the helpers below and
+ * arch_pa_to_va()/arch_va_to_pa(). A guest's raw register value becomes a
+ * gpa_t only once it is validated.
  */
 typedef struct {
 	uint64_t pa;

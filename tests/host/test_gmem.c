@@ -34,13 +34,13 @@ static int teardown(void **state)
 static uint8_t *gpage(uint64_t g)
 {
 	bool ok;
-	uint8_t *p = gmem_va(&tvm, ALIGN_DOWN(g, PAGE_SIZE), &ok);
+	uint8_t *p = gmem_va(&tvm, gpa(ALIGN_DOWN(g, PAGE_SIZE)), &ok);
 
 	if (!ok) {
 		assert_int_equal(mem_protect_free_to_guest(&tvm.s2, gpa(ALIGN_DOWN(g, PAGE_SIZE)),
 		                                           PALLOC_ATOMIC, NULL),
 		                 MP_OK);
-		p = gmem_va(&tvm, ALIGN_DOWN(g, PAGE_SIZE), &ok);
+		p = gmem_va(&tvm, gpa(ALIGN_DOWN(g, PAGE_SIZE)), &ok);
 	}
 	assert_true(ok);
 	return p + (g & PAGE_MASK);
@@ -58,10 +58,10 @@ static void put64(uint64_t g, uint64_t v)
 
 static uint64_t walk(const struct guest_paging *p, uint64_t la, bool *ok)
 {
-	uint64_t out = 0;
+	gpa_t out = gpa(0);
 
 	*ok = gmem_translate(&tvm, p, la, &out);
-	return out;
+	return out.ga;
 }
 
 static void expect_gpa(const struct guest_paging *p, uint64_t la, uint64_t want)

@@ -114,7 +114,10 @@ static void put32(size_t off, uint32_t v)
 static void build_image(void)
 {
 	memset(image, 0, sizeof(image));
-	memcpy(image, "\x7f" "ELF\x01\x01\x01", 7);
+	memcpy(image,
+	       "\x7f"
+	       "ELF\x01\x01\x01",
+	       7);
 	image[40] = 52, image[42] = 32, image[44] = 1; /* ehsize, phentsize, phnum */
 	put32(24, 0x100000);                           /* entry */
 	put32(28, 52);                                 /* phoff */
@@ -126,8 +129,8 @@ static void build_image(void)
 static struct vm *make_vm(unsigned id, const char *name, uint64_t mem, uint64_t budget,
                           bool until_others)
 {
-	struct manifest_vm p = {.id = id, .ok = true, .mem_bytes = mem, .budget = budget,
-	                        .until_others = until_others};
+	struct manifest_vm p = {
+	    .id = id, .ok = true, .mem_bytes = mem, .budget = budget, .until_others = until_others};
 
 	strcpy(p.name, name);
 	strcpy(p.image, "/x.elf");
@@ -157,15 +160,29 @@ static int teardown(void **state)
 /* One hypercall from vm's vCPU: number and arguments, the result back. */
 static int64_t hc(struct vm *vm, uint64_t nr, uint64_t a, uint64_t b, uint64_t c)
 {
-	struct guest_regs *r = &vm->vcpu.regs;
+	struct guest_regs *r = &vm->vcpus[0].regs;
 
 	r->rax = nr, r->rbx = a, r->rcx = b, r->rdx = c;
-	hypercall_handle(&vm->vcpu);
+	hypercall_handle(&vm->vcpus[0]);
 	return (int64_t)r->rax;
 }
 
 #define W0 (HEAP_BASE)
 #define W1 (HEAP_BASE + PAGE_SIZE)
+
+/* mm/'s errors as the guest ABI numbers them (docs/abi.md). */
+static void test_errno_values(void **state)
+{
+	(void)state;
+	assert_int_equal(hc_errno(MP_OK), 0);
+	assert_int_equal(hc_errno(MP_EINVAL), -22);
+	assert_int_equal(hc_errno(MP_ENOENT), -2);
+	assert_int_equal(hc_errno(MP_EEXIST), -17);
+	assert_int_equal(hc_errno(MP_ENOSPC), -28);
+	assert_int_equal(hc_errno(MP_ENOMEM), -12);
+	assert_int_equal(hc_errno(MP_EPERM), -1);
+	assert_int_equal(hc_errno(MP_ERR_COUNT), -22);
+}
 
 static void test_basic_calls(void **state)
 {
@@ -217,7 +234,7 @@ static void test_alloc_errors(void **state)
 	assert_int_equal(hc(a, HC_PAGE_FREE, W0 + 1, 0, 0), -LAB_EINVAL);
 	assert_int_equal(hc(a, HC_PAGE_FREE, W0, 0, 0), 0);
 	/* Outside 64-bit mode the argument is truncated to 32 bits: below the window. */
-	a->vcpu.long_mode = false; /* and so is the result */
+	a->vcpus[0].long_mode = false; /* and so is the result */
 	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), (uint32_t)-LAB_EINVAL);
 }
 
@@ -245,8 +262,8 @@ static void test_donate_order_and_consent(void **state)
 	assert_int_equal(hc(a, HC_PAGE_ALLOC, W0, 0, 0), 0);
 	assert_int_equal(hc(a, HC_PAGE_DONATE, W0 + 8, 99, W0), -LAB_EINVAL);
 	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 99, W0), -LAB_ESRCH);
-	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 1, W0), -LAB_ESRCH); /* self */
-	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_EACCES);  /* before ENOENT */
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 1, W0), -LAB_ESRCH);  /* self */
+	assert_int_equal(hc(a, HC_PAGE_DONATE, W1, 2, W0), -LAB_EACCES); /* before ENOENT */
 	assert_int_equal(hc(a, HC_PAGE_DONATE, W0, 2, W0), -LAB_EACCES);
 	/* b consents to 2 pages at [W0, W0 + 2 pages). */
 	assert_int_equal(hc(b, HC_PAGE_ACCEPT, W0, 2, 0), 0);
@@ -321,11 +338,11 @@ static void test_promise_gate(void **state)
 	/* The victim's RAM is all still there for it to touch. */
 	for (uint64_t p = 0; p < victim_mem; p += PAGE_SIZE) {
 		bool mapped;
-		(void)gmem_va(victim, p, &mapped);
+		(void)gmem_va(victim, gpa(p), &mapped);
 		if (mapped)
 			continue;
 		struct vm_exit e = {.kind = EXIT_S2_FAULT, .fault = {.gpa = gpa(p)}};
-		exit_handle(&victim->vcpu, &e);
+		exit_handle(&victim->vcpus[0], &e);
 		assert_int_equal(victim->state, VM_RUNNING);
 	}
 	assert_int_equal(victim->promise_left, 0);
@@ -335,32 +352,34 @@ static void test_promise_gate(void **state)
 static void test_cpuid_and_xsetbv(void **state)
 {
 	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
-	struct fake_vcpu *f = a->vcpu.arch;
+	struct fake_vcpu *f = a->vcpus[0].arch;
 	struct vm_exit e = {.kind = EXIT_CPUID, .insn_len = 2};
 
 	(void)state;
-	a->vcpu.regs.rax = 1;
-	exit_handle(&a->vcpu, &e);
-	assert_false(a->vcpu.regs.rcx & (1u << 27));
-	assert_true(a->vcpu.regs.rcx & (1u << 31));
-	assert_false(a->vcpu.regs.rcx & (1u << 5)); /* VMX */
+	a->vcpus[0].regs.rax = 1;
+	exit_handle(&a->vcpus[0], &e);
+	assert_false(a->vcpus[0].regs.rcx & (1u << 27));
+	assert_true(a->vcpus[0].regs.rcx & (1u << 31));
+	assert_false(a->vcpus[0].regs.rcx & (1u << 5)); /* VMX */
 	fake_cr4 = 1ull << 18;
-	a->vcpu.regs.rax = 1;
-	exit_handle(&a->vcpu, &e);
-	assert_int_equal(!!(a->vcpu.regs.rcx & (1u << 27)), !!(arch_cpuid(1, 0).ecx & (1u << 26)));
+	a->vcpus[0].regs.rax = 1;
+	exit_handle(&a->vcpus[0], &e);
+	assert_int_equal(!!(a->vcpus[0].regs.rcx & (1u << 27)),
+	                 !!(arch_cpuid(1, 0).ecx & (1u << 26)));
 	struct vm_exit x = {.kind = EXIT_XSETBV, .insn_len = 3};
-	a->vcpu.regs.rcx = 0, a->vcpu.regs.rdx = 0, a->vcpu.regs.rax = 2; /* no x87 bit */
-	uint64_t rip = a->vcpu.regs.rip;
-	exit_handle(&a->vcpu, &x);
+	a->vcpus[0].regs.rcx = 0, a->vcpus[0].regs.rdx = 0,
+	a->vcpus[0].regs.rax = 2; /* no x87 bit */
+	uint64_t rip = a->vcpus[0].regs.rip;
+	exit_handle(&a->vcpus[0], &x);
 	assert_int_equal(f->last_vector, 13);
-	assert_int_equal(a->vcpu.regs.rip, rip);
-	a->vcpu.regs.rax = 3;
-	exit_handle(&a->vcpu, &x);
-	assert_int_equal(a->vcpu.ext.xcr0, 3);
-	assert_int_equal(a->vcpu.regs.rip, rip + 3);
+	assert_int_equal(a->vcpus[0].regs.rip, rip);
+	a->vcpus[0].regs.rax = 3;
+	exit_handle(&a->vcpus[0], &x);
+	assert_int_equal(a->vcpus[0].ext.xcr0, 3);
+	assert_int_equal(a->vcpus[0].regs.rip, rip + 3);
 	fake_cr4 = 0;
 	f->last_vector = -1;
-	exit_handle(&a->vcpu, &x);
+	exit_handle(&a->vcpus[0], &x);
 	assert_int_equal(f->last_vector, 6); /* #UD without CR4.OSXSAVE */
 }
 
@@ -368,17 +387,17 @@ static void test_cpuid_and_xsetbv(void **state)
 static void test_single_step(void **state)
 {
 	struct vm *a = make_vm(1, "a", 4 * MiB, 0, false);
-	struct fake_vcpu *f = a->vcpu.arch;
+	struct fake_vcpu *f = a->vcpus[0].arch;
 	struct vm_exit e = {.kind = EXIT_CPUID, .insn_len = 3};
 
 	(void)state;
-	a->vcpu.regs.rflags = 2 | (1u << 8);
-	a->vcpu.regs.rax = 0;
-	exit_handle(&a->vcpu, &e);
+	a->vcpus[0].regs.rflags = 2 | (1u << 8);
+	a->vcpus[0].regs.rax = 0;
+	exit_handle(&a->vcpus[0], &e);
 	assert_int_equal(f->last_vector, 1);
 	f->last_vector = -1;
-	a->vcpu.regs.rflags = 2;
-	exit_handle(&a->vcpu, &e);
+	a->vcpus[0].regs.rflags = 2;
+	exit_handle(&a->vcpus[0], &e);
 	assert_int_equal(f->last_vector, -1);
 }
 
@@ -392,8 +411,8 @@ static void test_sched_rotation(void **state)
 	static const unsigned want[] = {1, 2, 3, 1, 2, 3, 2, 3, 2};
 
 	(void)state;
-	((struct fake_vcpu *)a->vcpu.arch)->exit_after = 2;
-	((struct fake_vcpu *)b->vcpu.arch)->exit_after = 4;
+	((struct fake_vcpu *)a->vcpus[0].arch)->exit_after = 2;
+	((struct fake_vcpu *)b->vcpus[0].arch)->exit_after = 4;
 	sched_init();
 	sched_run();
 	assert_int_equal(order_len, ARRAY_SIZE(want));
@@ -409,6 +428,7 @@ static void test_sched_rotation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_errno_values),
 	    cmocka_unit_test_setup_teardown(test_basic_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpl3_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_alloc_errors, setup, teardown),

@@ -102,10 +102,10 @@ static void test_elf_ok(void **state)
 	img[0x10] = 0xf4;
 	assert_true(load(0x200));
 	bool ok;
-	uint8_t *p = gmem_va(&tvm, 0x100000, &ok);
+	uint8_t *p = gmem_va(&tvm, gpa(0x100000), &ok);
 	assert_true(ok);
 	assert_int_equal(p[0x10], 0xf4);
-	(void)gmem_va(&tvm, 0x102000, &ok); /* the bss is mapped too */
+	(void)gmem_va(&tvm, gpa(0x102000), &ok); /* the bss is mapped too */
 	assert_true(ok);
 }
 
