@@ -110,17 +110,15 @@ uint64_t arch_timer_ticks(void);
 void arch_irq_window(void);
 
 /*
- * Guest register state that neither VMRUN nor VM entry switches: x87/SSE
- * (an FXSAVE image), DR0-DR3, DR6 and CR2. The hypervisor itself uses none of them
- * (-mno-sse), so the scheduler switches them only when another vCPU runs
- * next: nothing one VM leaves in them is visible to another.
+ * Guest register state that neither VMRUN nor VM entry switches (on x86:
+ * x87/SSE, DR0-DR3, DR6, CR2, XCR0, PKRU; arch/x86/extstate.c). The
+ * hypervisor itself uses none of it, so the scheduler switches it only when
+ * another vCPU runs next: nothing one VM leaves in it is visible to another.
+ * Opaque storage here; each arch lays out its own inside.
  */
+#define ARCH_EXTSTATE_BYTES 640
 struct arch_extstate {
-	uint8_t fx[512] __attribute__((aligned(16)));
-	uint64_t dr[4];
-	uint64_t dr6, cr2; /* the VMCS does not hold them (the VMCB does) */
-	uint64_t xcr0;     /* XSETBV is emulated (hv/exit.c): 1 or 3 */
-	uint32_t pkru;     /* WRPKRU is the guest's where the CPU has PKU */
+	uint8_t opaque[ARCH_EXTSTATE_BYTES] __attribute__((aligned(64)));
 };
 /* Once per CPU before any guest runs: FXSAVE usable, XCR0 = x87|SSE
  * (no AVX state that FXSAVE would not cover). */
@@ -129,9 +127,10 @@ void arch_extstate_init(void);
 void arch_extstate_reset(struct arch_extstate *s);
 /* Save the live state into `from` (if not NULL), load `to`. */
 void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to);
-/* The XCR0 values a guest may set (x87 alone, or x87|SSE where the CPU
- * has XSAVE); and set the live XCR0 of the vCPU whose state is loaded. */
+/* The XCR0 bits a guest may set (x87|SSE where the CPU has XSAVE, else 0);
+ * a vCPU's XCR0, and set it (it must be the vCPU whose state is live). */
 uint64_t arch_xcr0_allowed(void);
+uint64_t arch_extstate_xcr0(const struct arch_extstate *s);
 void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0);
 
 /* Test knob: raise the named exception (ud, pf, gp, de); returns if unknown. */

@@ -90,7 +90,7 @@ struct vcpu {
 	const struct virt_ops *ops; /* its backend (hv/ calls v->ops->...) */
 	bool long_mode;           /* guest in 64-bit mode: hypercall arguments are not truncated */
 	void *arch;               /* backend state (VMCB or VMCS and friends) */
-	struct arch_extstate ext; /* x87/SSE and DR0-3: switched by the scheduler */
+	struct arch_extstate ext; /* unswitched by VM entry: the scheduler switches it */
 };
 
 struct virt_ops {

@@ -12,6 +12,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "lab/check.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -27,6 +28,22 @@
 #define CPUID_7_ECX_PKU   (1u << 3)
 #define XCR0_X87          1ull
 #define XCR0_X87_SSE      3ull
+
+/* The x86 layout inside struct arch_extstate's storage. */
+struct x86_extstate {
+	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE image */
+	uint64_t dr[4];
+	uint64_t dr6, cr2; /* the VMCS does not hold them (the VMCB does) */
+	uint64_t xcr0;     /* XSETBV is emulated (hv/exit.c): 1 or 3 */
+	uint32_t pkru;     /* WRPKRU is the guest's where the CPU has PKU */
+};
+static_assert(sizeof(struct x86_extstate) <= sizeof(struct arch_extstate), "fits the storage");
+static_assert(_Alignof(struct arch_extstate) >= 16, "FXSAVE needs 16-byte alignment");
+
+static struct x86_extstate *xs(struct arch_extstate *s)
+{
+	return (struct x86_extstate *)(void *)s->opaque;
+}
 
 static bool have_xsave, have_pku;
 static uint64_t live_xcr0; /* this CPU's XCR0 (one CPU runs guests) */
@@ -73,16 +90,23 @@ uint64_t arch_xcr0_allowed(void)
 	return have_xsave ? XCR0_X87_SSE : 0;
 }
 
+uint64_t arch_extstate_xcr0(const struct arch_extstate *s)
+{
+	return xs((struct arch_extstate *)s)->xcr0;
+}
+
 void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0)
 {
-	s->xcr0 = xcr0;
+	xs(s)->xcr0 = xcr0;
 	if (have_xsave && live_xcr0 != xcr0)
 		xsetbv0(xcr0);
 }
 
-void arch_extstate_reset(struct arch_extstate *s)
+void arch_extstate_reset(struct arch_extstate *st)
 {
-	memset(s, 0, sizeof(*s));
+	struct x86_extstate *s = xs(st);
+
+	memset(st, 0, sizeof(*st));
 	s->fx[0] = 0x7f; /* FCW = 0x037f */
 	s->fx[1] = 0x03;
 	s->fx[24] = 0x80; /* MXCSR = 0x1f80 */
@@ -94,8 +118,11 @@ void arch_extstate_reset(struct arch_extstate *s)
 #define DR_GET(n, v) __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v))
 #define DR_SET(n, v) __asm__ volatile("mov %0, %%dr" #n : : "r"(v))
 
-void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to)
+void arch_extstate_switch(struct arch_extstate *from_st, const struct arch_extstate *to_st)
 {
+	struct x86_extstate *from = from_st ? xs(from_st) : NULL;
+	const struct x86_extstate *to = xs((struct arch_extstate *)to_st);
+
 	if (from) {
 		__asm__ volatile("fxsave64 %0" : "=m"(from->fx));
 		DR_GET(0, from->dr[0]);

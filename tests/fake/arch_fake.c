@@ -182,10 +182,21 @@ uint64_t arch_tsc_hz(void)
 	return 0;
 }
 
+/* The fake's layout inside the opaque storage: just an XCR0. */
+static uint64_t *fake_xcr0(struct arch_extstate *s)
+{
+	return (uint64_t *)(void *)s->opaque;
+}
+
 void arch_extstate_reset(struct arch_extstate *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->xcr0 = 1;
+	*fake_xcr0(s) = 1;
+}
+
+uint64_t arch_extstate_xcr0(const struct arch_extstate *s)
+{
+	return *fake_xcr0((struct arch_extstate *)s);
 }
 
 /* The fake "live" extended state: a copy, so tests can see switches. */
@@ -207,6 +218,6 @@ uint64_t arch_xcr0_allowed(void)
 
 void arch_extstate_set_xcr0(struct arch_extstate *s, uint64_t xcr0)
 {
-	s->xcr0 = xcr0;
-	fake_live_ext.xcr0 = xcr0;
+	*fake_xcr0(s) = xcr0;
+	*fake_xcr0(&fake_live_ext) = xcr0;
 }

@@ -375,7 +375,7 @@ static void test_cpuid_and_xsetbv(void **state)
 	assert_int_equal(a->vcpus[0].regs.rip, rip);
 	a->vcpus[0].regs.rax = 3;
 	exit_handle(&a->vcpus[0], &x);
-	assert_int_equal(a->vcpus[0].ext.xcr0, 3);
+	assert_int_equal(arch_extstate_xcr0(&a->vcpus[0].ext), 3);
 	assert_int_equal(a->vcpus[0].regs.rip, rip + 3);
 	fake_cr4 = 0;
 	f->last_vector = -1;
