@@ -266,7 +266,7 @@ void exit_handle(struct vcpu *v, struct vm_exit *e)
 		 * back: take what is pending, and end the slice whatever it was
 		 * (a guest that masked the tick, say by its TPR, still yields). */
 		arch_irq_window();
-		sched_yield();
+		sched_end_slice();
 		break;
 	case EXIT_REFUSED_INSN:
 		exit_refused(v, e);

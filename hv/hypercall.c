@@ -170,7 +170,7 @@ static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 		vm_end(vm, (int)(a[0] & 0x7fffffff), "EXIT hypercall");
 		return 0;
 	case HC_YIELD:
-		sched_yield();
+		sched_end_slice();
 		return 0;
 	case HC_PAGE_ALLOC:
 		return hc_page_alloc(vm, a[0]);
@@ -185,7 +185,7 @@ static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
 	case HC_MEM_STATS:
 		return hc_mem_stats(vm, a[0]);
 	case HC_AUDIT:
-		sched_yield(); /* its cost is the caller's time slice */
+		sched_end_slice(); /* its cost is the caller's time slice */
 		return lab_fix_on(FIX_AUDIT_BOUND) ? hv_audit_bounded() : hv_audit(false);
 	default:
 		return -LAB_ENOSYS;

@@ -22,7 +22,7 @@ void sched_init(void)
 	arch_timer_start(TIMESLICE_MS, sched_tick);
 }
 
-void sched_yield(void)
+void sched_end_slice(void)
 {
 	arch_this_cpu()->need_resched = true;
 }

@@ -13,6 +13,6 @@ void sched_init(void);
 void sched_run(void);
 /* End the running vCPU's time slice at its next exit (YIELD, AUDIT, a
  * host interrupt). Interrupt context or the exiting vCPU's CPU. */
-void sched_yield(void);
+void sched_end_slice(void);
 /* `v` is gone (its VM ended): it no longer owns this CPU's extended state. */
 void sched_vcpu_gone(struct vcpu *v);

@@ -11,6 +11,8 @@
 #include "hv/vm.h"
 #include "test_s2_env.h"
 
+#include <pthread.h>
+
 /* ---- the fake backend */
 
 struct fake_vcpu {
@@ -425,6 +427,78 @@ static void test_sched_rotation(void **state)
 	assert_non_null(strstr(fake_console_text(), "(c) stopped: the other VMs have ended"));
 }
 
+/*
+ * Threads as fake CPUs: CPU 1 donates pages from VM a into VM b's window
+ * while CPU 0 keeps re-opening, shrinking and closing that window and
+ * freeing what arrived. Per-CPU state stays per CPU, every frame is
+ * accounted for at the end, and the auditor finds the tables consistent.
+ */
+#define SMP_PAGES 256
+
+struct smp_arg {
+	struct vm *a, *b;
+	unsigned donated, refused, freed, unexpected;
+	int64_t last_unexpected;
+	bool resched_seen;
+	volatile bool go, done;
+};
+
+/* CPU 1: cmocka asserts only on the main thread, so this one counts. */
+static void *smp_donor(void *p)
+{
+	struct smp_arg *x = p;
+
+	fake_set_cpu(1);
+	x->resched_seen = arch_this_cpu()->need_resched;
+	while (!x->go)
+		;
+	for (unsigned i = 0; i < SMP_PAGES; i++) {
+		uint64_t from = W0 + i * PAGE_SIZE, to = W0 + (i % 4) * PAGE_SIZE;
+		int64_t r = -LAB_EACCES;
+
+		for (unsigned tries = 0; tries < 100 && r != 0; tries++) {
+			r = hc(x->a, HC_PAGE_DONATE, from, 2, to);
+			if (r != 0 && r != -LAB_EACCES && r != -LAB_EEXIST)
+				x->unexpected++, x->last_unexpected = r;
+		}
+		x->donated += r == 0;
+		x->refused += r != 0;
+	}
+	x->done = true;
+	return NULL;
+}
+
+static void test_smp_consent(void **state)
+{
+	struct smp_arg x = {.a = make_vm(1, "a", 2 * MiB, 100000, false),
+	                    .b = make_vm(2, "b", 2 * MiB, 100000, false)};
+	pthread_t t;
+
+	(void)state;
+	for (unsigned i = 0; i < SMP_PAGES; i++)
+		assert_int_equal(hc(x.a, HC_PAGE_ALLOC, W0 + i * PAGE_SIZE, 0, 0), 0);
+	uint64_t total = x.a->s2.frames_owned + x.b->s2.frames_owned;
+	sched_end_slice(); /* CPU 0's flag only */
+	assert_int_equal(pthread_create(&t, NULL, smp_donor, &x), 0);
+	for (unsigned round = 0; !x.done; round++) {
+		assert_int_equal(hc(x.b, HC_PAGE_ACCEPT, W0, round % 5, 0), 0);
+		x.go = true;
+		for (unsigned k = 0; k < 4; k++)
+			if (hc(x.b, HC_PAGE_OWNED, W0 + k * PAGE_SIZE, 0, 0) == 1 &&
+			    hc(x.b, HC_PAGE_FREE, W0 + k * PAGE_SIZE, 0, 0) == 0)
+				x.freed++;
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(arch_this_cpu()->need_resched);
+	assert_false(x.resched_seen);
+	assert_int_equal(x.unexpected, 0);
+	assert_int_equal(x.donated + x.refused, SMP_PAGES);
+	assert_true(x.donated > 0);
+	assert_int_equal(x.a->s2.frames_owned + x.b->s2.frames_owned + x.freed, total);
+	struct s2_vm *const both[] = {&x.a->s2, &x.b->s2};
+	env_audit_clean(both, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +513,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cpuid_and_xsetbv, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sched_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_smp_consent, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
