@@ -62,7 +62,7 @@ int scenario_run(const struct boot_info *bi, const struct manifest *man, const s
 
 	if (man->vm_count == 0) {
 		log_printf("scenario: no vm lines in labyrinth.cfg: nothing to run\n");
-		return 0;
+		return man->errors ? 7 : 0;
 	}
 	sched_init();
 	log_printf("scenario: %lu free frames before the first VM\n", before);
@@ -82,5 +82,11 @@ int scenario_run(const struct boot_info *bi, const struct manifest *man, const s
 		return 5;
 	if (man->audit_inject[0])
 		return hv_inject_test(man->audit_inject, ops->s2_format) ? 0 : 6;
+	if (man->errors || n < man->vm_count) {
+		log_printf("scenario: %u of %u vm lines did not start and %u manifest lines were "
+		           "refused (see above): exit status 7\n",
+		           man->vm_count - n, man->vm_count, man->errors);
+		return 7;
+	}
 	return 0;
 }

@@ -15,7 +15,7 @@ ESP_FILES := $(GUEST)
 $(RUN_CFG):
 	@mkdir -p $(@D)
 	$(Q)printf 'vm name=%s image=/guests/%s mem=%s cmdline=%s\n' \
-		"$(basename $(notdir $(GUEST)))" "$(notdir $(GUEST))" "$(GUEST_MEM)" \
+		"$$(echo '$(basename $(notdir $(GUEST)))' | cut -c1-23)" "$(notdir $(GUEST))" "$(GUEST_MEM)" \
 		"$(GUEST_ARGS)" > $@
 else
 RUN_CFG := guests/demo.cfg

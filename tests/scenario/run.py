@@ -13,7 +13,8 @@ switches those fixes off (fix_off= in labyrinth.cfg, include/lab/fix.h), and
 each `# must-fail REGEX` is one test case that passes only if some check
 whose name matches REGEX failed; the checks themselves are then not
 recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
-300). A run that hits its time limit fails `no-timeout`, naming the VM that
+300). `# status N`: the hypervisor's expected exit status (default 0; 7 for a
+manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
 had the CPU (LOG.running: a byte '@' + VM id per switch, from COM2).
 
 LAUNCHER is the command that boots an ESP image: e.g.
@@ -59,7 +60,7 @@ class Recorder:
 
 def parse_scenario(path):
     sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None,
-          "fix_off": None, "must_fail": [],
+          "fix_off": None, "must_fail": [], "status": 0,
           "timeout": os.environ.get("SCENARIO_TIMEOUT", "300")}
     for line in open(path):
         line = line.rstrip("\n")
@@ -79,6 +80,8 @@ def parse_scenario(path):
             sc["must_fail"].append(line[len("# must-fail "):])
         elif line.startswith("# timeout "):
             sc["timeout"] = line.split()[2]
+        elif line.startswith("# status "):
+            sc["status"] = int(line.split()[2])
     return sc
 
 
@@ -183,7 +186,9 @@ def main(suite, scenario, efi, launcher):
     rec = Recorder(f"{suite}/{name}", collect=bool(sc["must_fail"]))
     rc, log = boot(sc, name, efi, launcher)
     lines = open(log, encoding="utf-8", errors="replace").read().splitlines()
-    rec("hypervisor-exit-0", rc == 0, f"exit status {rc}; log {log}")
+    want = sc["status"]
+    rec("hypervisor-exit-0" if want == 0 else f"hypervisor-exit-{want}", rc == want,
+        f"exit status {rc}, want {want}; log {log}")
     check_timeout(rec, rc, lines, log)
     for vm, path in sc["expect"]:
         exp, out, _ = check_vm(rec, lines, vm, path)
