@@ -149,28 +149,32 @@ static uint32_t cpuid_reg(uint32_t leaf, unsigned reg)
 	return r[reg];
 }
 
-/* Sets `cr4_bit`; -1 if that raised nothing, else the vector. */
-static int cr4_set(uint64_t cr4_bit)
+/* Loads CR4; -1 if that raised nothing, else the vector. */
+static int cr4_write(uint64_t cr4)
 {
 	trap_arm();
-	__asm__ volatile(TRAP_GUARD("mov %0, %%cr4")
-	                 :
-	                 : "r"(read_cr4() | cr4_bit)
-	                 : "r11", "memory");
+	__asm__ volatile(TRAP_GUARD("mov %0, %%cr4") : : "r"(cr4) : "r11", "memory");
 	return trap_disarm();
 }
 
-/* CPUID leaf `leaf` register `reg` bit `bit` reads 0 while CR4 `cr4_bit`
- * is clear and 1 once it is set (which this leaves set). */
+/* CPUID leaf `leaf` register `reg` bit `bit` follows CR4 `cr4_bit` both
+ * ways: 0 with it clear, 1 set, 0 cleared again, 1 set again (which this
+ * leaves it). */
 static void cpuid_follows_cr4(const char *label, uint32_t leaf, unsigned reg, uint32_t bit,
                               uint64_t cr4_bit)
 {
-	bool before = cpuid_reg(leaf, reg) & bit;
-	int v = cr4_set(cr4_bit);
-	bool after = cpuid_reg(leaf, reg) & bit;
+	uint64_t cr4 = read_cr4() & ~cr4_bit;
+	bool seen[4] = {0};
+	int v = -1;
 
-	check(!before && v < 0 && after, label, "bit 0x%x: %u with the CR4 bit clear, %u set (%s)",
-	      bit, before, after, v < 0 ? "set" : trap_names[v & 31]);
+	for (unsigned i = 0; i < 4 && v < 0; i++) {
+		v = cr4_write(i % 2 ? cr4 | cr4_bit : cr4);
+		seen[i] = cpuid_reg(leaf, reg) & bit;
+	}
+	check(v < 0 && !seen[0] && seen[1] && !seen[2] && seen[3], label,
+	      "CPUID bit 0x%x read %u%u%u%u with the CR4 bit clear, set, clear, set (%s)", bit,
+	      seen[0], seen[1], seen[2], seen[3],
+	      v < 0 ? "CR4 loads raised nothing" : trap_names[v & 31]);
 }
 
 static void regs_features(void)
