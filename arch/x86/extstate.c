@@ -134,8 +134,6 @@ void arch_extstate_switch(struct arch_extstate *from_st, const struct arch_extst
 		if (have_pku && lab_fix_on(FIX_XCR0_SWITCH))
 			from->pkru = rdpkru();
 	}
-	if (!lab_fix_on(FIX_XCR0_SWITCH))
-		return; /* negative control: XCR0 and PKRU cross vCPUs */
 	__asm__ volatile("fxrstor64 %0" : : "m"(to->fx));
 	DR_SET(0, to->dr[0]);
 	DR_SET(1, to->dr[1]);
@@ -143,6 +141,8 @@ void arch_extstate_switch(struct arch_extstate *from_st, const struct arch_extst
 	DR_SET(3, to->dr[3]);
 	DR_SET(6, to->dr6);
 	write_cr2(to->cr2);
+	if (!lab_fix_on(FIX_XCR0_SWITCH))
+		return; /* negative control: XCR0 and PKRU alone cross vCPUs */
 	if (have_xsave && live_xcr0 != to->xcr0)
 		xsetbv0(to->xcr0);
 	if (have_pku)
