@@ -22,13 +22,18 @@
  *                    INVLPG, RDTSC and MOV-DR exiting
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
  *                    paging off); everything else stays 0
- *   exit       need  64-bit host, save and load IA32_EFER
+ *   exit       need  64-bit host, save and load IA32_EFER, save debug
+ *                    controls (DR7 and IA32_DEBUGCTL go to the guest-state
+ *                    area, §28.3.1; a TRUE_EXIT MSR may let it be 0)
  *              want  save the preemption timer (it counts the guest's run
  *                    time across exits instead of restarting at each entry)
  *              avoid acknowledge interrupt on exit (the tick stays
  *                    pending in the LAPIC for the host to take), PAT and
  *                    PERF_GLOBAL_CTRL loading
- *   entry      need  load IA32_EFER
+ *   entry      need  load IA32_EFER, load debug controls (the guest's DR7
+ *                    and IA32_DEBUGCTL come from the VMCS, §27.3.2.1; with
+ *                    0, as Bochs' TRUE_ENTRY MSR allows, every guest runs
+ *                    with the DR7 of 400H that each VM exit leaves, §28.5.1)
  *              avoid IA-32e mode guest (Multiboot starts in 32-bit
  *                    mode), entry to SMM, dual-monitor, PAT and
  *                    PERF_GLOBAL_CTRL loading
@@ -67,14 +72,14 @@ static const struct vmx_ctl_policy proc2_policy = {
 
 static const struct vmx_ctl_policy exit_policy = {
     .field = "exit",
-    .need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+    .need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_DEBUG,
     .want = EXIT_SAVE_PREEMPT_TIMER,
     .avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT | EXIT_LOAD_PERF_GLOBAL,
 };
 
 static const struct vmx_ctl_policy entry_policy = {
     .field = "entry",
-    .need = ENTRY_LOAD_EFER,
+    .need = ENTRY_LOAD_EFER | ENTRY_LOAD_DEBUG,
     .avoid = ENTRY_IA32E_GUEST | ENTRY_SMM | ENTRY_DUAL_MONITOR | ENTRY_LOAD_PAT |
              ENTRY_LOAD_PERF_GLOBAL,
 };
