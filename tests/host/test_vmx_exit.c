@@ -197,10 +197,48 @@ static void test_cr_access(void **state)
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 4 | (3 << 8), 3, &e), VMX_ACT_MOV_CR);
 	assert_int_equal(e.insn_len, 3);
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (0 << 8), 3, &e), VMX_ACT_MOV_CR);
-	/* mov rax, cr3 (type 1) and CR8 writes are not expected. */
+	/* mov rax, cr3 (type 1), CLTS (type 2), LMSW (type 3) are not expected. */
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 3 | (1 << 4), 3, &e), VMX_ACT_REPORT);
 	assert_int_equal(e.kind, EXIT_OTHER);
-	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8, 4, &e), VMX_ACT_REPORT);
+	assert_string_equal(e.other.why, "control-register access");
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (2 << 4), 2, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (3 << 4), 3, &e), VMX_ACT_REPORT);
+	/* mov cr8, rax (4 bytes with REX) and mov r9, cr8: the virtual TPR. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8, 4, &e), VMX_ACT_CR8);
+	assert_int_equal(e.insn_len, 4);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8 | (1 << 4) | (9 << 8), 4, &e), VMX_ACT_CR8);
+	/* CLTS-type access naming CR8 does not exist: not the TPR. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8 | (2 << 4), 2, &e), VMX_ACT_REPORT);
+}
+
+static void test_cr8(void **state)
+{
+	struct guest_regs r = {.rax = 15, .rbx = 16, .rsp = 7, .r9 = 0xdead};
+	uint8_t tpr = 0;
+
+	(void)state;
+	/* mov cr8, rax: TPR 15. */
+	assert_true(vmx_exit_cr8(8 | (0 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	/* mov r9, cr8 reads it back, the whole register written. */
+	assert_true(vmx_exit_cr8(8 | (1 << 4) | (9 << 8), &r, &tpr));
+	assert_int_equal(r.r9, 15);
+	/* mov cr8, rbx with 16: bit 4 is reserved, #GP, TPR unchanged. */
+	assert_false(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	r.rbx = 1ull << 63;
+	assert_false(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	/* mov cr8, rsp: the encoding 4 is RSP. */
+	assert_true(vmx_exit_cr8(8 | (4 << 8), &r, &tpr));
+	assert_int_equal(tpr, 7);
+	/* Back to 0, read into RAX. */
+	r.rbx = 0;
+	assert_true(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_true(vmx_exit_cr8(8 | (1 << 4), &r, &tpr));
+	assert_int_equal(r.rax, 0);
+	assert_int_equal(tpr, 0);
 }
 
 static void test_gpr_encoding(void **state)
@@ -230,6 +268,7 @@ int main(void)
 	    cmocka_unit_test(test_events),
 	    cmocka_unit_test(test_exceptions),
 	    cmocka_unit_test(test_cr_access),
+	    cmocka_unit_test(test_cr8),
 	    cmocka_unit_test(test_gpr_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -337,6 +337,7 @@ enum vmx_exit_reason {
 #define CR_QUAL_TYPE(q)   ((unsigned)(((q) >> 4) & 3u)) /* 0 = MOV to CR */
 #define CR_QUAL_GPR(q)    ((unsigned)(((q) >> 8) & 0xfu))
 #define CR_QUAL_MOV_TO    0u
+#define CR_QUAL_MOV_FROM  1u
 
 /* VM-instruction error numbers worth naming (§31.4). */
 #define VMX_ERR_ENTRY_BAD_CONTROLS 7u

@@ -398,6 +398,9 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 	case VMX_ACT_MOV_CR:
 		vmx_emul_mov_cr(v, e, xi.qual);
 		break;
+	case VMX_ACT_CR8:
+		vmx_emul_cr8(v, e, xi.qual);
+		break;
 	case VMX_ACT_TIMER:
 		vmx_vmcs_preempt_rearm();
 		break;

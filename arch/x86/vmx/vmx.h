@@ -20,6 +20,7 @@ struct vmx_vcpu {
 	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
 	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
 	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
+	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
 	char why[64];      /* text of the last EXIT_ENTRY_FAILED */
 };
 
@@ -44,6 +45,7 @@ void vmx_vmcs_preempt_rearm(void);
  * *e as EXIT_NONE when it did, or sets what hv/ must see. */
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e);
 void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual);
 uint64_t vmx_efer_read(struct vcpu *v);
 bool vmx_efer_write(struct vcpu *v, uint64_t val);
 

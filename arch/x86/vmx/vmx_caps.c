@@ -15,11 +15,17 @@
  *                    after CLI would never exit on the tick alone)
  *              avoid virtual NMIs, posted interrupts
  *   primary    need  HLT, unconditional I/O (every port exits), MWAIT,
- *                    MONITOR and RDPMC exiting, secondary controls
+ *                    MONITOR and RDPMC exiting, secondary controls, CR8
+ *                    load and store exiting: without them MOV to CR8 writes
+ *                    the physical TPR (Intel SDM vol. 3C §26.3, "MOV to
+ *                    CR8"), and a guest TPR of 15 masks the host tick for
+ *                    good; with them every MOV to/from CR8 exits (§26.1.3)
+ *                    and vmx_emul.c keeps a virtual TPR per vCPU
  *              avoid I/O and MSR bitmaps (so every port and every MSR
- *                    exits), CR3 and CR8 load/store exiting, TPR shadow,
- *                    interrupt/NMI-window exiting, monitor trap flag,
- *                    INVLPG, RDTSC and MOV-DR exiting
+ *                    exits), CR3 load/store exiting, TPR shadow (it would
+ *                    turn the CR8 exits off, §26.3), interrupt/NMI-window
+ *                    exiting, monitor trap flag, INVLPG, RDTSC and MOV-DR
+ *                    exiting
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
  *                    paging off); everything else stays 0
  *   exit       need  64-bit host, save and load IA32_EFER, save debug
@@ -58,11 +64,12 @@ static const struct vmx_ctl_policy pin_policy = {
 static const struct vmx_ctl_policy proc_policy = {
     .field = "primary",
     .need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-            PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS,
+            PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS | PROC_CR8_LOAD_EXITING |
+            PROC_CR8_STORE_EXITING,
     .avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_CR3_LOAD_EXITING |
-             PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
-             PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW | PROC_MONITOR_TRAP_FLAG |
-             PROC_INVLPG_EXITING | PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING,
+             PROC_CR3_STORE_EXITING | PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW |
+             PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING | PROC_RDTSC_EXITING |
+             PROC_MOV_DR_EXITING,
 };
 
 static const struct vmx_ctl_policy proc2_policy = {

@@ -9,6 +9,12 @@
  *    is reflected into the guest (EXIT_NONE).
  *  - MOV to CR4 that sets VMXE, the one bit the guest/host mask keeps:
  *    VMX is not offered to guests, so #GP as on a CPU without VMX.
+ *  - MOV to/from CR8 (CR8-load/store exiting, vmx_caps.c): the guest's
+ *    TPR is a per-vCPU value that only CR8 reads back (Intel SDM vol. 3A,
+ *    "Task Priority in IA-32e Mode": CR8 bits 3:0 are TPR bits 7:4; the
+ *    rest is reserved). Guests get no interrupts,
+ *    so the value masks nothing; the physical TPR stays the host's and
+ *    the host tick always gets through.
  *  - IA32_EFER, a VMCS field ("load/save IA32_EFER" controls), for hv/'s
  *    MSR policy (efer_read / efer_write in struct virt_ops).
  */
@@ -62,6 +68,22 @@ void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual)
 		return;
 	vmx_inject_exception(v->arch, VECTOR_GP, true);
 	e->kind = EXIT_NONE;
+}
+
+/* MOV to/from CR8: done (EXIT_EMULATED, hv/ skips it and raises the
+ * single-step trap), or #GP(0) for a value above 15. CR8 exists only in
+ * 64-bit mode and MOV CR at CPL > 0 faults before any VM exit (§26.1.1),
+ * so the exit itself needs no mode or privilege check. */
+void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	if (!vmx_exit_cr8(qual, &v->regs, &x->tpr)) {
+		vmx_inject_exception(x, VECTOR_GP, true);
+		e->kind = EXIT_NONE;
+		return;
+	}
+	e->kind = EXIT_EMULATED;
 }
 
 uint64_t vmx_efer_read(struct vcpu *v)

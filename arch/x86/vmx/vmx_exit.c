@@ -147,16 +147,37 @@ static void vmx_exit_msr(const struct vmx_exit_info *x, struct vm_exit *e, bool 
 	e->insn_len = x->insn_len;
 }
 
+/* Control-register accesses (§28.2.1, "Exit Qualification for
+ * Control-Register Accesses"): MOV to CR0/CR4 exits for the bits of the
+ * guest/host masks, MOV to and from CR8 for CR8-load/store exiting
+ * (§26.1.3). CR3 exiting is off and the CR0 mask is 0, so CLTS, LMSW and
+ * CR3 accesses never exit: if one did, it stays a named EXIT_OTHER. */
 static enum vmx_exit_action vmx_exit_cr(const struct vmx_exit_info *x, struct vm_exit *e)
 {
-	unsigned cr = CR_QUAL_NUMBER(x->qual);
+	unsigned cr = CR_QUAL_NUMBER(x->qual), type = CR_QUAL_TYPE(x->qual);
 
 	e->kind = EXIT_OTHER;
 	e->other.why = "control-register access";
 	e->insn_len = x->insn_len;
-	if (CR_QUAL_TYPE(x->qual) == CR_QUAL_MOV_TO && (cr == 0 || cr == 4))
+	if (type == CR_QUAL_MOV_TO && (cr == 0 || cr == 4))
 		return VMX_ACT_MOV_CR;
+	if ((type == CR_QUAL_MOV_TO || type == CR_QUAL_MOV_FROM) && cr == 8)
+		return VMX_ACT_CR8;
 	return VMX_ACT_REPORT;
+}
+
+bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr)
+{
+	uint64_t *gpr = vmx_exit_gpr(regs, CR_QUAL_GPR(qual));
+
+	if (CR_QUAL_TYPE(qual) == CR_QUAL_MOV_FROM) {
+		*gpr = *tpr;
+		return true;
+	}
+	if (*gpr & ~0xfull)
+		return false;
+	*tpr = (uint8_t)*gpr;
+	return true;
 }
 
 /* Exits whose instruction hv/ completes: the length to skip. */

@@ -25,12 +25,22 @@ enum vmx_exit_action {
 			 * anything else is reflected */
 	VMX_ACT_NMI,    /* a host NMI arrived while the guest ran */
 	VMX_ACT_MOV_CR, /* MOV to CR0/CR4 touched a bit VMX owns (guest/host mask) */
+	VMX_ACT_CR8,    /* MOV to/from CR8: the virtual TPR (vmx_exit_cr8) */
 	VMX_ACT_TIMER,  /* the VMX-preemption timer ran out: rearm it (EXIT_INTR) */
 };
 
 /* Decode `x` into *e (kind, insn_len, raw and the kind's fields) and say
  * what to do with it. Never fails: unknown exits become EXIT_OTHER. */
 enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e);
+
+/*
+ * MOV to or from CR8 (exit qualification `qual`, §28.2.1) against the
+ * vCPU's virtual TPR `*tpr`: a read stores it, zero-extended, in the GPR;
+ * a write of a value with bits 63:4 set is refused (false: the guest
+ * gets #GP(0), Intel SDM vol. 2, "MOV - Move to/from Control Registers")
+ * and changes nothing. True when the instruction is done.
+ */
+bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr);
 
 /* The guest register with x86 encoding `n` (0 = RAX, 1 = RCX, ... 15 = R15),
  * as exit qualifications name them; RSP is regs->rsp. */

@@ -7,14 +7,30 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_insn.h"
 #include "arch/x86/x86.h"
+#include "lab/fix.h"
 
 /* Exceptions that exit (§25.6.3): #UD only, to recognise AMD's VMMCALL. */
 #define EXCEPTION_BITMAP (1u << VECTOR_UD)
 
+/*
+ * The primary controls of the policy (vmx_caps.c). Negative control: with
+ * FIX_CR8_EXITING off, CR8-load/store exiting stay clear where the CPU
+ * allows 0, the old behaviour (MOV to CR8 writes the physical TPR, Intel
+ * SDM vol. 3C §26.3).
+ */
+static uint32_t vmx_vmcs_proc_ctls(void)
+{
+	uint32_t cr8 = PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING;
+
+	if (lab_fix_on(FIX_CR8_EXITING))
+		return vmx_controls.proc;
+	return vmx_controls.proc & ~(cr8 & ~(uint32_t)vmx_caps.proc);
+}
+
 void vmx_vmcs_controls(const struct vmx_vcpu *x)
 {
 	vmcs_write(VMCS_PIN_CTLS, vmx_controls.pin);
-	vmcs_write(VMCS_PROC_CTLS, vmx_controls.proc);
+	vmcs_write(VMCS_PROC_CTLS, vmx_vmcs_proc_ctls());
 	vmcs_write(VMCS_PROC_CTLS2, vmx_controls.proc2);
 	vmcs_write(VMCS_EXIT_CTLS, vmx_controls.exit);
 	vmcs_write(VMCS_ENTRY_CTLS, vmx_controls.entry);
