@@ -241,6 +241,45 @@ static void test_cr8(void **state)
 	assert_int_equal(tpr, 0);
 }
 
+static void test_error_codes(void **state)
+{
+	(void)state;
+	/* Protected mode: exactly #DF #TS #NP #SS #GP #PF #AC push one. */
+	for (unsigned v = 0; v < 32; v++) {
+		bool pushes = v == 8 || (v >= 10 && v <= 14) || v == 17;
+		assert_int_equal(vmx_exit_pushes_error(v, 0x11), pushes);
+		assert_int_equal(vmx_exit_pushes_error(v, 0x80000011ull), pushes);
+	}
+	/* Real mode (unrestricted guest, CR0.PE = 0): none, not even #GP. */
+	assert_false(vmx_exit_pushes_error(13, 0x10));
+	assert_false(vmx_exit_pushes_error(17, 0x80000000ull));
+	/* Not an exception vector. */
+	assert_false(vmx_exit_pushes_error(32, 0x11));
+	assert_false(vmx_exit_pushes_error(45, 0x11));
+}
+
+static void test_db_dr6(void **state)
+{
+	const uint64_t reset = 0xffff0ff0ull;
+
+	(void)state;
+	/* Single step: BS. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BS), reset | DBG_QUAL_BS);
+	/* Breakpoint 2 hit: B2, and the earlier B0 stays (merged, not replaced). */
+	assert_int_equal(vmx_exit_db_dr6(reset | 1, 1u << 2), reset | 1 | (1u << 2));
+	/* MOV DR with DR7.GD: BD. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BD), reset | DBG_QUAL_BD);
+	/* BLD and RTM are active low in DR6: a cause clears them. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_RTM | 1), (reset & ~(1ull << 16)) | 1);
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BLD), reset & ~(1ull << 11));
+	/* Reserved qualification bits never reach DR6, bits 63:32 stay 0 (a
+	 * MOV to DR6 with them set would #GP in the host). */
+	assert_int_equal(vmx_exit_db_dr6(0, ~(DBG_QUAL_B0_B3 | DBG_QUAL_BLD | DBG_QUAL_BD |
+	                                      DBG_QUAL_BS | DBG_QUAL_RTM)),
+	                 0);
+	assert_int_equal(vmx_exit_db_dr6(reset, ~0ull) >> 32, 0);
+}
+
 static void test_gpr_encoding(void **state)
 {
 	struct guest_regs r = {0};
@@ -269,6 +308,8 @@ int main(void)
 	    cmocka_unit_test(test_exceptions),
 	    cmocka_unit_test(test_cr_access),
 	    cmocka_unit_test(test_cr8),
+	    cmocka_unit_test(test_error_codes),
+	    cmocka_unit_test(test_db_dr6),
 	    cmocka_unit_test(test_gpr_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

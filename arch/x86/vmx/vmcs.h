@@ -238,8 +238,30 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define INTR_TYPE_PRIV_SW_EXC  5u
 #define INTR_TYPE_SW_EXCEPTION 6u
 
+#define VECTOR_DB 1u
 #define VECTOR_UD 6u
 #define VECTOR_GP 13u
+#define VECTOR_AC 17u
+
+/* Vectors whose delivery pushes an error code (Intel SDM vol. 3A
+ * "Exception and Interrupt Reference"): #DF, #TS, #NP, #SS, #GP, #PF, #AC. */
+#define VECTORS_WITH_ERROR                                                                         \
+	((1u << 8) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 17))
+
+/*
+ * Exit qualification of a #DB (§28.2.1, "Exit Qualification for Debug
+ * Exceptions"); the pending-debug-exceptions field (§25.4.2) uses the same
+ * positions, with bit 12 "enabled breakpoint" instead of BLD. DR6 (vol. 3B
+ * §18.2.3) has B0-B3, BD, BS at the same positions, and BLD and RTM
+ * active low.
+ */
+#define DBG_QUAL_B0_B3    0xfull
+#define DBG_QUAL_BLD      (1ull << 11)
+#define DBG_QUAL_BD       (1ull << 13)
+#define DBG_QUAL_BS       (1ull << 14)
+#define DBG_QUAL_RTM      (1ull << 16)
+#define PENDING_DBG_B0_B3 0xfull
+#define DR7_GD            (1ull << 13)
 
 /* Guest interruptibility state (§25.4.2). */
 #define INTERRUPTIBILITY_STI    (1u << 0)

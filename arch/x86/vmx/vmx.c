@@ -217,56 +217,106 @@ static void vmx_vcpu_fini(struct vcpu *v)
 	v->arch = NULL;
 }
 
-void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code)
+/*
+ * Hardware exception `vector` for the next VM entry (§27.6.1), `error`
+ * pushed where the CPU pushes one. VM entry demands the deliver-error-code
+ * bit exactly when the guest is in protected mode (CR0.PE; an
+ * unrestricted guest may run in real mode, which pushes none) and the
+ * vector is one that pushes an error code (§27.2.1.3), so the bit follows
+ * from vmx_exit_pushes_error(), never from the caller.
+ */
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, uint32_t error)
 {
 	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
 
+	CHECK(vector < 32);
 	vmx_load(x);
-	/* No error code in real mode (unrestricted guest, CR0.PE = 0):
-	 * §27.2.1.3. */
-	if (error_code && (vmcs_read(VMCS_GUEST_CR0) & CR0_PE)) {
+	if (vmx_exit_pushes_error(vector, vmcs_read(VMCS_GUEST_CR0))) {
 		info |= INTR_INFO_ERROR_CODE;
-		vmcs_write(VMCS_ENTRY_EXC_ERROR, 0);
+		vmcs_write(VMCS_ENTRY_EXC_ERROR, error);
 	}
 	vmcs_write(VMCS_ENTRY_INTR_INFO, info);
 }
 
+static inline uint64_t vmx_dr6_read(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
+	return v;
+}
+
+static inline void vmx_dr6_write(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%dr6" : : "r"(v));
+}
+
+/*
+ * A #DB into the guest as the CPU delivers one: DR6 gets the causes
+ * (vmx_exit_db_dr6; the VMCS holds no DR6, the scheduler keeps the
+ * running guest's in the register), and DR7.GD is cleared, as the CPU
+ * does on entering the #DB handler so that it may use the debug registers
+ * (vol. 3B §18.2.4; without it a BD fault would recur in the handler).
+ */
+void vmx_inject_db(struct vmx_vcpu *x, uint64_t cause)
+{
+	vmx_load(x);
+	vmx_dr6_write(vmx_exit_db_dr6(vmx_dr6_read(), cause));
+	vmcs_write(VMCS_GUEST_DR7, vmcs_read(VMCS_GUEST_DR7) & ~DR7_GD);
+	vmx_inject_exception(x, VECTOR_DB, 0);
+}
+
+/* hv/'s inject: `has_error` is implied by the vector on VMX (see
+ * vmx_inject_exception); `error` is pushed where the mode pushes one. */
 static void vmx_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
-	vmx_inject_exception(v->arch, vector, has_error);
-	if (has_error && error)
-		vmcs_write(VMCS_ENTRY_EXC_ERROR, error);
+	(void)has_error;
+	vmx_inject_exception(v->arch, vector, error);
 }
 
-/* The single-step trap of an instruction hv/ completed: DR6.BS (the live
- * register: the VMCS does not hold DR6), #DB, and no BS left pending. */
+/*
+ * The single-step trap of an instruction hv/ completed (Intel SDM vol. 3B
+ * §18.3.1.4), as the CPU delivers it: DR6.BS and a #DB of hardware
+ * exception type after the instruction (RIP is already past it). Debug
+ * exceptions the exit left pending (only with MOV-SS blocking, §28.3.4)
+ * would have been delivered by the CPU in this same #DB, so their B0-B3
+ * join DR6 here; an injected hardware exception discards pending debug
+ * exceptions (§27.7.3), and the field is cleared so nothing is left that
+ * could raise a second #DB for the same step.
+ */
 static void vmx_inject_step_db(struct vcpu *v)
 {
-	uint64_t dr6;
+	struct vmx_vcpu *x = v->arch;
+	uint64_t pending;
 
-	vmx_load(v->arch);
-	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
-	dr6 |= 1ull << 14;
-	__asm__ volatile("mov %0, %%dr6" : : "r"(dr6));
-	vmcs_write(VMCS_GUEST_PENDING_DBG, vmcs_read(VMCS_GUEST_PENDING_DBG) & ~(1ull << 14));
-	vmx_inject_exception(v->arch, 1, false);
+	vmx_load(x);
+	pending = vmcs_read(VMCS_GUEST_PENDING_DBG);
+	vmcs_write(VMCS_GUEST_PENDING_DBG, 0);
+	vmx_inject_db(x, (pending & PENDING_DBG_B0_B3) | DBG_QUAL_BS);
 }
 
-/* CPL is SS.DPL (Intel SDM vol. 3C §27.3.1.2). */
+/* The CPL is SS.DPL, saved even for an unusable SS (Intel SDM vol. 3C
+ * §25.4.1, §28.3.2); it is 0 in real mode and 3 in virtual-8086 mode. */
 static unsigned vmx_cpl(struct vcpu *v)
 {
 	vmx_load(v->arch);
 	return (vmcs_read(VMCS_GUEST_SS_AR) >> 5) & 3;
 }
 
+/*
+ * Paging state as the guest sees it: CR0 has no guest/host mask, so the
+ * guest reads the VMCS value; CR4 reads the bits of its mask (the bits VMX
+ * fixes, vmx_vmcs_controls) from the read shadow (§26.3, "MOV from CR4").
+ */
 static void vmx_paging(struct vcpu *v, struct guest_paging *p)
 {
+	uint64_t mask = vmx_caps.cr4_fixed0;
+
 	vmx_load(v->arch);
 	*p = (struct guest_paging){
 	    .cr0 = vmcs_read(VMCS_GUEST_CR0),
 	    .cr3 = vmcs_read(VMCS_GUEST_CR3),
-	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~vmx_caps.cr4_fixed0) |
-	           (vmcs_read(VMCS_CR4_SHADOW) & vmx_caps.cr4_fixed0),
+	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~mask) | (vmcs_read(VMCS_CR4_SHADOW) & mask),
 	    .efer = vmcs_read(VMCS_GUEST_EFER),
 	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
 	};

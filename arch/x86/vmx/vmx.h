@@ -50,9 +50,14 @@ uint64_t vmx_efer_read(struct vcpu *v);
 bool vmx_efer_write(struct vcpu *v, uint64_t val);
 
 /* vmx.c: make x's VMCS current on this CPU; queue a hardware exception
- * for the next VM entry. */
+ * for the next VM entry (error code pushed where the CPU pushes one). */
 void vmx_load(struct vmx_vcpu *x);
-void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code);
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, uint32_t error);
+
+/* vmx.c: deliver a #DB whose causes are `cause` (exit-qualification
+ * layout, DBG_QUAL_*): DR6 and DR7.GD as the CPU leaves them, #DB
+ * injected. The vCPU's DR6 must be the live one (its slice is running). */
+void vmx_inject_db(struct vmx_vcpu *x, uint64_t cause);
 
 /* vmx_run.asm: enter the guest with its GPRs from *regs (VMLAUNCH when
  * `launched` is 0, VMRESUME otherwise) and store them back at the exit.

@@ -53,7 +53,7 @@ void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 		e->insn_len = sizeof(vmmcall);
 		return;
 	}
-	vmx_inject_exception(v->arch, VECTOR_UD, false);
+	vmx_inject_exception(v->arch, VECTOR_UD, 0);
 	e->kind = EXIT_NONE;
 }
 
@@ -66,7 +66,7 @@ void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual)
 
 	if (CR_QUAL_NUMBER(qual) != 4 || !(val & vmx_caps.cr4_fixed0))
 		return;
-	vmx_inject_exception(v->arch, VECTOR_GP, true);
+	vmx_inject_exception(v->arch, VECTOR_GP, 0);
 	e->kind = EXIT_NONE;
 }
 
@@ -79,7 +79,7 @@ void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual)
 	struct vmx_vcpu *x = v->arch;
 
 	if (!vmx_exit_cr8(qual, &v->regs, &x->tpr)) {
-		vmx_inject_exception(x, VECTOR_GP, true);
+		vmx_inject_exception(x, VECTOR_GP, 0);
 		e->kind = EXIT_NONE;
 		return;
 	}

@@ -247,6 +247,26 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 	return VMX_ACT_REPORT;
 }
 
+bool vmx_exit_pushes_error(unsigned vector, uint64_t cr0)
+{
+	return (cr0 & 1) && vector < 32 && (VECTORS_WITH_ERROR & (1u << vector));
+}
+
+/*
+ * DR6 when the CPU delivers a #DB (vol. 3B §18.2.3): the B0-B3, BD and BS
+ * causes are set and nothing else is cleared (the SDM lets a CPU clear
+ * stale B0-B3, it never requires it); BLD and RTM, active low in DR6, are
+ * cleared when they are causes. A #DB that exits updates nothing (§28.1),
+ * so the backend applies this before it reflects the #DB.
+ */
+uint64_t vmx_exit_db_dr6(uint64_t dr6, uint64_t cause)
+{
+	const uint64_t high = DBG_QUAL_B0_B3 | DBG_QUAL_BD | DBG_QUAL_BS;
+	const uint64_t low = DBG_QUAL_BLD | DBG_QUAL_RTM;
+
+	return (dr6 | (cause & high)) & ~(cause & low);
+}
+
 uint64_t *vmx_exit_gpr(struct guest_regs *regs, unsigned n)
 {
 	uint64_t *const map[16] = {

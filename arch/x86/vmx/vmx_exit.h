@@ -42,6 +42,14 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
  */
 bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr);
 
+/* Whether a hardware exception `vector` pushes an error code in a guest
+ * with this CR0 (none in real mode, CR0.PE = 0). */
+bool vmx_exit_pushes_error(unsigned vector, uint64_t cr0);
+
+/* The guest's DR6 after the CPU delivered a #DB with causes `cause`
+ * (exit-qualification layout, vmcs.h DBG_QUAL_*). */
+uint64_t vmx_exit_db_dr6(uint64_t dr6, uint64_t cause);
+
 /* The guest register with x86 encoding `n` (0 = RAX, 1 = RCX, ... 15 = R15),
  * as exit qualifications name them; RSP is regs->rsp. */
 uint64_t *vmx_exit_gpr(struct guest_regs *regs, unsigned n);
