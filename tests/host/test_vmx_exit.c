@@ -178,6 +178,32 @@ static void test_exceptions(void **state)
 	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | 2;
 	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_NMI);
 	assert_int_equal(e.kind, EXIT_INTR);
+	/* #DB (hardware exception): reflected by the backend, hv/ re-enters. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_DB;
+	x.qual = DBG_QUAL_BS;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_DB);
+	assert_int_equal(e.kind, EXIT_NONE);
+	/* #AC with its error code: reflected. */
+	x.intr_info =
+	    INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_AC | INTR_INFO_ERROR_CODE;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_AC);
+	assert_int_equal(e.kind, EXIT_NONE);
+	/* ICEBP: #DB of type "privileged software exception" (5), refused
+	 * with #UD at the ICEBP (hv/ does not skip it). */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_PRIV_SW_EXC << 8) | VECTOR_DB;
+	x.insn_len = 1;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_REFUSED_INSN);
+	assert_string_equal(e.insn.name, "icebp");
+	assert_int_equal(e.insn.vector, VECTOR_UD);
+	/* INT3 (software exception 3) and INT 1 (software interrupt) are not
+	 * in the bitmap: if one exited it would be unexpected. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_SW_EXCEPTION << 8) | 3;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_SW_INTERRUPT << 8) | VECTOR_DB;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
 	/* An exception outside the bitmap cannot exit: unexpected. */
 	x.intr_info =
 	    INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_GP | INTR_INFO_ERROR_CODE;

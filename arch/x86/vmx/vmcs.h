@@ -262,6 +262,8 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define DBG_QUAL_RTM      (1ull << 16)
 #define PENDING_DBG_B0_B3 0xfull
 #define DR7_GD            (1ull << 13)
+#define DEBUGCTL_BTF      (1ull << 1)
+#define RFLAGS_TF         (1ull << 8)
 
 /* Guest interruptibility state (§25.4.2). */
 #define INTERRUPTIBILITY_STI    (1u << 0)

@@ -361,9 +361,15 @@ static void vmx_regs_from_vmcs(struct vcpu *v)
 	    (vmcs_read(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read(VMCS_GUEST_CS_AR) & AR_L);
 }
 
-/* An event whose delivery the exit interrupted (IDT-vectoring info,
+/*
+ * An event whose delivery the exit interrupted (IDT-vectoring info,
  * §25.9.3, §28.2.3) is delivered again by injecting it at the next entry
- * (§27.6). */
+ * (§27.6). When the exit is itself an exception the backend reflects
+ * (#UD, #DB, #AC: all "benign", vol. 3A Table "Interrupt and Exception
+ * Classes", so the CPU would handle the two serially, never as #DF), the
+ * reflected exception replaces it; a fault re-raises the lost event when
+ * its handler returns.
+ */
 static void vmx_reinject_vectoring(const struct vmx_exit_info *xi)
 {
 	uint32_t info = (uint32_t)vmcs_read(VMCS_IDT_VECTORING_INFO);
@@ -450,6 +456,12 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 		break;
 	case VMX_ACT_CR8:
 		vmx_emul_cr8(v, e, xi.qual);
+		break;
+	case VMX_ACT_DB:
+		vmx_emul_db(v, e, xi.qual);
+		break;
+	case VMX_ACT_AC:
+		vmx_emul_ac(v, e);
 		break;
 	case VMX_ACT_TIMER:
 		vmx_vmcs_preempt_rearm();

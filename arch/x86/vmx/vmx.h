@@ -46,6 +46,8 @@ void vmx_vmcs_preempt_rearm(void);
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e);
 void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual);
 void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_db(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_ac(struct vcpu *v, struct vm_exit *e);
 uint64_t vmx_efer_read(struct vcpu *v);
 bool vmx_efer_write(struct vcpu *v, uint64_t val);
 

@@ -7,6 +7,8 @@
  *    are read (hv/gmem.c: the guest's tables, read-only, through the VM's
  *    EPT tree) and a VMMCALL is reported as EXIT_HYPERCALL; any other #UD
  *    is reflected into the guest (EXIT_NONE).
+ *  - #DB and #AC (exception bitmap): reflected into the guest as the CPU
+ *    would have delivered them, one VM exit each.
  *  - MOV to CR4 that sets VMXE, the one bit the guest/host mask keeps:
  *    VMX is not offered to guests, so #GP as on a CPU without VMX.
  *  - MOV to/from CR8 (CR8-load/store exiting, vmx_caps.c): the guest's
@@ -84,6 +86,37 @@ void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual)
 		return;
 	}
 	e->kind = EXIT_EMULATED;
+}
+
+/*
+ * A #DB that exited (the exception bitmap has #DB so that a #DB whose
+ * delivery raises another, CVE-2015-8104, loops through VM exits the
+ * scheduler preempts, not inside the CPU): the exit updated neither DR6
+ * nor DR7.GD (Intel SDM vol. 3C §28.1), vmx_inject_db does what the CPU
+ * would have. RIP is unchanged, so blocking by STI or MOV SS stays; VM
+ * entry then requires pending BS when RFLAGS.TF = 1 and DEBUGCTL.BTF = 0
+ * (§27.3.1.5), which the exit does not save for a #DB (§28.3.4): set it,
+ * or the entry would fail. The injected #DB discards it (§27.7.3).
+ */
+void vmx_emul_db(struct vcpu *v, struct vm_exit *e, uint64_t qual)
+{
+	const uint64_t blocking = INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS;
+	struct vmx_vcpu *x = v->arch;
+
+	if ((v->regs.rflags & RFLAGS_TF) && !(vmcs_read(VMCS_GUEST_DEBUGCTL) & DEBUGCTL_BTF) &&
+	    (vmcs_read(VMCS_GUEST_INTERRUPTIBILITY) & blocking))
+		vmcs_write(VMCS_GUEST_PENDING_DBG, vmcs_read(VMCS_GUEST_PENDING_DBG) | DBG_QUAL_BS);
+	vmx_inject_db(x, qual);
+	e->kind = EXIT_NONE;
+}
+
+/* An #AC that exited (CVE-2015-5307: an #AC whose delivery raises #AC
+ * loops inside the CPU): reflected, error code 0 (vol. 3A, "Interrupt
+ * 17-Alignment Check Exception"). */
+void vmx_emul_ac(struct vcpu *v, struct vm_exit *e)
+{
+	vmx_inject_exception(v->arch, VECTOR_AC, 0);
+	e->kind = EXIT_NONE;
 }
 
 uint64_t vmx_efer_read(struct vcpu *v)

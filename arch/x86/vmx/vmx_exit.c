@@ -92,6 +92,23 @@ static bool vmx_exit_is_vmx_insn(uint32_t basic)
 	}
 }
 
+/* Exits whose instruction hv/ completes: the length to skip. */
+static void vmx_exit_insn(const struct vmx_exit_info *x, struct vm_exit *e, enum exit_kind kind)
+{
+	e->kind = kind;
+	e->insn_len = x->insn_len;
+}
+
+/* An instruction guests may not use: the guest gets `vector` (#UD or
+ * #GP(0)) at its RIP, as on a CPU without it. */
+static void vmx_exit_refuse(const struct vmx_exit_info *x, struct vm_exit *e, const char *name,
+                            uint8_t vector)
+{
+	vmx_exit_insn(x, e, EXIT_REFUSED_INSN);
+	e->insn.name = name;
+	e->insn.vector = vector;
+}
+
 /* I/O exit qualification (§28.2.1). */
 static void vmx_exit_io(uint64_t q, struct vm_exit *e)
 {
@@ -119,11 +136,17 @@ static void vmx_exit_ept_violation(const struct vmx_exit_info *x, struct vm_exit
 	e->fault.mapped = (x->qual & EPT_QUAL_RIGHTS) != 0;
 }
 
-/* Exit reason 0 (§28.2.2): an exception from the exception bitmap (#UD
- * only) or an NMI (NMI exiting). */
+/*
+ * Exit reason 0 (§28.2.2): an NMI (NMI exiting) or an exception of the
+ * exception bitmap (vmx_vmcs.c: #UD, #DB, #AC). ICEBP (INT1, opcode F1)
+ * raises a #DB of type "privileged software exception" that exits on the
+ * instruction itself (RIP at the ICEBP, §28.3.3); docs/abi.md promises
+ * #UD for it, so it is refused like the VMX instructions.
+ */
 static enum vmx_exit_action vmx_exit_exception(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	uint32_t type = INTR_INFO_TYPE(x->intr_info);
+	uint32_t vector = INTR_INFO_VECTOR(x->intr_info);
 
 	e->kind = EXIT_OTHER;
 	e->other.why = "unexpected exception";
@@ -133,11 +156,25 @@ static enum vmx_exit_action vmx_exit_exception(const struct vmx_exit_info *x, st
 		e->kind = EXIT_INTR;
 		return VMX_ACT_NMI;
 	}
-	if (type == INTR_TYPE_HW_EXCEPTION && INTR_INFO_VECTOR(x->intr_info) == VECTOR_UD) {
+	if (type == INTR_TYPE_PRIV_SW_EXC && vector == VECTOR_DB) {
+		vmx_exit_refuse(x, e, "icebp", VECTOR_UD);
+		return VMX_ACT_REPORT;
+	}
+	if (type != INTR_TYPE_HW_EXCEPTION)
+		return VMX_ACT_REPORT;
+	switch (vector) {
+	case VECTOR_UD:
 		e->other.why = "#UD";
 		return VMX_ACT_UD;
+	case VECTOR_DB:
+		e->kind = EXIT_NONE;
+		return VMX_ACT_DB;
+	case VECTOR_AC:
+		e->kind = EXIT_NONE;
+		return VMX_ACT_AC;
+	default:
+		return VMX_ACT_REPORT;
 	}
-	return VMX_ACT_REPORT;
 }
 
 static void vmx_exit_msr(const struct vmx_exit_info *x, struct vm_exit *e, bool write)
@@ -180,13 +217,6 @@ bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr)
 	return true;
 }
 
-/* Exits whose instruction hv/ completes: the length to skip. */
-static void vmx_exit_insn(const struct vmx_exit_info *x, struct vm_exit *e, enum exit_kind kind)
-{
-	e->kind = kind;
-	e->insn_len = x->insn_len;
-}
-
 enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	uint32_t basic = VMX_EXIT_REASON_BASIC(x->reason);
@@ -198,9 +228,7 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 		return VMX_ACT_REPORT;
 	}
 	if (vmx_exit_is_vmx_insn(basic)) {
-		vmx_exit_insn(x, e, EXIT_REFUSED_INSN);
-		e->insn.name = reason_names[basic];
-		e->insn.vector = VECTOR_UD;
+		vmx_exit_refuse(x, e, reason_names[basic], VECTOR_UD);
 		return VMX_ACT_REPORT;
 	}
 	switch (basic) {

@@ -26,6 +26,8 @@ enum vmx_exit_action {
 	VMX_ACT_NMI,    /* a host NMI arrived while the guest ran */
 	VMX_ACT_MOV_CR, /* MOV to CR0/CR4 touched a bit VMX owns (guest/host mask) */
 	VMX_ACT_CR8,    /* MOV to/from CR8: the virtual TPR (vmx_exit_cr8) */
+	VMX_ACT_DB,     /* a #DB (qualification: its causes): reflect it */
+	VMX_ACT_AC,     /* an #AC: reflect it, error code 0 */
 	VMX_ACT_TIMER,  /* the VMX-preemption timer ran out: rearm it (EXIT_INTR) */
 };
 
