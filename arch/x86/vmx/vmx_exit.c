@@ -2,6 +2,50 @@
  * VM-exit decoding (Intel SDM vol. 3C §28.2 "Recording VM-Exit
  * Information", exit reasons in Appendix C). Pure logic: every value comes
  * from struct vmx_exit_info, read from the VMCS by vmx.c.
+ *
+ * Every basic exit reason has one outcome (tests/host/test_vmx_exit.c
+ * checks each row):
+ *
+ *   reason                       outcome
+ *   0  exception or NMI          NMI: the host's handler, EXIT_INTR;
+ *                                #UD: VMMCALL is EXIT_HYPERCALL, else
+ *                                reflected; #DB, #AC: reflected (EXIT_NONE);
+ *                                ICEBP (#DB, privileged software exception):
+ *                                EXIT_REFUSED_INSN #UD; anything else
+ *                                EXIT_OTHER "unexpected exception"
+ *   1  external interrupt        EXIT_INTR
+ *   2  triple fault              EXIT_SHUTDOWN
+ *   9  task switch               EXIT_OTHER "hardware task switch (not
+ *                                emulated)" (§26.1.2: always exits)
+ *   10 CPUID                     EXIT_CPUID
+ *   11 GETSEC                    EXIT_REFUSED_INSN #UD (no SMX offered)
+ *   12 HLT                       EXIT_HLT
+ *   13 INVD                      EXIT_EMULATED: a no-op, guest RAM is
+ *                                ordinary write-back memory (running it
+ *                                would drop the host's dirty lines too)
+ *   15 RDPMC                     EXIT_REFUSED_INSN #GP (no PMU offered;
+ *                                at CPL > 0 with CR4.PCE = 0 the #GP comes
+ *                                before the exit, §26.1.1)
+ *   18 VMCALL                    EXIT_HYPERCALL
+ *   19-27, 50, 53, 59            VMX instructions: EXIT_REFUSED_INSN #UD
+ *   28 control-register access   MOV to CR4 setting VMXE: #GP (EXIT_NONE);
+ *                                MOV to/from CR8: EXIT_EMULATED (virtual
+ *                                TPR) or #GP; anything else EXIT_OTHER
+ *   30 I/O                       EXIT_IO
+ *   31, 32 RDMSR, WRMSR          EXIT_MSR_READ, EXIT_MSR_WRITE
+ *   36 MWAIT, 39 MONITOR         EXIT_REFUSED_INSN #UD (CPUID hides them)
+ *   48 EPT violation             EXIT_S2_FAULT
+ *   49 EPT misconfiguration      EXIT_S2_MISCONFIG
+ *   52 VMX-preemption timer      EXIT_INTR, timer rearmed
+ *   55 XSETBV                    EXIT_XSETBV (hv/ checks and switches XCR0)
+ *   bit 31 set (33, 34, 41)      EXIT_ENTRY_FAILED
+ *   any other reason             EXIT_OTHER with the reason's name: the
+ *                                controls that would cause them are off
+ *                                (vmx_caps.c), or the event (INIT, SIPI,
+ *                                SMI) is never sent to a guest
+ *
+ * EXIT_OTHER and EXIT_ENTRY_FAILED end the VM with a logged isolation
+ * fault (hv/exit.c); no exit stops the hypervisor.
  */
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmcs.h"
@@ -12,6 +56,8 @@ static const char *const reason_names[] = {
     [VMX_EXIT_TRIPLE_FAULT] = "triple fault",
     [VMX_EXIT_INIT] = "INIT signal",
     [VMX_EXIT_SIPI] = "SIPI",
+    [VMX_EXIT_IO_SMI] = "I/O SMI",
+    [VMX_EXIT_OTHER_SMI] = "other SMI",
     [VMX_EXIT_INTR_WINDOW] = "interrupt window",
     [VMX_EXIT_NMI_WINDOW] = "NMI window",
     [VMX_EXIT_TASK_SWITCH] = "task switch",
@@ -45,6 +91,11 @@ static const char *const reason_names[] = {
     [VMX_EXIT_MONITOR] = "monitor",
     [VMX_EXIT_PAUSE] = "pause",
     [VMX_EXIT_MACHINE_CHECK] = "VM entry: machine check",
+    [VMX_EXIT_TPR_BELOW_THRESHOLD] = "TPR below threshold",
+    [VMX_EXIT_APIC_ACCESS] = "APIC access",
+    [VMX_EXIT_VIRTUALIZED_EOI] = "virtualized EOI",
+    [VMX_EXIT_GDTR_IDTR] = "GDTR or IDTR access",
+    [VMX_EXIT_LDTR_TR] = "LDTR or TR access",
     [VMX_EXIT_EPT_VIOLATION] = "ept violation",
     [VMX_EXIT_EPT_MISCONFIG] = "ept misconfiguration",
     [VMX_EXIT_INVEPT] = "invept",
@@ -53,11 +104,13 @@ static const char *const reason_names[] = {
     [VMX_EXIT_INVVPID] = "invvpid",
     [VMX_EXIT_WBINVD] = "wbinvd",
     [VMX_EXIT_XSETBV] = "xsetbv",
+    [VMX_EXIT_APIC_WRITE] = "APIC write",
     [VMX_EXIT_RDRAND] = "rdrand",
     [VMX_EXIT_INVPCID] = "invpcid",
     [VMX_EXIT_VMFUNC] = "vmfunc",
     [VMX_EXIT_ENCLS] = "encls",
     [VMX_EXIT_RDSEED] = "rdseed",
+    [VMX_EXIT_PML_FULL] = "page-modification log full",
     [VMX_EXIT_XSAVES] = "xsaves",
     [VMX_EXIT_XRSTORS] = "xrstors",
 };
@@ -217,6 +270,48 @@ bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr)
 	return true;
 }
 
+/* Exits caused by executing an instruction (other than the VMX
+ * instructions), as the table at the top says; false if `basic` is not
+ * one of them. */
+static bool vmx_exit_instruction(uint32_t basic, const struct vmx_exit_info *x, struct vm_exit *e)
+{
+	switch (basic) {
+	case VMX_EXIT_CPUID:
+		vmx_exit_insn(x, e, EXIT_CPUID);
+		return true;
+	case VMX_EXIT_HLT:
+		vmx_exit_insn(x, e, EXIT_HLT);
+		return true;
+	case VMX_EXIT_VMCALL:
+		vmx_exit_insn(x, e, EXIT_HYPERCALL);
+		return true;
+	case VMX_EXIT_XSETBV:
+		vmx_exit_insn(x, e, EXIT_XSETBV);
+		return true;
+	case VMX_EXIT_INVD:
+		vmx_exit_insn(x, e, EXIT_EMULATED);
+		return true;
+	case VMX_EXIT_RDPMC:
+		vmx_exit_refuse(x, e, reason_names[basic], VECTOR_GP);
+		return true;
+	case VMX_EXIT_MONITOR:
+	case VMX_EXIT_MWAIT:
+	case VMX_EXIT_GETSEC:
+		vmx_exit_refuse(x, e, reason_names[basic], VECTOR_UD);
+		return true;
+	case VMX_EXIT_IO:
+		vmx_exit_io(x->qual, e);
+		e->insn_len = x->insn_len;
+		return true;
+	case VMX_EXIT_RDMSR:
+	case VMX_EXIT_WRMSR:
+		vmx_exit_msr(x, e, basic == VMX_EXIT_WRMSR);
+		return true;
+	default:
+		return false;
+	}
+}
+
 enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e)
 {
 	uint32_t basic = VMX_EXIT_REASON_BASIC(x->reason);
@@ -231,6 +326,8 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 		vmx_exit_refuse(x, e, reason_names[basic], VECTOR_UD);
 		return VMX_ACT_REPORT;
 	}
+	if (vmx_exit_instruction(basic, x, e))
+		return VMX_ACT_REPORT;
 	switch (basic) {
 	case VMX_EXIT_EXCEPTION_NMI:
 		return vmx_exit_exception(x, e);
@@ -243,22 +340,8 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 	case VMX_EXIT_TRIPLE_FAULT:
 		e->kind = EXIT_SHUTDOWN;
 		break;
-	case VMX_EXIT_CPUID:
-		vmx_exit_insn(x, e, EXIT_CPUID);
-		break;
-	case VMX_EXIT_HLT:
-		vmx_exit_insn(x, e, EXIT_HLT);
-		break;
-	case VMX_EXIT_VMCALL:
-		vmx_exit_insn(x, e, EXIT_HYPERCALL);
-		break;
-	case VMX_EXIT_IO:
-		vmx_exit_io(x->qual, e);
-		e->insn_len = x->insn_len;
-		break;
-	case VMX_EXIT_RDMSR:
-	case VMX_EXIT_WRMSR:
-		vmx_exit_msr(x, e, basic == VMX_EXIT_WRMSR);
+	case VMX_EXIT_TASK_SWITCH:
+		e->other.why = "hardware task switch (not emulated)";
 		break;
 	case VMX_EXIT_CR_ACCESS:
 		return vmx_exit_cr(x, e);
