@@ -16,6 +16,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
 #include "mm/palloc.h"
@@ -32,7 +33,13 @@ static struct vmx_cpu {
 	bool on;                        /* VMXON done */
 	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
 	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
 } vmx_cpus[ARCH_MAX_CPUS];
+
+static struct vmx_cpu *vmx_cpu_this(void)
+{
+	return &vmx_cpus[arch_cpu_id()];
+}
 
 static void vmx_caps_read(struct vmx_caps *c)
 {
@@ -116,7 +123,7 @@ static void vmx_region_init(void *region)
  */
 static bool vmx_cpu_init(void)
 {
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	if (c->on)
 		return true;
@@ -143,7 +150,7 @@ static bool vmx_cpu_init(void)
 /* Make x's VMCS the current one on this CPU (VMPTRLD unless it is). */
 void vmx_load(struct vmx_vcpu *x)
 {
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	CHECK(c->on);
 	CHECK(!x->loaded || x->cpu == arch_cpu_id());
@@ -169,7 +176,7 @@ static void vmx_flush(const struct vmx_vcpu *x)
 static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
                           uint32_t ebx)
 {
-	if (tag == 0 || tag > 0xffff || !vmx_cpus[arch_cpu_id()].on)
+	if (tag == 0 || tag > 0xffff || !vmx_cpu_this()->on)
 		return false;
 	struct vmx_vcpu *x = vmx_frame_alloc(tag);
 	void *vmcs = vmx_frame_alloc(tag);
@@ -203,7 +210,7 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 static void vmx_vcpu_fini(struct vcpu *v)
 {
 	struct vmx_vcpu *x = v->arch;
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	if (!x)
 		return;
@@ -211,6 +218,8 @@ static void vmx_vcpu_fini(struct vcpu *v)
 	CHECK(vmx_vmclear(x->vmcs_pa)); /* no longer active anywhere */
 	if (c->current == x)
 		c->current = NULL;
+	if (c->kgs_owner == x) /* its frame is freed: the next vCPU loads its own */
+		c->kgs_owner = NULL;
 	vmx_flush(x);
 	vmx_frame_free(x->vmcs, x->vpid);
 	vmx_frame_free(x, x->vpid);
@@ -327,8 +336,74 @@ static void vmx_s2_invalidate(struct vcpu *v)
 	struct vmx_vcpu *x = v->arch;
 	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
 
-	CHECK(vmx_cpus[arch_cpu_id()].on);
+	CHECK(vmx_cpu_this()->on);
 	CHECK(vmx_invept(single ? INVEPT_SINGLE : INVEPT_ALL, x->eptp));
+}
+
+/*
+ * Guest state that VM entry and exit do not switch, and why no VM sees
+ * another's (or the host's secrets).
+ *
+ * The VMCS guest-state area (Intel SDM vol. 3C §25.4) holds what VM entry
+ * loads (§27.3.2) and VM exit saves (§28.3): CR0, CR3, CR4, DR7, RSP, RIP,
+ * RFLAGS, every segment register with its hidden part (so FS.base and
+ * GS.base), GDTR, IDTR, IA32_DEBUGCTL, IA32_SYSENTER_CS/ESP/EIP, IA32_EFER
+ * (our "load/save IA32_EFER"), and the non-register state (activity,
+ * interruptibility, pending debug exceptions, preemption timer). The MSR
+ * load/store lists are empty. Everything else stays in the CPU across
+ * entry and exit:
+ *
+ *   RAX..R15 but RSP      vmx_run.asm stores and loads them per vCPU
+ *   x87/MMX/SSE, DR0-DR3, DR6, CR2, XCR0, PKRU
+ *                         switched by the scheduler (arch_extstate_switch)
+ *                         before another vCPU runs; XSETBV always exits and
+ *                         hv/ limits XCR0 to x87|SSE, so no AVX, MPX, AMX
+ *                         or other XSAVE state is reachable
+ *   IA32_KERNEL_GS_BASE   SWAPGS makes it guest-writable: switched here,
+ *                         lazily (vmx_kgs_switch)
+ *   CR8 / TPR             never the guest's: MOV CR8 exits (virtual TPR)
+ *   IA32_STAR, LSTAR, CSTAR, FMASK, TSC_AUX, PAT, MTRRs, PERF_GLOBAL_CTRL,
+ *   SPEC_CTRL, XSS, BNDCFGS, U_CET/S_CET, PL0-3_SSP, and every other MSR
+ *                         never written by a guest (every WRMSR but EFER's
+ *                         is #GP, no MSR bitmap) and never read (RDMSR is
+ *                         #GP too); they hold the host's values, the same
+ *                         for every VM. A guest's SYSCALL uses the host's
+ *                         STAR/LSTAR (firmware's, the hypervisor has no
+ *                         SYSCALL entry): a guest-internal fault, nothing
+ *                         from another VM. RDTSCP, RDPID, XSAVES,
+ *                         INVPCID raise #UD (their "enable" secondary
+ *                         controls are 0), so TSC_AUX and XSS are not read
+ *   TSC                   shared and read-only for guests (RDTSC does not
+ *                         exit; WRMSR to IA32_TSC or TSC_ADJUST is #GP): a
+ *                         clock, not state a VM can leave behind
+ *   performance counters  RDPMC exits (#GP); PMU MSRs are #GP
+ *   the LAPIC             not mapped in any EPT; x2APIC MSRs are #GP
+ *   TLBs, paging caches   tagged by VPID and EPTP, flushed when a vCPU is
+ *                         created (vmx_flush) and on every unmap
+ *
+ * Not covered here: microarchitectural state (caches, branch predictors,
+ * store buffers) is shared; Labyrinth issues no IBPB/VERW between VMs.
+ */
+
+/*
+ * IA32_KERNEL_GS_BASE is in neither the guest- nor the host-state area
+ * (§25.4, §25.5), and SWAPGS exchanges it with GS.base without exiting:
+ * one VM's value would be what the next one swaps in. Each vCPU keeps its
+ * own (reset value 0); before a VM entry, if another vCPU's value is live
+ * on this CPU, it is saved into that vCPU and this one's is loaded. The
+ * hypervisor itself never uses SWAPGS, so the live value is the owner's
+ * between its exits. Negative control: FIX_KGS_SWITCH off, no switch.
+ */
+static void vmx_kgs_switch(struct vmx_vcpu *x)
+{
+	struct vmx_cpu *c = vmx_cpu_this();
+
+	if (!lab_fix_on(FIX_KGS_SWITCH) || c->kgs_owner == x)
+		return;
+	if (c->kgs_owner)
+		c->kgs_owner->kgs = rdmsr(MSR_KERNEL_GS_BASE);
+	wrmsr(MSR_KERNEL_GS_BASE, x->kgs);
+	c->kgs_owner = x;
 }
 
 /* hv/ moved RIP past an instruction it completed: blocking by STI or
@@ -426,6 +501,7 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 	vmx_load(x);
 	if (!x->launched)
 		vmx_vmcs_host();
+	vmx_kgs_switch(x);
 	vmx_regs_to_vmcs(v);
 	int rc = vmx_enter(&v->regs, x->launched);
 	if (rc != 0) {
