@@ -87,14 +87,20 @@ static void test_controls_skylake(void **state)
 	                 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER);
 	assert_int_equal(c.proc, 0x04006172u | PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING |
 	                             PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-	                             PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS);
-	assert_int_equal(c.proc, 0xa5006df2u);
+	                             PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS |
+	                             PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING);
+	assert_int_equal(c.proc, 0xa5186df2u);
 	assert_int_equal(c.proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED);
+	/* The TRUE MSRs let "save/load debug controls" be 0 (bit 2 clear in
+	 * the low halves): the policy sets them, so DR7 is the guest's. */
 	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER |
-	                             EXIT_SAVE_PREEMPT_TIMER);
-	assert_int_equal(c.entry, 0x000011fbu | ENTRY_LOAD_EFER);
+	                             EXIT_SAVE_PREEMPT_TIMER | EXIT_SAVE_DEBUG);
+	assert_int_equal(c.exit, 0x00736fffu);
+	assert_int_equal(c.entry, 0x000011fbu | ENTRY_LOAD_EFER | ENTRY_LOAD_DEBUG);
+	assert_int_equal(c.entry, 0x000091ffu);
 	/* What the policy promises, whatever the CPU forces. */
 	assert_false(c.proc & (PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS));
+	assert_false(c.proc & PROC_TPR_SHADOW); /* it would let MOV CR8 through */
 	assert_false(c.exit & EXIT_ACK_INTR);
 	assert_false(c.entry & ENTRY_IA32E_GUEST);
 }
@@ -140,6 +146,24 @@ static void test_controls_refusals(void **state)
 	assert_true(vmx_controls_compute(&k, &c, &r));
 	assert_false(c.pin & PIN_PREEMPTION_TIMER);
 	assert_false(c.exit & EXIT_SAVE_PREEMPT_TIMER);
+	/* Without CR8-load exiting a guest's MOV to CR8 would write the
+	 * physical TPR: refused, named. */
+	k = skylake;
+	k.proc &= ~((uint64_t)PROC_CR8_LOAD_EXITING << 32);
+	assert_false(vmx_controls_compute(&k, &c, &r));
+	assert_string_equal(r.field, "primary");
+	assert_int_equal(r.missing, PROC_CR8_LOAD_EXITING);
+	/* A CPU forcing the TPR shadow on would bypass the CR8 exits. */
+	k = skylake;
+	k.proc |= PROC_TPR_SHADOW;
+	assert_false(vmx_controls_compute(&k, &c, &r));
+	assert_int_equal(r.forced, PROC_TPR_SHADOW);
+	/* No "load debug controls": guest DR7 would not be loaded. */
+	k = skylake;
+	k.entry &= ~((uint64_t)ENTRY_LOAD_DEBUG << 32);
+	assert_false(vmx_controls_compute(&k, &c, &r));
+	assert_string_equal(r.field, "entry");
+	assert_int_equal(r.missing, ENTRY_LOAD_DEBUG);
 	/* A CPU forcing "acknowledge interrupt on exit" would eat the tick. */
 	k = skylake;
 	k.exit |= EXIT_ACK_INTR;

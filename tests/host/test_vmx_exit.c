@@ -105,6 +105,7 @@ static void test_vmx_instructions(void **state)
 		assert_int_equal(decode(insns[i].reason, 0, 5, &e), VMX_ACT_REPORT);
 		assert_int_equal(e.kind, EXIT_REFUSED_INSN);
 		assert_string_equal(e.insn.name, insns[i].name);
+		assert_int_equal(e.insn.vector, VECTOR_UD);
 		assert_int_equal(e.insn_len, 5);
 	}
 }
@@ -154,15 +155,76 @@ static void test_events(void **state)
 	assert_non_null(strstr(e.other.why, "invalid guest state"));
 	decode(VMX_EXIT_REASON_ENTRY_FAIL | VMX_EXIT_MSR_LOADING, 0, 0, &e);
 	assert_int_equal(e.kind, EXIT_ENTRY_FAILED);
-	/* Anything else is EXIT_OTHER with a name. */
-	decode(VMX_EXIT_XSETBV, 0, 3, &e);
+	/* A hardware task switch (CALL/JMP to a TSS, IRET with NT, a task
+	 * gate): not emulated, a named isolation fault. */
+	assert_int_equal(decode(VMX_EXIT_TASK_SWITCH, 0x40000008ull, 0, &e), VMX_ACT_REPORT);
 	assert_int_equal(e.kind, EXIT_OTHER);
-	assert_string_equal(e.other.why, "xsetbv");
-	decode(VMX_EXIT_TASK_SWITCH, 0, 0, &e);
-	assert_int_equal(e.kind, EXIT_OTHER);
-	decode(200, 0, 0, &e);
-	assert_int_equal(e.kind, EXIT_OTHER);
-	assert_string_equal(e.other.why, "unknown exit reason");
+	assert_string_equal(e.other.why, "hardware task switch (not emulated)");
+	/* Anything else is EXIT_OTHER with the reason's name. */
+	static const struct {
+		uint32_t reason;
+		const char *name;
+	} others[] = {
+	    {VMX_EXIT_INIT, "INIT signal"},
+	    {VMX_EXIT_IO_SMI, "I/O SMI"},
+	    {VMX_EXIT_INTR_WINDOW, "interrupt window"},
+	    {VMX_EXIT_INVLPG, "invlpg"},
+	    {VMX_EXIT_RDTSC, "rdtsc"},
+	    {VMX_EXIT_DR_ACCESS, "debug-register access"},
+	    {VMX_EXIT_MTF, "monitor trap flag"},
+	    {VMX_EXIT_PAUSE, "pause"},
+	    {VMX_EXIT_APIC_ACCESS, "APIC access"},
+	    {VMX_EXIT_GDTR_IDTR, "GDTR or IDTR access"},
+	    {VMX_EXIT_WBINVD, "wbinvd"},
+	    {VMX_EXIT_PML_FULL, "page-modification log full"},
+	    {VMX_EXIT_XSAVES, "xsaves"},
+	    {35, "unknown exit reason"},
+	    {200, "unknown exit reason"},
+	    {0xffff, "unknown exit reason"},
+	};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		assert_int_equal(decode(others[i].reason, 0, 2, &e), VMX_ACT_REPORT);
+		assert_int_equal(e.kind, EXIT_OTHER);
+		assert_int_equal(e.raw, others[i].reason);
+		assert_string_equal(e.other.why, others[i].name);
+	}
+}
+
+/* The instruction rows of vmx_exit.c's outcome table. */
+static void test_insn_outcomes(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	/* XSETBV: hv/ validates and switches XCR0, then skips 3 bytes (or
+	 * more with prefixes: the exit's length, never a constant). */
+	assert_int_equal(decode(VMX_EXIT_XSETBV, 0, 4, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_XSETBV);
+	assert_int_equal(e.insn_len, 4);
+	/* INVD: a no-op the backend "performed"; hv/ skips it. */
+	assert_int_equal(decode(VMX_EXIT_INVD, 0, 2, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_EMULATED);
+	assert_int_equal(e.insn_len, 2);
+	/* RDPMC: #GP(0), no PMU. */
+	decode(VMX_EXIT_RDPMC, 0, 2, &e);
+	assert_int_equal(e.kind, EXIT_REFUSED_INSN);
+	assert_string_equal(e.insn.name, "rdpmc");
+	assert_int_equal(e.insn.vector, VECTOR_GP);
+	/* MONITOR, MWAIT, GETSEC: #UD. */
+	static const struct {
+		uint32_t reason;
+		const char *name;
+	} ud[] = {
+	    {VMX_EXIT_MONITOR, "monitor"},
+	    {VMX_EXIT_MWAIT, "mwait"},
+	    {VMX_EXIT_GETSEC, "getsec"},
+	};
+	for (size_t i = 0; i < sizeof(ud) / sizeof(ud[0]); i++) {
+		assert_int_equal(decode(ud[i].reason, 0, 3, &e), VMX_ACT_REPORT);
+		assert_int_equal(e.kind, EXIT_REFUSED_INSN);
+		assert_string_equal(e.insn.name, ud[i].name);
+		assert_int_equal(e.insn.vector, VECTOR_UD);
+	}
 }
 
 static void test_exceptions(void **state)
@@ -178,6 +240,32 @@ static void test_exceptions(void **state)
 	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | 2;
 	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_NMI);
 	assert_int_equal(e.kind, EXIT_INTR);
+	/* #DB (hardware exception): reflected by the backend, hv/ re-enters. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_DB;
+	x.qual = DBG_QUAL_BS;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_DB);
+	assert_int_equal(e.kind, EXIT_NONE);
+	/* #AC with its error code: reflected. */
+	x.intr_info =
+	    INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_AC | INTR_INFO_ERROR_CODE;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_AC);
+	assert_int_equal(e.kind, EXIT_NONE);
+	/* ICEBP: #DB of type "privileged software exception" (5), refused
+	 * with #UD at the ICEBP (hv/ does not skip it). */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_PRIV_SW_EXC << 8) | VECTOR_DB;
+	x.insn_len = 1;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_REFUSED_INSN);
+	assert_string_equal(e.insn.name, "icebp");
+	assert_int_equal(e.insn.vector, VECTOR_UD);
+	/* INT3 (software exception 3) and INT 1 (software interrupt) are not
+	 * in the bitmap: if one exited it would be unexpected. */
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_SW_EXCEPTION << 8) | 3;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	x.intr_info = INTR_INFO_VALID | (INTR_TYPE_SW_INTERRUPT << 8) | VECTOR_DB;
+	assert_int_equal(vmx_exit_decode(&x, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
 	/* An exception outside the bitmap cannot exit: unexpected. */
 	x.intr_info =
 	    INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | VECTOR_GP | INTR_INFO_ERROR_CODE;
@@ -197,10 +285,87 @@ static void test_cr_access(void **state)
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 4 | (3 << 8), 3, &e), VMX_ACT_MOV_CR);
 	assert_int_equal(e.insn_len, 3);
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (0 << 8), 3, &e), VMX_ACT_MOV_CR);
-	/* mov rax, cr3 (type 1) and CR8 writes are not expected. */
+	/* mov rax, cr3 (type 1), CLTS (type 2), LMSW (type 3) are not expected. */
 	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 3 | (1 << 4), 3, &e), VMX_ACT_REPORT);
 	assert_int_equal(e.kind, EXIT_OTHER);
-	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8, 4, &e), VMX_ACT_REPORT);
+	assert_string_equal(e.other.why, "control-register access");
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (2 << 4), 2, &e), VMX_ACT_REPORT);
+	assert_int_equal(e.kind, EXIT_OTHER);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 0 | (3 << 4), 3, &e), VMX_ACT_REPORT);
+	/* mov cr8, rax (4 bytes with REX) and mov r9, cr8: the virtual TPR. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8, 4, &e), VMX_ACT_CR8);
+	assert_int_equal(e.insn_len, 4);
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8 | (1 << 4) | (9 << 8), 4, &e), VMX_ACT_CR8);
+	/* CLTS-type access naming CR8 does not exist: not the TPR. */
+	assert_int_equal(decode(VMX_EXIT_CR_ACCESS, 8 | (2 << 4), 2, &e), VMX_ACT_REPORT);
+}
+
+static void test_cr8(void **state)
+{
+	struct guest_regs r = {.rax = 15, .rbx = 16, .rsp = 7, .r9 = 0xdead};
+	uint8_t tpr = 0;
+
+	(void)state;
+	/* mov cr8, rax: TPR 15. */
+	assert_true(vmx_exit_cr8(8 | (0 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	/* mov r9, cr8 reads it back, the whole register written. */
+	assert_true(vmx_exit_cr8(8 | (1 << 4) | (9 << 8), &r, &tpr));
+	assert_int_equal(r.r9, 15);
+	/* mov cr8, rbx with 16: bit 4 is reserved, #GP, TPR unchanged. */
+	assert_false(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	r.rbx = 1ull << 63;
+	assert_false(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_int_equal(tpr, 15);
+	/* mov cr8, rsp: the encoding 4 is RSP. */
+	assert_true(vmx_exit_cr8(8 | (4 << 8), &r, &tpr));
+	assert_int_equal(tpr, 7);
+	/* Back to 0, read into RAX. */
+	r.rbx = 0;
+	assert_true(vmx_exit_cr8(8 | (3 << 8), &r, &tpr));
+	assert_true(vmx_exit_cr8(8 | (1 << 4), &r, &tpr));
+	assert_int_equal(r.rax, 0);
+	assert_int_equal(tpr, 0);
+}
+
+static void test_error_codes(void **state)
+{
+	(void)state;
+	/* Protected mode: exactly #DF #TS #NP #SS #GP #PF #AC push one. */
+	for (unsigned v = 0; v < 32; v++) {
+		bool pushes = v == 8 || (v >= 10 && v <= 14) || v == 17;
+		assert_int_equal(vmx_exit_pushes_error(v, 0x11), pushes);
+		assert_int_equal(vmx_exit_pushes_error(v, 0x80000011ull), pushes);
+	}
+	/* Real mode (unrestricted guest, CR0.PE = 0): none, not even #GP. */
+	assert_false(vmx_exit_pushes_error(13, 0x10));
+	assert_false(vmx_exit_pushes_error(17, 0x80000000ull));
+	/* Not an exception vector. */
+	assert_false(vmx_exit_pushes_error(32, 0x11));
+	assert_false(vmx_exit_pushes_error(45, 0x11));
+}
+
+static void test_db_dr6(void **state)
+{
+	const uint64_t reset = 0xffff0ff0ull;
+
+	(void)state;
+	/* Single step: BS. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BS), reset | DBG_QUAL_BS);
+	/* Breakpoint 2 hit: B2, and the earlier B0 stays (merged, not replaced). */
+	assert_int_equal(vmx_exit_db_dr6(reset | 1, 1u << 2), reset | 1 | (1u << 2));
+	/* MOV DR with DR7.GD: BD. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BD), reset | DBG_QUAL_BD);
+	/* BLD and RTM are active low in DR6: a cause clears them. */
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_RTM | 1), (reset & ~(1ull << 16)) | 1);
+	assert_int_equal(vmx_exit_db_dr6(reset, DBG_QUAL_BLD), reset & ~(1ull << 11));
+	/* Reserved qualification bits never reach DR6, bits 63:32 stay 0 (a
+	 * MOV to DR6 with them set would #GP in the host). */
+	assert_int_equal(vmx_exit_db_dr6(0, ~(DBG_QUAL_B0_B3 | DBG_QUAL_BLD | DBG_QUAL_BD |
+	                                      DBG_QUAL_BS | DBG_QUAL_RTM)),
+	                 0);
+	assert_int_equal(vmx_exit_db_dr6(reset, ~0ull) >> 32, 0);
 }
 
 static void test_gpr_encoding(void **state)
@@ -228,8 +393,12 @@ int main(void)
 	    cmocka_unit_test(test_vmx_instructions),
 	    cmocka_unit_test(test_instructions),
 	    cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_insn_outcomes),
 	    cmocka_unit_test(test_exceptions),
 	    cmocka_unit_test(test_cr_access),
+	    cmocka_unit_test(test_cr8),
+	    cmocka_unit_test(test_error_codes),
+	    cmocka_unit_test(test_db_dr6),
 	    cmocka_unit_test(test_gpr_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

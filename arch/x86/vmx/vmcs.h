@@ -238,8 +238,32 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 #define INTR_TYPE_PRIV_SW_EXC  5u
 #define INTR_TYPE_SW_EXCEPTION 6u
 
+#define VECTOR_DB 1u
 #define VECTOR_UD 6u
 #define VECTOR_GP 13u
+#define VECTOR_AC 17u
+
+/* Vectors whose delivery pushes an error code (Intel SDM vol. 3A
+ * "Exception and Interrupt Reference"): #DF, #TS, #NP, #SS, #GP, #PF, #AC. */
+#define VECTORS_WITH_ERROR                                                                         \
+	((1u << 8) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 17))
+
+/*
+ * Exit qualification of a #DB (§28.2.1, "Exit Qualification for Debug
+ * Exceptions"); the pending-debug-exceptions field (§25.4.2) uses the same
+ * positions, with bit 12 "enabled breakpoint" instead of BLD. DR6 (vol. 3B
+ * §18.2.3) has B0-B3, BD, BS at the same positions, and BLD and RTM
+ * active low.
+ */
+#define DBG_QUAL_B0_B3    0xfull
+#define DBG_QUAL_BLD      (1ull << 11)
+#define DBG_QUAL_BD       (1ull << 13)
+#define DBG_QUAL_BS       (1ull << 14)
+#define DBG_QUAL_RTM      (1ull << 16)
+#define PENDING_DBG_B0_B3 0xfull
+#define DR7_GD            (1ull << 13)
+#define DEBUGCTL_BTF      (1ull << 1)
+#define RFLAGS_TF         (1ull << 8)
 
 /* Guest interruptibility state (§25.4.2). */
 #define INTERRUPTIBILITY_STI    (1u << 0)
@@ -262,6 +286,8 @@ enum vmx_exit_reason {
 	VMX_EXIT_TRIPLE_FAULT = 2,
 	VMX_EXIT_INIT = 3,
 	VMX_EXIT_SIPI = 4,
+	VMX_EXIT_IO_SMI = 5,
+	VMX_EXIT_OTHER_SMI = 6,
 	VMX_EXIT_INTR_WINDOW = 7,
 	VMX_EXIT_NMI_WINDOW = 8,
 	VMX_EXIT_TASK_SWITCH = 9,
@@ -295,6 +321,11 @@ enum vmx_exit_reason {
 	VMX_EXIT_MONITOR = 39,
 	VMX_EXIT_PAUSE = 40,
 	VMX_EXIT_MACHINE_CHECK = 41,
+	VMX_EXIT_TPR_BELOW_THRESHOLD = 43,
+	VMX_EXIT_APIC_ACCESS = 44,
+	VMX_EXIT_VIRTUALIZED_EOI = 45,
+	VMX_EXIT_GDTR_IDTR = 46,
+	VMX_EXIT_LDTR_TR = 47,
 	VMX_EXIT_EPT_VIOLATION = 48,
 	VMX_EXIT_EPT_MISCONFIG = 49,
 	VMX_EXIT_INVEPT = 50,
@@ -303,11 +334,13 @@ enum vmx_exit_reason {
 	VMX_EXIT_INVVPID = 53,
 	VMX_EXIT_WBINVD = 54,
 	VMX_EXIT_XSETBV = 55,
+	VMX_EXIT_APIC_WRITE = 56,
 	VMX_EXIT_RDRAND = 57,
 	VMX_EXIT_INVPCID = 58,
 	VMX_EXIT_VMFUNC = 59,
 	VMX_EXIT_ENCLS = 60,
 	VMX_EXIT_RDSEED = 61,
+	VMX_EXIT_PML_FULL = 62,
 	VMX_EXIT_XSAVES = 63,
 	VMX_EXIT_XRSTORS = 64,
 };
@@ -337,6 +370,7 @@ enum vmx_exit_reason {
 #define CR_QUAL_TYPE(q)   ((unsigned)(((q) >> 4) & 3u)) /* 0 = MOV to CR */
 #define CR_QUAL_GPR(q)    ((unsigned)(((q) >> 8) & 0xfu))
 #define CR_QUAL_MOV_TO    0u
+#define CR_QUAL_MOV_FROM  1u
 
 /* VM-instruction error numbers worth naming (§31.4). */
 #define VMX_ERR_ENTRY_BAD_CONTROLS 7u

@@ -16,6 +16,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
 #include "mm/palloc.h"
@@ -32,7 +33,13 @@ static struct vmx_cpu {
 	bool on;                        /* VMXON done */
 	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
 	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
 } vmx_cpus[ARCH_MAX_CPUS];
+
+static struct vmx_cpu *vmx_cpu_this(void)
+{
+	return &vmx_cpus[arch_cpu_id()];
+}
 
 static void vmx_caps_read(struct vmx_caps *c)
 {
@@ -116,7 +123,7 @@ static void vmx_region_init(void *region)
  */
 static bool vmx_cpu_init(void)
 {
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	if (c->on)
 		return true;
@@ -143,7 +150,7 @@ static bool vmx_cpu_init(void)
 /* Make x's VMCS the current one on this CPU (VMPTRLD unless it is). */
 void vmx_load(struct vmx_vcpu *x)
 {
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	CHECK(c->on);
 	CHECK(!x->loaded || x->cpu == arch_cpu_id());
@@ -169,7 +176,7 @@ static void vmx_flush(const struct vmx_vcpu *x)
 static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
                           uint32_t ebx)
 {
-	if (tag == 0 || tag > 0xffff || !vmx_cpus[arch_cpu_id()].on)
+	if (tag == 0 || tag > 0xffff || !vmx_cpu_this()->on)
 		return false;
 	struct vmx_vcpu *x = vmx_frame_alloc(tag);
 	void *vmcs = vmx_frame_alloc(tag);
@@ -203,7 +210,7 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 static void vmx_vcpu_fini(struct vcpu *v)
 {
 	struct vmx_vcpu *x = v->arch;
-	struct vmx_cpu *c = &vmx_cpus[arch_cpu_id()];
+	struct vmx_cpu *c = vmx_cpu_this();
 
 	if (!x)
 		return;
@@ -211,62 +218,114 @@ static void vmx_vcpu_fini(struct vcpu *v)
 	CHECK(vmx_vmclear(x->vmcs_pa)); /* no longer active anywhere */
 	if (c->current == x)
 		c->current = NULL;
+	if (c->kgs_owner == x) /* its frame is freed: the next vCPU loads its own */
+		c->kgs_owner = NULL;
 	vmx_flush(x);
 	vmx_frame_free(x->vmcs, x->vpid);
 	vmx_frame_free(x, x->vpid);
 	v->arch = NULL;
 }
 
-void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code)
+/*
+ * Hardware exception `vector` for the next VM entry (§27.6.1), `error`
+ * pushed where the CPU pushes one. VM entry demands the deliver-error-code
+ * bit exactly when the guest is in protected mode (CR0.PE; an
+ * unrestricted guest may run in real mode, which pushes none) and the
+ * vector is one that pushes an error code (§27.2.1.3), so the bit follows
+ * from vmx_exit_pushes_error(), never from the caller.
+ */
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, uint32_t error)
 {
 	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
 
+	CHECK(vector < 32);
 	vmx_load(x);
-	/* No error code in real mode (unrestricted guest, CR0.PE = 0):
-	 * §27.2.1.3. */
-	if (error_code && (vmcs_read(VMCS_GUEST_CR0) & CR0_PE)) {
+	if (vmx_exit_pushes_error(vector, vmcs_read(VMCS_GUEST_CR0))) {
 		info |= INTR_INFO_ERROR_CODE;
-		vmcs_write(VMCS_ENTRY_EXC_ERROR, 0);
+		vmcs_write(VMCS_ENTRY_EXC_ERROR, error);
 	}
 	vmcs_write(VMCS_ENTRY_INTR_INFO, info);
 }
 
+static inline uint64_t vmx_dr6_read(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
+	return v;
+}
+
+static inline void vmx_dr6_write(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%dr6" : : "r"(v));
+}
+
+/*
+ * A #DB into the guest as the CPU delivers one: DR6 gets the causes
+ * (vmx_exit_db_dr6; the VMCS holds no DR6, the scheduler keeps the
+ * running guest's in the register), and DR7.GD is cleared, as the CPU
+ * does on entering the #DB handler so that it may use the debug registers
+ * (vol. 3B §18.2.4; without it a BD fault would recur in the handler).
+ */
+void vmx_inject_db(struct vmx_vcpu *x, uint64_t cause)
+{
+	vmx_load(x);
+	vmx_dr6_write(vmx_exit_db_dr6(vmx_dr6_read(), cause));
+	vmcs_write(VMCS_GUEST_DR7, vmcs_read(VMCS_GUEST_DR7) & ~DR7_GD);
+	vmx_inject_exception(x, VECTOR_DB, 0);
+}
+
+/* hv/'s inject: `has_error` is implied by the vector on VMX (see
+ * vmx_inject_exception); `error` is pushed where the mode pushes one. */
 static void vmx_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
-	vmx_inject_exception(v->arch, vector, has_error);
-	if (has_error && error)
-		vmcs_write(VMCS_ENTRY_EXC_ERROR, error);
+	(void)has_error;
+	vmx_inject_exception(v->arch, vector, error);
 }
 
-/* The single-step trap of an instruction hv/ completed: DR6.BS (the live
- * register: the VMCS does not hold DR6), #DB, and no BS left pending. */
+/*
+ * The single-step trap of an instruction hv/ completed (Intel SDM vol. 3B
+ * §18.3.1.4), as the CPU delivers it: DR6.BS and a #DB of hardware
+ * exception type after the instruction (RIP is already past it). Debug
+ * exceptions the exit left pending (only with MOV-SS blocking, §28.3.4)
+ * would have been delivered by the CPU in this same #DB, so their B0-B3
+ * join DR6 here; an injected hardware exception discards pending debug
+ * exceptions (§27.7.3), and the field is cleared so nothing is left that
+ * could raise a second #DB for the same step.
+ */
 static void vmx_inject_step_db(struct vcpu *v)
 {
-	uint64_t dr6;
+	struct vmx_vcpu *x = v->arch;
+	uint64_t pending;
 
-	vmx_load(v->arch);
-	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
-	dr6 |= 1ull << 14;
-	__asm__ volatile("mov %0, %%dr6" : : "r"(dr6));
-	vmcs_write(VMCS_GUEST_PENDING_DBG, vmcs_read(VMCS_GUEST_PENDING_DBG) & ~(1ull << 14));
-	vmx_inject_exception(v->arch, 1, false);
+	vmx_load(x);
+	pending = vmcs_read(VMCS_GUEST_PENDING_DBG);
+	vmcs_write(VMCS_GUEST_PENDING_DBG, 0);
+	vmx_inject_db(x, (pending & PENDING_DBG_B0_B3) | DBG_QUAL_BS);
 }
 
-/* CPL is SS.DPL (Intel SDM vol. 3C §27.3.1.2). */
+/* The CPL is SS.DPL, saved even for an unusable SS (Intel SDM vol. 3C
+ * §25.4.1, §28.3.2); it is 0 in real mode and 3 in virtual-8086 mode. */
 static unsigned vmx_cpl(struct vcpu *v)
 {
 	vmx_load(v->arch);
 	return (vmcs_read(VMCS_GUEST_SS_AR) >> 5) & 3;
 }
 
+/*
+ * Paging state as the guest sees it: CR0 has no guest/host mask, so the
+ * guest reads the VMCS value; CR4 reads the bits of its mask (the bits VMX
+ * fixes, vmx_vmcs_controls) from the read shadow (§26.3, "MOV from CR4").
+ */
 static void vmx_paging(struct vcpu *v, struct guest_paging *p)
 {
+	uint64_t mask = vmx_caps.cr4_fixed0;
+
 	vmx_load(v->arch);
 	*p = (struct guest_paging){
 	    .cr0 = vmcs_read(VMCS_GUEST_CR0),
 	    .cr3 = vmcs_read(VMCS_GUEST_CR3),
-	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~vmx_caps.cr4_fixed0) |
-	           (vmcs_read(VMCS_CR4_SHADOW) & vmx_caps.cr4_fixed0),
+	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~mask) | (vmcs_read(VMCS_CR4_SHADOW) & mask),
 	    .efer = vmcs_read(VMCS_GUEST_EFER),
 	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
 	};
@@ -277,8 +336,74 @@ static void vmx_s2_invalidate(struct vcpu *v)
 	struct vmx_vcpu *x = v->arch;
 	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
 
-	CHECK(vmx_cpus[arch_cpu_id()].on);
+	CHECK(vmx_cpu_this()->on);
 	CHECK(vmx_invept(single ? INVEPT_SINGLE : INVEPT_ALL, x->eptp));
+}
+
+/*
+ * Guest state that VM entry and exit do not switch, and why no VM sees
+ * another's (or the host's secrets).
+ *
+ * The VMCS guest-state area (Intel SDM vol. 3C §25.4) holds what VM entry
+ * loads (§27.3.2) and VM exit saves (§28.3): CR0, CR3, CR4, DR7, RSP, RIP,
+ * RFLAGS, every segment register with its hidden part (so FS.base and
+ * GS.base), GDTR, IDTR, IA32_DEBUGCTL, IA32_SYSENTER_CS/ESP/EIP, IA32_EFER
+ * (our "load/save IA32_EFER"), and the non-register state (activity,
+ * interruptibility, pending debug exceptions, preemption timer). The MSR
+ * load/store lists are empty. Everything else stays in the CPU across
+ * entry and exit:
+ *
+ *   RAX..R15 but RSP      vmx_run.asm stores and loads them per vCPU
+ *   x87/MMX/SSE, DR0-DR3, DR6, CR2, XCR0, PKRU
+ *                         switched by the scheduler (arch_extstate_switch)
+ *                         before another vCPU runs; XSETBV always exits and
+ *                         hv/ limits XCR0 to x87|SSE, so no AVX, MPX, AMX
+ *                         or other XSAVE state is reachable
+ *   IA32_KERNEL_GS_BASE   SWAPGS makes it guest-writable: switched here,
+ *                         lazily (vmx_kgs_switch)
+ *   CR8 / TPR             never the guest's: MOV CR8 exits (virtual TPR)
+ *   IA32_STAR, LSTAR, CSTAR, FMASK, TSC_AUX, PAT, MTRRs, PERF_GLOBAL_CTRL,
+ *   SPEC_CTRL, XSS, BNDCFGS, U_CET/S_CET, PL0-3_SSP, and every other MSR
+ *                         never written by a guest (every WRMSR but EFER's
+ *                         is #GP, no MSR bitmap) and never read (RDMSR is
+ *                         #GP too); they hold the host's values, the same
+ *                         for every VM. A guest's SYSCALL uses the host's
+ *                         STAR/LSTAR (firmware's, the hypervisor has no
+ *                         SYSCALL entry): a guest-internal fault, nothing
+ *                         from another VM. RDTSCP, RDPID, XSAVES,
+ *                         INVPCID raise #UD (their "enable" secondary
+ *                         controls are 0), so TSC_AUX and XSS are not read
+ *   TSC                   shared and read-only for guests (RDTSC does not
+ *                         exit; WRMSR to IA32_TSC or TSC_ADJUST is #GP): a
+ *                         clock, not state a VM can leave behind
+ *   performance counters  RDPMC exits (#GP); PMU MSRs are #GP
+ *   the LAPIC             not mapped in any EPT; x2APIC MSRs are #GP
+ *   TLBs, paging caches   tagged by VPID and EPTP, flushed when a vCPU is
+ *                         created (vmx_flush) and on every unmap
+ *
+ * Not covered here: microarchitectural state (caches, branch predictors,
+ * store buffers) is shared; Labyrinth issues no IBPB/VERW between VMs.
+ */
+
+/*
+ * IA32_KERNEL_GS_BASE is in neither the guest- nor the host-state area
+ * (§25.4, §25.5), and SWAPGS exchanges it with GS.base without exiting:
+ * one VM's value would be what the next one swaps in. Each vCPU keeps its
+ * own (reset value 0); before a VM entry, if another vCPU's value is live
+ * on this CPU, it is saved into that vCPU and this one's is loaded. The
+ * hypervisor itself never uses SWAPGS, so the live value is the owner's
+ * between its exits. Negative control: FIX_KGS_SWITCH off, no switch.
+ */
+static void vmx_kgs_switch(struct vmx_vcpu *x)
+{
+	struct vmx_cpu *c = vmx_cpu_this();
+
+	if (!lab_fix_on(FIX_KGS_SWITCH) || c->kgs_owner == x)
+		return;
+	if (c->kgs_owner)
+		c->kgs_owner->kgs = rdmsr(MSR_KERNEL_GS_BASE);
+	wrmsr(MSR_KERNEL_GS_BASE, x->kgs);
+	c->kgs_owner = x;
 }
 
 /* hv/ moved RIP past an instruction it completed: blocking by STI or
@@ -311,9 +436,15 @@ static void vmx_regs_from_vmcs(struct vcpu *v)
 	    (vmcs_read(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read(VMCS_GUEST_CS_AR) & AR_L);
 }
 
-/* An event whose delivery the exit interrupted (IDT-vectoring info,
+/*
+ * An event whose delivery the exit interrupted (IDT-vectoring info,
  * §25.9.3, §28.2.3) is delivered again by injecting it at the next entry
- * (§27.6). */
+ * (§27.6). When the exit is itself an exception the backend reflects
+ * (#UD, #DB, #AC: all "benign", vol. 3A Table "Interrupt and Exception
+ * Classes", so the CPU would handle the two serially, never as #DF), the
+ * reflected exception replaces it; a fault re-raises the lost event when
+ * its handler returns.
+ */
 static void vmx_reinject_vectoring(const struct vmx_exit_info *xi)
 {
 	uint32_t info = (uint32_t)vmcs_read(VMCS_IDT_VECTORING_INFO);
@@ -370,6 +501,7 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 	vmx_load(x);
 	if (!x->launched)
 		vmx_vmcs_host();
+	vmx_kgs_switch(x);
 	vmx_regs_to_vmcs(v);
 	int rc = vmx_enter(&v->regs, x->launched);
 	if (rc != 0) {
@@ -397,6 +529,15 @@ static void vmx_run(struct vcpu *v, struct vm_exit *e)
 		break;
 	case VMX_ACT_MOV_CR:
 		vmx_emul_mov_cr(v, e, xi.qual);
+		break;
+	case VMX_ACT_CR8:
+		vmx_emul_cr8(v, e, xi.qual);
+		break;
+	case VMX_ACT_DB:
+		vmx_emul_db(v, e, xi.qual);
+		break;
+	case VMX_ACT_AC:
+		vmx_emul_ac(v, e);
 		break;
 	case VMX_ACT_TIMER:
 		vmx_vmcs_preempt_rearm();

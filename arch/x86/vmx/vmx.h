@@ -20,6 +20,8 @@ struct vmx_vcpu {
 	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
 	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
 	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
+	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
+	uint64_t kgs;      /* its IA32_KERNEL_GS_BASE while another's is live */
 	char why[64];      /* text of the last EXIT_ENTRY_FAILED */
 };
 
@@ -44,13 +46,21 @@ void vmx_vmcs_preempt_rearm(void);
  * *e as EXIT_NONE when it did, or sets what hv/ must see. */
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e);
 void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_db(struct vcpu *v, struct vm_exit *e, uint64_t qual);
+void vmx_emul_ac(struct vcpu *v, struct vm_exit *e);
 uint64_t vmx_efer_read(struct vcpu *v);
 bool vmx_efer_write(struct vcpu *v, uint64_t val);
 
 /* vmx.c: make x's VMCS current on this CPU; queue a hardware exception
- * for the next VM entry. */
+ * for the next VM entry (error code pushed where the CPU pushes one). */
 void vmx_load(struct vmx_vcpu *x);
-void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, bool error_code);
+void vmx_inject_exception(struct vmx_vcpu *x, unsigned vector, uint32_t error);
+
+/* vmx.c: deliver a #DB whose causes are `cause` (exit-qualification
+ * layout, DBG_QUAL_*): DR6 and DR7.GD as the CPU leaves them, #DB
+ * injected. The vCPU's DR6 must be the live one (its slice is running). */
+void vmx_inject_db(struct vmx_vcpu *x, uint64_t cause);
 
 /* vmx_run.asm: enter the guest with its GPRs from *regs (VMLAUNCH when
  * `launched` is 0, VMRESUME otherwise) and store them back at the exit.

@@ -15,20 +15,31 @@
  *                    after CLI would never exit on the tick alone)
  *              avoid virtual NMIs, posted interrupts
  *   primary    need  HLT, unconditional I/O (every port exits), MWAIT,
- *                    MONITOR and RDPMC exiting, secondary controls
+ *                    MONITOR and RDPMC exiting, secondary controls, CR8
+ *                    load and store exiting: without them MOV to CR8 writes
+ *                    the physical TPR (Intel SDM vol. 3C §26.3, "MOV to
+ *                    CR8"), and a guest TPR of 15 masks the host tick for
+ *                    good; with them every MOV to/from CR8 exits (§26.1.3)
+ *                    and vmx_emul.c keeps a virtual TPR per vCPU
  *              avoid I/O and MSR bitmaps (so every port and every MSR
- *                    exits), CR3 and CR8 load/store exiting, TPR shadow,
- *                    interrupt/NMI-window exiting, monitor trap flag,
- *                    INVLPG, RDTSC and MOV-DR exiting
+ *                    exits), CR3 load/store exiting, TPR shadow (it would
+ *                    turn the CR8 exits off, §26.3), interrupt/NMI-window
+ *                    exiting, monitor trap flag, INVLPG, RDTSC and MOV-DR
+ *                    exiting
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
  *                    paging off); everything else stays 0
- *   exit       need  64-bit host, save and load IA32_EFER
+ *   exit       need  64-bit host, save and load IA32_EFER, save debug
+ *                    controls (DR7 and IA32_DEBUGCTL go to the guest-state
+ *                    area, §28.3.1; a TRUE_EXIT MSR may let it be 0)
  *              want  save the preemption timer (it counts the guest's run
  *                    time across exits instead of restarting at each entry)
  *              avoid acknowledge interrupt on exit (the tick stays
  *                    pending in the LAPIC for the host to take), PAT and
  *                    PERF_GLOBAL_CTRL loading
- *   entry      need  load IA32_EFER
+ *   entry      need  load IA32_EFER, load debug controls (the guest's DR7
+ *                    and IA32_DEBUGCTL come from the VMCS, §27.3.2.1; with
+ *                    0, as Bochs' TRUE_ENTRY MSR allows, every guest runs
+ *                    with the DR7 of 400H that each VM exit leaves, §28.5.1)
  *              avoid IA-32e mode guest (Multiboot starts in 32-bit
  *                    mode), entry to SMM, dual-monitor, PAT and
  *                    PERF_GLOBAL_CTRL loading
@@ -53,11 +64,12 @@ static const struct vmx_ctl_policy pin_policy = {
 static const struct vmx_ctl_policy proc_policy = {
     .field = "primary",
     .need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-            PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS,
+            PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS | PROC_CR8_LOAD_EXITING |
+            PROC_CR8_STORE_EXITING,
     .avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_CR3_LOAD_EXITING |
-             PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
-             PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW | PROC_MONITOR_TRAP_FLAG |
-             PROC_INVLPG_EXITING | PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING,
+             PROC_CR3_STORE_EXITING | PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW |
+             PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING | PROC_RDTSC_EXITING |
+             PROC_MOV_DR_EXITING,
 };
 
 static const struct vmx_ctl_policy proc2_policy = {
@@ -67,14 +79,14 @@ static const struct vmx_ctl_policy proc2_policy = {
 
 static const struct vmx_ctl_policy exit_policy = {
     .field = "exit",
-    .need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+    .need = EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_DEBUG,
     .want = EXIT_SAVE_PREEMPT_TIMER,
     .avoid = EXIT_ACK_INTR | EXIT_LOAD_PAT | EXIT_LOAD_PERF_GLOBAL,
 };
 
 static const struct vmx_ctl_policy entry_policy = {
     .field = "entry",
-    .need = ENTRY_LOAD_EFER,
+    .need = ENTRY_LOAD_EFER | ENTRY_LOAD_DEBUG,
     .avoid = ENTRY_IA32E_GUEST | ENTRY_SMM | ENTRY_DUAL_MONITOR | ENTRY_LOAD_PAT |
              ENTRY_LOAD_PERF_GLOBAL,
 };

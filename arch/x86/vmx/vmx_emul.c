@@ -7,8 +7,16 @@
  *    are read (hv/gmem.c: the guest's tables, read-only, through the VM's
  *    EPT tree) and a VMMCALL is reported as EXIT_HYPERCALL; any other #UD
  *    is reflected into the guest (EXIT_NONE).
+ *  - #DB and #AC (exception bitmap): reflected into the guest as the CPU
+ *    would have delivered them, one VM exit each.
  *  - MOV to CR4 that sets VMXE, the one bit the guest/host mask keeps:
  *    VMX is not offered to guests, so #GP as on a CPU without VMX.
+ *  - MOV to/from CR8 (CR8-load/store exiting, vmx_caps.c): the guest's
+ *    TPR is a per-vCPU value that only CR8 reads back (Intel SDM vol. 3A,
+ *    "Task Priority in IA-32e Mode": CR8 bits 3:0 are TPR bits 7:4; the
+ *    rest is reserved). Guests get no interrupts, so the value masks
+ *    nothing; the physical TPR stays the host's and the host tick always
+ *    gets through.
  *  - IA32_EFER, a VMCS field ("load/save IA32_EFER" controls), for hv/'s
  *    MSR policy (efer_read / efer_write in struct virt_ops).
  */
@@ -47,7 +55,7 @@ void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 		e->insn_len = sizeof(vmmcall);
 		return;
 	}
-	vmx_inject_exception(v->arch, VECTOR_UD, false);
+	vmx_inject_exception(v->arch, VECTOR_UD, 0);
 	e->kind = EXIT_NONE;
 }
 
@@ -60,7 +68,54 @@ void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual)
 
 	if (CR_QUAL_NUMBER(qual) != 4 || !(val & vmx_caps.cr4_fixed0))
 		return;
-	vmx_inject_exception(v->arch, VECTOR_GP, true);
+	vmx_inject_exception(v->arch, VECTOR_GP, 0);
+	e->kind = EXIT_NONE;
+}
+
+/* MOV to/from CR8: done (EXIT_EMULATED, hv/ skips it and raises the
+ * single-step trap), or #GP(0) for a value above 15. CR8 exists only in
+ * 64-bit mode and MOV CR at CPL > 0 faults before any VM exit (§26.1.1),
+ * so the exit itself needs no mode or privilege check. */
+void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	if (!vmx_exit_cr8(qual, &v->regs, &x->tpr)) {
+		vmx_inject_exception(x, VECTOR_GP, 0);
+		e->kind = EXIT_NONE;
+		return;
+	}
+	e->kind = EXIT_EMULATED;
+}
+
+/*
+ * A #DB that exited (the exception bitmap has #DB so that a #DB whose
+ * delivery raises another, CVE-2015-8104, loops through VM exits the
+ * scheduler preempts, not inside the CPU): the exit updated neither DR6
+ * nor DR7.GD (Intel SDM vol. 3C §28.1), vmx_inject_db does what the CPU
+ * would have. RIP is unchanged, so blocking by STI or MOV SS stays; VM
+ * entry then requires pending BS when RFLAGS.TF = 1 and DEBUGCTL.BTF = 0
+ * (§27.3.1.5), which the exit does not save for a #DB (§28.3.4): set it,
+ * or the entry would fail. The injected #DB discards it (§27.7.3).
+ */
+void vmx_emul_db(struct vcpu *v, struct vm_exit *e, uint64_t qual)
+{
+	const uint64_t blocking = INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS;
+	struct vmx_vcpu *x = v->arch;
+
+	if ((v->regs.rflags & RFLAGS_TF) && !(vmcs_read(VMCS_GUEST_DEBUGCTL) & DEBUGCTL_BTF) &&
+	    (vmcs_read(VMCS_GUEST_INTERRUPTIBILITY) & blocking))
+		vmcs_write(VMCS_GUEST_PENDING_DBG, vmcs_read(VMCS_GUEST_PENDING_DBG) | DBG_QUAL_BS);
+	vmx_inject_db(x, qual);
+	e->kind = EXIT_NONE;
+}
+
+/* An #AC that exited (CVE-2015-5307: an #AC whose delivery raises #AC
+ * loops inside the CPU): reflected, error code 0 (vol. 3A, "Interrupt
+ * 17-Alignment Check Exception"). */
+void vmx_emul_ac(struct vcpu *v, struct vm_exit *e)
+{
+	vmx_inject_exception(v->arch, VECTOR_AC, 0);
 	e->kind = EXIT_NONE;
 }
 

@@ -25,12 +25,32 @@ enum vmx_exit_action {
 			 * anything else is reflected */
 	VMX_ACT_NMI,    /* a host NMI arrived while the guest ran */
 	VMX_ACT_MOV_CR, /* MOV to CR0/CR4 touched a bit VMX owns (guest/host mask) */
+	VMX_ACT_CR8,    /* MOV to/from CR8: the virtual TPR (vmx_exit_cr8) */
+	VMX_ACT_DB,     /* a #DB (qualification: its causes): reflect it */
+	VMX_ACT_AC,     /* an #AC: reflect it, error code 0 */
 	VMX_ACT_TIMER,  /* the VMX-preemption timer ran out: rearm it (EXIT_INTR) */
 };
 
 /* Decode `x` into *e (kind, insn_len, raw and the kind's fields) and say
  * what to do with it. Never fails: unknown exits become EXIT_OTHER. */
 enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_exit *e);
+
+/*
+ * MOV to or from CR8 (exit qualification `qual`, §28.2.1) against the
+ * vCPU's virtual TPR `*tpr`: a read stores it, zero-extended, in the GPR;
+ * a write of a value with bits 63:4 set is refused (false: the guest
+ * gets #GP(0), Intel SDM vol. 2, "MOV - Move to/from Control Registers")
+ * and changes nothing. True when the instruction is done.
+ */
+bool vmx_exit_cr8(uint64_t qual, struct guest_regs *regs, uint8_t *tpr);
+
+/* Whether a hardware exception `vector` pushes an error code in a guest
+ * with this CR0 (none in real mode, CR0.PE = 0). */
+bool vmx_exit_pushes_error(unsigned vector, uint64_t cr0);
+
+/* The guest's DR6 after the CPU delivered a #DB with causes `cause`
+ * (exit-qualification layout, vmcs.h DBG_QUAL_*). */
+uint64_t vmx_exit_db_dr6(uint64_t dr6, uint64_t cause);
 
 /* The guest register with x86 encoding `n` (0 = RAX, 1 = RCX, ... 15 = R15),
  * as exit qualifications name them; RSP is regs->rsp. */

@@ -7,18 +7,48 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_insn.h"
 #include "arch/x86/x86.h"
+#include "lab/fix.h"
 
-/* Exceptions that exit (§25.6.3): #UD only, to recognise AMD's VMMCALL. */
-#define EXCEPTION_BITMAP (1u << VECTOR_UD)
+/*
+ * Exceptions that exit (§25.6.3): #UD, to recognise AMD's VMMCALL; #DB and
+ * #AC, whose delivery can raise the same exception again forever inside
+ * the CPU, with no VM exit and no interrupt window, hanging the machine
+ * (CVE-2015-8104, CVE-2015-5307): intercepted, each is one VM exit that
+ * vmx_emul.c reflects and the scheduler can preempt. Negative control:
+ * FIX_DB_INTERCEPT off leaves #UD alone, the old behaviour.
+ */
+static uint32_t vmx_vmcs_exception_bitmap(void)
+{
+	uint32_t bitmap = 1u << VECTOR_UD;
+
+	if (lab_fix_on(FIX_DB_INTERCEPT))
+		bitmap |= (1u << VECTOR_DB) | (1u << VECTOR_AC);
+	return bitmap;
+}
+
+/*
+ * The primary controls of the policy (vmx_caps.c). Negative control: with
+ * FIX_CR8_EXITING off, CR8-load/store exiting stay clear where the CPU
+ * allows 0, the old behaviour (MOV to CR8 writes the physical TPR, Intel
+ * SDM vol. 3C §26.3).
+ */
+static uint32_t vmx_vmcs_proc_ctls(void)
+{
+	uint32_t cr8 = PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING;
+
+	if (lab_fix_on(FIX_CR8_EXITING))
+		return vmx_controls.proc;
+	return vmx_controls.proc & ~(cr8 & ~(uint32_t)vmx_caps.proc);
+}
 
 void vmx_vmcs_controls(const struct vmx_vcpu *x)
 {
 	vmcs_write(VMCS_PIN_CTLS, vmx_controls.pin);
-	vmcs_write(VMCS_PROC_CTLS, vmx_controls.proc);
+	vmcs_write(VMCS_PROC_CTLS, vmx_vmcs_proc_ctls());
 	vmcs_write(VMCS_PROC_CTLS2, vmx_controls.proc2);
 	vmcs_write(VMCS_EXIT_CTLS, vmx_controls.exit);
 	vmcs_write(VMCS_ENTRY_CTLS, vmx_controls.entry);
-	vmcs_write(VMCS_EXCEPTION_BITMAP, EXCEPTION_BITMAP);
+	vmcs_write(VMCS_EXCEPTION_BITMAP, vmx_vmcs_exception_bitmap());
 	vmcs_write(VMCS_CR3_TARGET_COUNT, 0);
 	vmcs_write(VMCS_EXIT_MSR_STORE_COUNT, 0);
 	vmcs_write(VMCS_EXIT_MSR_LOAD_COUNT, 0);
