@@ -121,8 +121,10 @@ struct virt_ops {
 
 	/*
 	 * Raise exception `vector` in the guest at its current RIP on the next
-	 * entry, with `error` pushed when `has_error` (dropped where the guest's
-	 * mode pushes none: real mode).
+	 * entry, with `error` as its error code. Whether an error code is
+	 * pushed follows the architecture, not `has_error`: the vectors that
+	 * have one (#DF, #TS, #NP, #SS, #GP, #PF, #AC), and none in real mode
+	 * (VM entry checks exactly this, Intel SDM vol. 3C §27.2.1.3).
 	 */
 	void (*inject)(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
 

@@ -20,6 +20,15 @@ struct tss {
 } __attribute__((packed));
 static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
 
+/* Per-CPU VMX state (arch/x86/vmx/vmx.c), touched only by its own CPU. */
+struct vmx_vcpu;
+struct vmx_cpu {
+	bool on;                        /* VMXON done */
+	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
+	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
+};
+
 #define X86_IST_STACKS 2
 #define X86_IST_BYTES  8192
 
@@ -30,6 +39,7 @@ struct x86_cpu {
 	uint8_t ist[X86_IST_STACKS][X86_IST_BYTES] __attribute__((aligned(16))); /* (i) */
 	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
 	void (*tick_fn)(void); /* (i) the scheduler's tick */
+	struct vmx_cpu vmx;    /* (o) the VMX backend's */
 };
 static_assert(__builtin_offsetof(struct x86_cpu, cpu) == 0, "GS base is the struct cpu");
 

@@ -13,6 +13,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
@@ -28,17 +29,10 @@ struct vmx_caps vmx_caps;
 struct vmx_controls vmx_controls;
 uint32_t vmx_preempt_ticks;
 
-/* Per-CPU VMX state, touched only by its own CPU. */
-static struct vmx_cpu {
-	bool on;                        /* VMXON done */
-	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
-	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
-	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
-} vmx_cpus[ARCH_MAX_CPUS];
-
+/* This CPU's VMX state (struct vmx_cpu, in its struct x86_cpu). */
 static struct vmx_cpu *vmx_cpu_this(void)
 {
-	return &vmx_cpus[arch_cpu_id()];
+	return &x86_this_cpu()->vmx;
 }
 
 static void vmx_caps_read(struct vmx_caps *c)
