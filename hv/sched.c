@@ -61,6 +61,15 @@ static void run_slice(struct vcpu *v)
 	while (vm->state == VM_RUNNING && !c->need_resched) {
 		v->ops->run(v, &e);
 		exit_handle(v, &e);
+		/*
+		 * Every exit is a scheduling point: a tick that is pending is
+		 * taken here, whatever the exit was. A guest may exit without
+		 * ever running an instruction (an exception whose delivery
+		 * raises it again, reflected each time) and so without letting
+		 * the tick or the VMX-preemption timer make it exit (Bochs
+		 * counts neither while the guest has IF=0 and runs nothing).
+		 */
+		arch_irq_window();
 	}
 	c->current = NULL;
 	if (vm->state == VM_RUNNING)
