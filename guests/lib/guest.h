@@ -155,3 +155,17 @@ uint64_t pattern_word(uint64_t seed, uint64_t tag);
 void page_fill(uint64_t va, uint64_t seed, uint64_t tag);
 long page_compare(uint64_t va, uint64_t seed, uint64_t tag);
 bool page_is_zero(uint64_t va);
+
+/* ---- ring3.c: code at CPL 3; IDT gates beyond the exceptions */
+#define RING3_VECTOR 0x80        /* the DPL-3 gate ring-3 code returns through */
+#define RFLAGS_AC    (1ul << 18) /* alignment check (with CR0.AM, at CPL 3) */
+/* Loads a GDT with ring-3 segments and a TSS, a 256-gate IDT (the
+ * exception gates kept) and makes the identity map user-accessible. Once;
+ * ring3_call() and ring3_set_gate() call it when needed. */
+void ring3_init(void);
+/* Runs fn(arg) at CPL 3 and returns its value, back in ring 0. `rflags`
+ * may add RFLAGS_AC (other bits are ignored: IF = 0, IOPL = 0). fn must
+ * not print (no I/O at CPL 3); TRAP_GUARD works inside it. */
+long ring3_call(long (*fn)(uint64_t), uint64_t arg, uint64_t rflags);
+/* Points IDT gate `vector` at `handler` (an interrupt gate, DPL `dpl`). */
+void ring3_set_gate(unsigned vector, void (*handler)(void), unsigned dpl);
