@@ -5,7 +5,7 @@
 #   make guests              build them all
 #   make test-guests-qemu    run the plain-QEMU suite (tests/guests/)
 
-GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn
+GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack
 GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
 
 GUEST_LIB_OBJS := $(patsubst guests/lib/%.c,$(BUILD)/guests/lib/%.o,$(wildcard guests/lib/*.c)) \
