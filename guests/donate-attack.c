@@ -18,20 +18,26 @@
  *       default (RAM + 64 frames): had the spam landed, the first touches
  *       would find the budget used up (an isolation fault).
  * (b) The promise gate:
- *   drain accomplice=<id> victims=<id,id,...> [after=<id,...>]
- *       waits until the `after` VMs ended, allocates window pages until
- *       -ENOMEM, then donates them to the accomplice one per fresh 2 MiB
- *       region of its window (each needs a new table page): the gate must
- *       stop that with -ENOMEM too. It then opens a one-page window at
- *       SIGNAL_GPA ("attack over", seen by the others' probes), holds
- *       everything until every victim ended, and gives it all back.
+ *   drain accomplices=<id,...> victims=<id,...> [after=<id,...>]
+ *       touches all of its RAM, waits until the `after` VMs ended, allocates
+ *       window pages until -ENOMEM, then donates them to each accomplice in
+ *       turn, one per fresh 2 MiB region of its window (each needs a new
+ *       table page): the gate must stop that with -ENOMEM too. It then
+ *       opens a one-page window at SIGNAL_GPA ("attack over", seen by the
+ *       others' probes), holds everything until every victim ended, and
+ *       gives it all back.
  *   accomplice attacker=<id>
- *       accepts one page at region k, waits for it, accepts region k + 1,
- *       ... until the attacker signals; keeps the pages (and so the table
- *       pages) until the attacker ended.
+ *       touches all of its RAM, accepts one page at region k, waits for
+ *       it, accepts region k + 1, ... until the attacker signals; keeps the
+ *       pages (and so the table pages) until the attacker ended.
  *   touch attacker=<id>
  *       a victim: waits for the attacker's signal, then touches all of its
  *       RAM, which was promised when it started.
+ *   Demand faults may take the allocator's reserve below `min`, so the
+ *   table pages stolen without the gate must outnumber that reserve to
+ *   make a victim's first touch fail: up to 511 per accomplice, and every
+ *   VM but the victims maps its own RAM first, so that no untouched
+ *   promise of theirs cushions the victims either.
  * Labyrinth only. A probe is a donation of a page the prober does not
  * have (PROBE_SRC): -ESRCH says the VM ended, -EACCES that it has no
  * window there (docs/abi.md error order), anything else that it has one.
@@ -59,6 +65,14 @@ static struct hc_mem_stats da_stats;
 static uint64_t da_owned(void)
 {
 	return hc_mem_stats((uintptr_t)&da_stats) == 0 ? da_stats.owned_by_caller : ~0ul;
+}
+
+/* Information for people: the allocator's figures, summed over its zones. */
+static void da_print_free(const char *when)
+{
+	da_owned();
+	con_printf("donate-attack: %s: %lu clean + %lu dirty frames free, min %lu\n", when,
+	           da_stats.free_clean, da_stats.free_dirty, da_stats.min);
 }
 
 /* ---- probes of other VMs */
@@ -201,18 +215,35 @@ static uint64_t da_spam_gpa(unsigned i)
 	return HC_WINDOW_BASE + ((uint64_t)i * 0x20b000ul) % HC_WINDOW_SIZE;
 }
 
+/*
+ * A donation of SPAM_SRC, allocated again first if an earlier donation
+ * took it (every one should be refused, but then a landed one must not
+ * turn the rest into -ENOENT). *landed counts the ones that landed.
+ */
+static long da_spam_donate(uint64_t victim, uint64_t gpa, unsigned *landed)
+{
+	long r;
+
+	if (hc_page_owned(SPAM_SRC) != 1 && (r = hc_page_alloc(SPAM_SRC)) != 0)
+		return r;
+	r = hc_page_donate(SPAM_SRC, victim, gpa);
+	*landed += r == 0;
+	return r;
+}
+
 /* Errors in the documented order, with a victim that consented at gpa. */
 static void da_spam_order(uint64_t victim, uint64_t gpa)
 {
-	check_eq("donate-unaligned-einval", hc_page_donate(SPAM_SRC, victim, gpa + 8), -EINVAL);
-	check_eq("donate-ram-einval", hc_page_donate(SPAM_SRC, victim, 2 * MiB), -EINVAL);
-	check_eq("donate-nosuch-esrch", hc_page_donate(SPAM_SRC, 999, gpa), -ESRCH);
+	unsigned landed = 0;
+
+	check_eq("donate-unaligned-einval", da_spam_donate(victim, gpa + 8, &landed), -EINVAL);
+	check_eq("donate-ram-einval", da_spam_donate(victim, 2 * MiB, &landed), -EINVAL);
+	check_eq("donate-nosuch-esrch", da_spam_donate(999, gpa, &landed), -ESRCH);
 	check_eq("donate-unmapped-eacces", hc_page_donate(PROBE_SRC, victim, gpa + PAGE_SIZE),
 	         -EACCES);
-	check_eq("donate-onto-mapped-eacces", hc_page_donate(SPAM_SRC, victim, VICTIM_OWN),
-	         -EACCES);
-	check_eq("donate-closed-window-eacces", hc_page_donate(SPAM_SRC, victim, DECOY), -EACCES);
-	check_eq("donate-below-window-eacces", hc_page_donate(SPAM_SRC, victim, gpa - PAGE_SIZE),
+	check_eq("donate-onto-mapped-eacces", da_spam_donate(victim, VICTIM_OWN, &landed), -EACCES);
+	check_eq("donate-closed-window-eacces", da_spam_donate(victim, DECOY, &landed), -EACCES);
+	check_eq("donate-below-window-eacces", da_spam_donate(victim, gpa - PAGE_SIZE, &landed),
 	         -EACCES);
 }
 
@@ -227,16 +258,10 @@ static void da_spam_flood(uint64_t victim, uint64_t gpa)
 
 		if (g == gpa)
 			g += 2 * PAGE_SIZE;
-		r = hc_page_donate(SPAM_SRC, victim, g);
+		r = da_spam_donate(victim, g, &landed);
 		if (r == -EACCES) {
 			eacces++;
-			continue;
-		}
-		if (r == 0) {
-			landed++;
-			if (hc_page_alloc(SPAM_SRC) != 0) /* the page left: another one */
-				break;
-		} else {
+		} else if (r != 0) {
 			other++;
 			last_other = r;
 		}
@@ -263,6 +288,9 @@ static void da_spam(void)
 		return;
 	da_spam_order(victim, gpa);
 	da_spam_flood(victim, gpa);
+	if (!check(hc_page_owned(SPAM_SRC) == 1 || hc_page_alloc(SPAM_SRC) == 0, "src-ready",
+	           "no page at 0x%lx to donate", SPAM_SRC))
+		return;
 	donate_write_secret(SPAM_SRC, gpa);
 	check_eq("consented-donation", hc_page_donate(SPAM_SRC, victim, gpa), 0);
 	if (!check_eq("realloc", hc_page_alloc(SPAM_SRC), 0))
@@ -299,15 +327,16 @@ static void da_victim(void)
 
 /* ---- (b) the promise gate */
 
-/* Donates drained pages, from the top, to one fresh region of the
- * accomplice after another; the count that landed, *last = the last result. */
-static uint64_t da_drain_donate(uint64_t accomplice, uint64_t drained, long *last)
+/* Donates drained pages, from the top (the first `stolen` are gone), to
+ * one fresh region of the accomplice after another; the count that landed,
+ * *last = the last result. */
+static uint64_t da_drain_donate(uint64_t accomplice, uint64_t drained, uint64_t stolen, long *last)
 {
-	uint64_t stolen = 0;
+	uint64_t landed = 0;
 
 	*last = 0;
-	for (unsigned k = 0; k < REGIONS && stolen < drained; k++) {
-		uint64_t src = WPAGE(drained - 1 - stolen), y = 0;
+	for (unsigned k = 0; k < REGIONS && stolen + landed < drained; k++) {
+		uint64_t src = WPAGE(drained - 1 - stolen - landed), y = 0;
 		long r;
 
 		while ((r = hc_page_donate(src, accomplice, REGION(k))) == -EACCES &&
@@ -316,33 +345,44 @@ static uint64_t da_drain_donate(uint64_t accomplice, uint64_t drained, long *las
 		*last = r;
 		if (r != 0)
 			break;
-		stolen++;
+		landed++;
 	}
-	return stolen;
+	return landed;
 }
 
 static void da_drain(void)
 {
-	uint64_t accomplice, victims[MAX_IDS], after[MAX_IDS], n = 0, stolen, freed = 0;
+	uint64_t acc[MAX_IDS], victims[MAX_IDS], after[MAX_IDS], n = 0, stolen = 0, freed = 0;
+	unsigned nacc = da_ids("accomplices", acc, MAX_IDS);
 	unsigned nv = da_ids("victims", victims, MAX_IDS), na = da_ids("after", after, MAX_IDS);
-	uint64_t owned = da_owned();
+	uint64_t owned;
 	long r = 0;
 
-	if (!check(args_dec("accomplice", &accomplice) && nv > 0, "args",
-	           "need accomplice=<id> victims=<id,...> (got '%s')", boot.args))
+	if (!check(nacc > 0 && nv > 0, "args",
+	           "need accomplices=<id,...> victims=<id,...> (got '%s')", boot.args))
 		return;
+	da_touch_all(0);
+	owned = da_owned();
 	check(da_wait_ended(after, na), "after-ended", "the VMs to wait for did not end");
 	while (n < WINDOW_PAGES - 16 && (r = hc_page_alloc(WPAGE(n))) == 0)
 		n++;
 	con_printf("donate-attack: %lu pages allocated, then %s\n", n, hc_errno_name(r));
 	check(r == -ENOMEM, "drain-enomem", "%s after %lu pages", hc_errno_name(r), n);
-	stolen = da_drain_donate(accomplice, n, &r);
-	con_printf("donate-attack: %lu donations into fresh regions, then %s\n", stolen,
-	           hc_errno_name(r));
+	da_print_free("drained");
+	r = 0;
+	for (unsigned a = 0; a < nacc && r == 0; a++) {
+		uint64_t landed = da_drain_donate(acc[a], n, stolen, &r);
+
+		con_printf("donate-attack: %lu donations into fresh regions of VM %lu, then %s\n",
+		           landed, acc[a], hc_errno_name(r));
+		stolen += landed;
+	}
 	check(r == -ENOMEM, "gate-refused", "%lu donations landed, then %s", stolen,
 	      hc_errno_name(r));
+	da_print_free("after the donations");
 	check_eq("signal", hc_page_accept(SIGNAL_GPA, 1), 0);
 	check(da_wait_ended(victims, nv), "victims-ended", "a victim did not end");
+	da_print_free("victims ended");
 	for (uint64_t i = 0; i < n - stolen; i++)
 		freed += hc_page_free(WPAGE(i)) == 0;
 	check(freed == n - stolen, "free-all", "freed %lu of %lu", freed, n - stolen);
@@ -359,6 +399,7 @@ static void da_accomplice(void)
 	if (!check(args_dec("attacker", &attacker), "args", "need attacker=<id> (got '%s')",
 	           boot.args))
 		return;
+	da_touch_all(0);
 	if (!check_eq("accept-first", hc_page_accept(REGION(0), 1), 0))
 		return;
 	for (uint64_t y = 0; y < WAIT_YIELDS; y++) {
