@@ -293,7 +293,7 @@ static void insn_step_check(const char *label)
 
 	check(vec == -1 && insn_db_count == 1 && insn_db_rip == insn_step_want &&
 	          (insn_db_dr6 & DR6_BS),
-	      label, "%u #DB, the first at next-insn%+ld, DR6 0x%lx (BS %s); exception %s",
+	      label, "%u #DB, the first at next-insn + %ld, DR6 0x%lx (BS %s); exception %s",
 	      insn_db_count, (long)(insn_db_rip - insn_step_want), insn_db_dr6,
 	      insn_db_dr6 & DR6_BS ? "set" : "clear", insn_trap_name(vec));
 }
