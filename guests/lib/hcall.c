@@ -18,12 +18,16 @@ void hc_init(void)
 const char *hc_errno_name(long value)
 {
 	switch (value) {
+	case -EPERM:
+		return "EPERM";
 	case -ENOENT:
 		return "ENOENT";
 	case -ESRCH:
 		return "ESRCH";
 	case -ENOMEM:
 		return "ENOMEM";
+	case -EACCES:
+		return "EACCES";
 	case -EFAULT:
 		return "EFAULT";
 	case -EEXIST:

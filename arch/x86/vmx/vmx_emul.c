@@ -21,12 +21,11 @@
  *    MSR policy (efer_read / efer_write in struct virt_ops).
  */
 #include "arch/x86/cpu.h"
+#include "arch/x86/insn.h"
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
 #include "lab/string.h"
-
-static const uint8_t vmmcall[3] = {0x0f, 0x01, 0xd9};
 
 /* Linear address of the guest's RIP: CS.base + RIP, truncated to 32 bits
  * outside 64-bit mode; in 64-bit mode the CS base is ignored (Intel SDM
@@ -38,6 +37,21 @@ static uint64_t vmx_emul_rip_linear(const struct vcpu *v, uint64_t cs_base)
 	return (cs_base + v->regs.rip) & 0xffffffffull;
 }
 
+/* Up to 15 bytes at guest-linear `la`: as many as can be read (the second
+ * page only if the first ends before 15 bytes); 0 if none. */
+static size_t vmx_emul_fetch(const struct vcpu *v, const struct guest_paging *p, uint64_t la,
+                             uint8_t *buf)
+{
+	size_t first = MIN((size_t)INSN_MAX_LEN, (size_t)(PAGE_SIZE - (la & PAGE_MASK)));
+
+	if (!gmem_read_linear(v->vm, p, la, buf, first))
+		return 0;
+	if (first == INSN_MAX_LEN ||
+	    !gmem_read_linear(v->vm, p, la + first, buf + first, INSN_MAX_LEN - first))
+		return first;
+	return INSN_MAX_LEN;
+}
+
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 {
 	struct guest_paging p = {
@@ -47,12 +61,15 @@ void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 	    .efer = vmcs_read(VMCS_GUEST_EFER),
 	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
 	};
-	uint8_t insn[sizeof(vmmcall)];
+	uint8_t buf[INSN_MAX_LEN];
+	struct insn in;
 
-	if (gmem_read_linear(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), insn, sizeof(insn)) &&
-	    !memcmp(insn, vmmcall, sizeof(vmmcall))) {
+	/* AMD's VMMCALL, prefixes included (arch/x86/insn.c): a hypercall of
+	 * its whole length, as VMCALL is. */
+	size_t n = vmx_emul_fetch(v, &p, vmx_emul_rip_linear(v, p.cs_base), buf);
+	if (n && insn_decode(buf, n, v->long_mode, INSN_VMMCALL, &in) == INSN_OK) {
 		e->kind = EXIT_HYPERCALL;
-		e->insn_len = sizeof(vmmcall);
+		e->insn_len = in.len;
 		return;
 	}
 	vmx_inject_exception(v->arch, VECTOR_UD, 0);
