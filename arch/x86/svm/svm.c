@@ -1,14 +1,14 @@
 /*
  * The AMD SVM backend (AMD APM vol. 2, chapter 15). One VMCB per vCPU from
  * the atomic allocator (EXIT_HANDLER), nested paging with the VM's NPT
- * tree, one ASID per VM, every I/O port and MSR intercepted. QEMU's SVM
- * offers no next-RIP save: instruction lengths are known per exit (or, for
- * IOIO, given in EXITINFO2).
+ * tree, one ASID per VM, every I/O port and MSR intercepted. Instruction
+ * lengths come from NEXT_RIP where the CPU saves it, else from the bytes
+ * at RIP (svm_emul.c; QEMU's SVM has no next-RIP save), and for IOIO from
+ * EXITINFO2.
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
-#include "arch/x86/svm/vmcb.h"
-#include "hv/vcpu.h"
+#include "arch/x86/svm/svm.h"
 #include "lab/log.h"
 #include "lab/string.h"
 #include "mm/palloc.h"
@@ -70,29 +70,28 @@ static void *svm_alloc_run(unsigned n)
  * the host's FS/GS/TR/LDTR/syscall MSRs, reloaded after every #VMEXIT. */
 static void *host_hsave, *host_state;
 
-struct svm_vcpu {
-	struct vmcb *vmcb;
-	uint64_t vmcb_pa;
-	bool flush;
-};
+bool svm_have_nrips;
 
-#define SVM_MAX_TAG    63                    /* ASIDs used: one per VM id */
-#define GUEST_PAT      0x0007040600070406ull /* the power-on PAT */
-#define SEG_CODE32     0xc9b                 /* P, S, DB, G, type 0xb */
-#define SEG_DATA32     0xc93                 /* P, S, DB, G, type 0x3 */
-#define SEG_TSS32_BUSY 0x08b
-#define SEG_LDT        0x082
-#define SEG_L          (1u << 9)
+#define SVM_MAX_TAG     63                    /* ASIDs used: one per VM id */
+#define GUEST_PAT       0x0007040600070406ull /* the power-on PAT */
+#define SEG_CODE32      0xc9b                 /* P, S, DB, G, type 0xb */
+#define SEG_DATA32      0xc93                 /* P, S, DB, G, type 0x3 */
+#define SEG_TSS32_BUSY  0x08b
+#define SEG_LDT         0x082
+#define CPUID_SVM_NRIPS (1u << 3) /* Fn8000_000A EDX: next-RIP save */
 
 static bool svm_cpu_init(void)
 {
 	/* One ASID per VM id (1..VM_MAX); CPUID Fn8000_000A EBX = ASIDs offered. */
-	uint32_t asids = cpuid(0x8000000a, 0).ebx;
+	struct cpuid_regs f = cpuid(0x8000000a, 0);
 
-	if (asids < 16) {
-		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", asids);
+	if (f.ebx < 16) {
+		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", f.ebx);
 		return false;
 	}
+	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
+	log_printf("svm: next-RIP save %s\n",
+	           svm_have_nrips ? "offered" : "absent: instruction lengths decoded at RIP");
 	iopm = svm_alloc_run(IOPM_PAGES);
 	msrpm = svm_alloc_run(MSRPM_PAGES);
 	if (!iopm || !msrpm) {
@@ -191,17 +190,12 @@ static void svm_vcpu_fini(struct vcpu *v)
 	v->arch = NULL;
 }
 
-static void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
+void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
 	struct svm_vcpu *sv = v->arch;
 
 	sv->vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
 	                          (has_error ? EVENTINJ_EV | ((uint64_t)error << 32) : 0);
-}
-
-static void svm_inject_ud(struct vcpu *v)
-{
-	svm_inject(v, 6, false, 0);
 }
 
 /* The single-step trap of an instruction hv/ completed: DR6.BS, #DB. */
@@ -231,7 +225,7 @@ static void svm_s2_invalidate(struct vcpu *v)
 	sv->flush = true;
 }
 
-static void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
+void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 {
 	*p = (struct guest_paging){
 	    .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .cs_base = s->cs.base};
@@ -240,24 +234,6 @@ static void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 static void svm_guest_paging(struct vcpu *v, struct guest_paging *p)
 {
 	svm_paging(&((struct svm_vcpu *)v->arch)->vmcb->save, p);
-}
-
-/* #UD intercepted: VMCALL (0f 01 c1) is a hypercall; anything else goes back to the guest. */
-static void svm_decode_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
-{
-	static const uint8_t vmcall[3] = {0x0f, 0x01, 0xc1};
-	struct guest_paging p;
-	uint8_t insn[3];
-
-	svm_paging(&vmcb->save, &p);
-	if (gmem_read_linear(v->vm, &p, p.cs_base + v->regs.rip, insn, 3) &&
-	    !memcmp(insn, vmcall, 3)) {
-		e->kind = EXIT_HYPERCALL;
-		e->insn_len = 3;
-		return;
-	}
-	svm_inject_ud(v);
-	e->kind = EXIT_NONE;
 }
 
 static void svm_decode_io(struct vcpu *v, const struct vmcb_control *c, struct vm_exit *e)
@@ -302,13 +278,45 @@ static const char *svm_insn_name(uint64_t code)
 		return "skinit";
 	case SVM_EXIT_INVLPGA:
 		return "invlpga";
-	case SVM_EXIT_XSETBV:
-		return "xsetbv";
 	case SVM_EXIT_ICEBP:
 		return "icebp";
 	default:
 		return NULL;
 	}
+}
+
+/* Exits that complete an instruction: their kind, then their length. */
+static bool svm_decode_insn(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
+{
+	const struct vmcb_control *c = &vmcb->ctl;
+	enum insn_op op;
+
+	switch (c->exit_code) {
+	case SVM_EXIT_VMMCALL:
+		e->kind = EXIT_HYPERCALL, op = INSN_VMMCALL;
+		break;
+	case SVM_EXIT_CPUID:
+		e->kind = EXIT_CPUID, op = INSN_CPUID;
+		break;
+	case SVM_EXIT_HLT:
+		e->kind = EXIT_HLT, op = INSN_HLT;
+		break;
+	case SVM_EXIT_MSR:
+		e->kind = c->exit_info1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
+		e->msr.index = (uint32_t)v->regs.rcx;
+		op = c->exit_info1 ? INSN_WRMSR : INSN_RDMSR;
+		break;
+	case SVM_EXIT_INVD:
+		e->kind = EXIT_EMULATED, op = INSN_INVD;
+		break;
+	case SVM_EXIT_XSETBV:
+		e->kind = EXIT_XSETBV, op = INSN_XSETBV;
+		break;
+	default:
+		return false;
+	}
+	svm_emul_len(v, vmcb, op, e);
+	return true;
 }
 
 static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
@@ -326,24 +334,9 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		e->insn.vector = 6;
 		return;
 	}
+	if (svm_decode_insn(v, vmcb, e))
+		return;
 	switch (code) {
-	case SVM_EXIT_VMMCALL:
-		e->kind = EXIT_HYPERCALL;
-		e->insn_len = 3;
-		break;
-	case SVM_EXIT_CPUID:
-		e->kind = EXIT_CPUID;
-		e->insn_len = 2;
-		break;
-	case SVM_EXIT_HLT:
-		e->kind = EXIT_HLT;
-		e->insn_len = 1;
-		break;
-	case SVM_EXIT_MSR:
-		e->kind = c->exit_info1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
-		e->msr.index = (uint32_t)v->regs.rcx;
-		e->insn_len = 2;
-		break;
 	case SVM_EXIT_IOIO:
 		svm_decode_io(v, c, e);
 		break;
@@ -360,19 +353,14 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		e->kind = EXIT_SHUTDOWN;
 		break;
 	case SVM_EXIT_EXCP_BASE + 6:
-		svm_decode_ud(v, vmcb, e);
+		svm_emul_ud(v, vmcb, e);
 		break;
 	case SVM_EXIT_EXCP_BASE + 17:
 		svm_inject(v, 17, true, 0); /* #AC: reflect, error code 0 */
 		e->kind = EXIT_NONE;
 		break;
-	case SVM_EXIT_INVD:
-		e->kind = EXIT_NONE;
-		e->insn_len = 0;
-		v->regs.rip += 2;
-		break;
 	case SVM_EXIT_TASKSW:
-		e->other.why = "hardware task switch";
+		e->other.why = "hardware task switch (not emulated)";
 		break;
 	case (uint32_t)SVM_EXIT_INVALID:
 	case ~0ull:
@@ -417,7 +405,7 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	v->regs.rsp = vmcb->save.rsp;
 	v->regs.rip = vmcb->save.rip;
 	v->regs.rflags = vmcb->save.rflags;
-	v->long_mode = (vmcb->save.efer & EFER_LMA) && (vmcb->save.cs.attrib & SEG_L);
+	v->long_mode = (vmcb->save.efer & EFER_LMA) && (vmcb->save.cs.attrib & VMCB_SEG_L);
 	svm_requeue_event(&vmcb->ctl);
 	svm_decode(v, vmcb, e);
 }

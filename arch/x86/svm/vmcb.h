@@ -80,12 +80,17 @@ static_assert(sizeof(struct vmcb) == 4096, "a VMCB is one page");
 static_assert(__builtin_offsetof(struct vmcb, ctl.exit_code) == 0x070, "EXITCODE");
 static_assert(__builtin_offsetof(struct vmcb, ctl.event_inj) == 0x0a8, "EVENTINJ");
 static_assert(__builtin_offsetof(struct vmcb, ctl.n_cr3) == 0x0b0, "N_CR3");
+static_assert(__builtin_offsetof(struct vmcb, ctl.int_shadow) == 0x068, "INT_SHADOW");
+static_assert(__builtin_offsetof(struct vmcb, ctl.exit_int_info) == 0x088, "EXITINTINFO");
+static_assert(__builtin_offsetof(struct vmcb, ctl.next_rip) == 0x0c8, "NRIP");
 static_assert(__builtin_offsetof(struct vmcb, ctl.insn_len) == 0x0d0, "bytes fetched");
 static_assert(__builtin_offsetof(struct vmcb, save.cs) == 0x410, "CS");
 static_assert(__builtin_offsetof(struct vmcb, save.tr) == 0x490, "TR");
 static_assert(__builtin_offsetof(struct vmcb, save.cpl) == 0x4cb, "CPL");
 static_assert(__builtin_offsetof(struct vmcb, save.efer) == 0x4d0, "EFER");
 static_assert(__builtin_offsetof(struct vmcb, save.cr4) == 0x548, "CR4");
+static_assert(__builtin_offsetof(struct vmcb, save.cr0) == 0x558, "CR0");
+static_assert(__builtin_offsetof(struct vmcb, save.dr6) == 0x568, "DR6");
 static_assert(__builtin_offsetof(struct vmcb, save.rip) == 0x578, "RIP");
 static_assert(__builtin_offsetof(struct vmcb, save.rsp) == 0x5d8, "RSP");
 static_assert(__builtin_offsetof(struct vmcb, save.rax) == 0x5f8, "RAX");
@@ -98,6 +103,7 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define INTERCEPT_NMI      (1u << 1)
 #define INTERCEPT_SMI      (1u << 2)
 #define INTERCEPT_INIT     (1u << 3)
+#define INTERCEPT_RDPMC    (1u << 15)
 #define INTERCEPT_CPUID    (1u << 18)
 #define INTERCEPT_INVD     (1u << 22)
 #define INTERCEPT_HLT      (1u << 24)
@@ -115,14 +121,21 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define INTERCEPT_SKINIT   (1u << 6)
 #define INTERCEPT_RDTSCP   (1u << 7)
 #define INTERCEPT_ICEBP    (1u << 8)
+#define INTERCEPT_MONITOR  (1u << 10)
+#define INTERCEPT_MWAIT    (1u << 11) /* unconditionally */
 #define INTERCEPT_XSETBV   (1u << 13)
 
+/* CR intercepts (vector 0): reads in bits 15:0, writes in 31:16. */
+#define INTERCEPT_CR0_WRITE (1u << 16)
+
 /* Exit codes (APM vol. 2 Appendix C). */
+#define SVM_EXIT_WRITE_CR0 0x010
 #define SVM_EXIT_EXCP_BASE 0x040
 #define SVM_EXIT_INTR      0x060
 #define SVM_EXIT_NMI       0x061
 #define SVM_EXIT_SMI       0x062
 #define SVM_EXIT_INIT      0x063
+#define SVM_EXIT_RDPMC     0x06f
 #define SVM_EXIT_CPUID     0x072
 #define SVM_EXIT_INVD      0x076
 #define SVM_EXIT_HLT       0x078
@@ -140,14 +153,25 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define SVM_EXIT_SKINIT    0x086
 #define SVM_EXIT_RDTSCP    0x087
 #define SVM_EXIT_ICEBP     0x088
+#define SVM_EXIT_MONITOR   0x08a
+#define SVM_EXIT_MWAIT     0x08b
+#define SVM_EXIT_MWAIT_CND 0x08c
 #define SVM_EXIT_XSETBV    0x08d
 #define SVM_EXIT_NPF       0x400
 #define SVM_EXIT_INVALID   0xffffffffu
 
-/* EVENTINJ (APM vol. 2 §15.20): vector[7:0] type[10:8] EV[11] V[31] errcode[63:32]. */
-#define EVENTINJ_VALID    (1ull << 31)
-#define EVENTINJ_EV       (1ull << 11)
-#define EVENTINJ_TYPE_EXC (3ull << 8)
+/*
+ * EVENTINJ and EXITINTINFO (APM vol. 2 §15.20, §15.7.2): vector[7:0]
+ * type[10:8] EV[11] V[31] errcode[63:32]. Types: 0 external interrupt,
+ * 2 NMI, 3 exception (INT3 and INTO included), 4 software interrupt (INTn).
+ */
+#define EVENTINJ_VALID     (1ull << 31)
+#define EVENTINJ_EV        (1ull << 11)
+#define EVENTINJ_TYPE(e)   (((e) >> 8) & 7)
+#define EVENTINJ_VECTOR(e) ((e)&0xff)
+#define EVENTINJ_TYPE_EXC  (3ull << 8)
+#define EVENT_TYPE_EXC     3
+#define EVENT_TYPE_SOFT    4
 
 /* IOIO EXITINFO1 (APM vol. 2 §15.10.2). */
 #define IOIO_IN       (1u << 0)
@@ -162,6 +186,13 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define NPF_FETCH   (1ull << 4)
 
 #define TLB_CONTROL_FLUSH_ALL 1
+
+/* INT_SHADOW (VMCB 0x068, APM vol. 2 §15.21.5): bit 0, the guest is in an
+ * interrupt shadow (after STI or MOV SS). */
+#define INT_SHADOW (1ull << 0)
+
+/* Segment attributes (struct vmcb_seg.attrib). */
+#define VMCB_SEG_L (1u << 9)
 
 /* VINTR (APM vol. 2 §15.21.1): bit 24 V_INTR_MASKING. */
 #define VINTR_MASKING (1ull << 24)

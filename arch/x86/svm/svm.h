@@ -1,0 +1,36 @@
+/*
+ * Shared by the SVM backend's files (svm.c: set-up, run loop, exit decode
+ * and the virt_ops; svm_emul.c: what it decodes or performs itself).
+ */
+#pragma once
+
+#include "arch/x86/insn.h"
+#include "arch/x86/svm/vmcb.h"
+#include "hv/vcpu.h"
+
+/* One per vCPU, reached through vcpu->arch; used by the CPU running it. */
+struct svm_vcpu {
+	struct vmcb *vmcb;
+	uint64_t vmcb_pa;
+	bool flush; /* flush the guest's translations at the next VMRUN */
+};
+
+/* CPUID Fn8000_000A EDX[3]: the CPU saves the next RIP (set by cpu_init). */
+extern bool svm_have_nrips;
+
+/* Raise hardware exception `vector` at the next VMRUN (virt_ops.inject). */
+void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+
+/* The guest's paging state from the VMCB (EFER as the guest sees it). */
+void svm_paging(const struct vmcb_save *s, struct guest_paging *p);
+
+/*
+ * The length of the intercepted instruction `op` at RIP into e->insn_len.
+ * False, with e set to EXIT_OTHER (a named isolation fault), when it cannot
+ * be known: never a guessed length.
+ */
+bool svm_emul_len(struct vcpu *v, const struct vmcb *vmcb, enum insn_op op, struct vm_exit *e);
+
+/* #UD intercepted: VMCALL with any prefixes is a hypercall, anything else
+ * goes back to the guest. */
+void svm_emul_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e);
