@@ -167,6 +167,7 @@ static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 		return false;
 	sv->vmcb = vmcb;
 	sv->vmcb_pa = arch_va_to_pa(vmcb).pa;
+	sv->exit_rip = entry;
 	sv->flush = true;
 	svm_init_control(&vmcb->ctl, s2_root, tag);
 	svm_init_save(&vmcb->save, entry, eax);
@@ -380,17 +381,41 @@ static void svm_requeue_event(struct vmcb_control *c)
 	c->event_inj = (c->exit_int_info & EVENTINJ_VALID) ? c->exit_int_info : 0;
 }
 
-static void svm_run(struct vcpu *v, struct vm_exit *e)
+/*
+ * Guest state into the VMCB before VMRUN. If hv/ moved RIP past an
+ * instruction it completed, an interrupt shadow (STI, MOV SS) covered that
+ * instruction only: clear it (APM vol. 2 §15.21.5).
+ */
+static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 {
-	struct svm_vcpu *sv = v->arch;
 	struct vmcb *vmcb = sv->vmcb;
 
+	if (v->regs.rip != sv->exit_rip)
+		vmcb->ctl.int_shadow &= ~INT_SHADOW;
 	vmcb->save.rax = v->regs.rax;
 	vmcb->save.rsp = v->regs.rsp;
 	vmcb->save.rip = v->regs.rip;
 	vmcb->save.rflags = v->regs.rflags;
 	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
 	sv->flush = false;
+}
+
+static void svm_regs_from_vmcb(struct vcpu *v, struct svm_vcpu *sv)
+{
+	const struct vmcb_save *s = &sv->vmcb->save;
+
+	v->regs.rax = s->rax;
+	v->regs.rsp = s->rsp;
+	v->regs.rip = sv->exit_rip = s->rip;
+	v->regs.rflags = s->rflags;
+	v->long_mode = (s->efer & EFER_LMA) && (s->cs.attrib & VMCB_SEG_L);
+}
+
+static void svm_run(struct vcpu *v, struct vm_exit *e)
+{
+	struct svm_vcpu *sv = v->arch;
+
+	svm_regs_to_vmcb(v, sv);
 	/*
 	 * With V_INTR_MASKING, the host's RFLAGS.IF at VMRUN decides whether
 	 * physical interrupts exit the guest (APM vol. 2 §15.17.1): enter with
@@ -401,13 +426,9 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	__asm__ volatile("clgi; sti" ::: "memory");
 	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(host_state).pa);
 	__asm__ volatile("cli; stgi" ::: "memory");
-	v->regs.rax = vmcb->save.rax;
-	v->regs.rsp = vmcb->save.rsp;
-	v->regs.rip = vmcb->save.rip;
-	v->regs.rflags = vmcb->save.rflags;
-	v->long_mode = (vmcb->save.efer & EFER_LMA) && (vmcb->save.cs.attrib & VMCB_SEG_L);
-	svm_requeue_event(&vmcb->ctl);
-	svm_decode(v, vmcb, e);
+	svm_regs_from_vmcb(v, sv);
+	svm_requeue_event(&sv->vmcb->ctl);
+	svm_decode(v, sv->vmcb, e);
 }
 
 /*

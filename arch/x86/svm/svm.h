@@ -12,7 +12,8 @@
 struct svm_vcpu {
 	struct vmcb *vmcb;
 	uint64_t vmcb_pa;
-	bool flush; /* flush the guest's translations at the next VMRUN */
+	uint64_t exit_rip; /* guest RIP at the last #VMEXIT (or at entry) */
+	bool flush;        /* flush the guest's translations at the next VMRUN */
 };
 
 /* CPUID Fn8000_000A EDX[3]: the CPU saves the next RIP (set by cpu_init). */
