@@ -9,6 +9,7 @@
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/svm/svm.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
 #include "mm/palloc.h"
@@ -371,14 +372,36 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 	}
 }
 
+/* INTn, and INT3 / INTO (reported as exceptions 3 and 4): software events. */
+static bool svm_event_is_soft(uint64_t info)
+{
+	unsigned type = EVENTINJ_TYPE(info), vector = EVENTINJ_VECTOR(info);
+
+	return type == EVENT_TYPE_SOFT || (type == EVENT_TYPE_EXC && (vector == 3 || vector == 4));
+}
+
 /*
  * An exit that interrupted an event delivery (say, an NPF on the guest's
  * IDT while delivering #UD) leaves that event in EXITINTINFO: deliver it
- * again at the next VMRUN (APM vol. 2 §15.7.2).
+ * again at the next VMRUN (APM vol. 2 §15.7.2). Not a software interrupt
+ * or exception, though: its RIP is still that of the INTn / INT3 / INTO,
+ * and injecting it would push that address, not the next one (only
+ * NEXT_RIP, which QEMU does not save, gives the CPU the length), so the
+ * handler would return onto the instruction and run twice. Left alone,
+ * the guest executes the instruction again, which raises the event again
+ * (KVM does the same for soft exceptions). Exceptions the backend injects
+ * (EVENTINJ set after this) replace the requeued event.
  */
 static void svm_requeue_event(struct vmcb_control *c)
 {
-	c->event_inj = (c->exit_int_info & EVENTINJ_VALID) ? c->exit_int_info : 0;
+	uint64_t info = c->exit_int_info;
+
+	c->event_inj = 0;
+	if (!(info & EVENTINJ_VALID))
+		return;
+	if (lab_fix_on(FIX_SOFT_INT) && svm_event_is_soft(info))
+		return;
+	c->event_inj = info;
 }
 
 /*
