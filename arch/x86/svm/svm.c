@@ -137,9 +137,32 @@ static void svm_init_save(struct vmcb_save *s, uint32_t entry, uint32_t eax)
 	s->g_pat = GUEST_PAT;
 }
 
+#define VECTOR_DB 1
+#define VECTOR_UD 6
+#define VECTOR_GP 13
+#define VECTOR_AC 17
+#define DR6_BS    (1ull << 14)
+
+/*
+ * Exceptions intercepted (APM vol. 2 §15.12): #UD (VMCALL is a hypercall),
+ * #AC and #DB. The last two are reflected: an #AC or #DB whose delivery
+ * raises the same exception again (CVE-2015-5307, CVE-2015-8104) is then a
+ * loop of #VMEXITs, preempted by the tick like any guest, instead of a
+ * loop inside the CPU that no interrupt ends. FIX_DB_INTERCEPT off drops
+ * #DB (the old set).
+ */
+static uint32_t svm_exception_intercepts(void)
+{
+	uint32_t exc = (1u << VECTOR_UD) | (1u << VECTOR_AC);
+
+	if (lab_fix_on(FIX_DB_INTERCEPT))
+		exc |= 1u << VECTOR_DB;
+	return exc;
+}
+
 static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asid)
 {
-	c->intercept_exc = (1u << 6) | (1u << 17); /* #UD (VMCALL), #AC (no delivery loops) */
+	c->intercept_exc = svm_exception_intercepts();
 	c->intercept_misc1 = INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI | INTERCEPT_INIT |
 	                     INTERCEPT_CPUID | INTERCEPT_INVD | INTERCEPT_HLT | INTERCEPT_INVLPGA |
 	                     INTERCEPT_IOIO | INTERCEPT_MSR | INTERCEPT_TASKSW | INTERCEPT_SHUTDOWN;
@@ -205,8 +228,8 @@ static void svm_inject_step_db(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
 
-	sv->vmcb->save.dr6 |= 1ull << 14; /* BS */
-	svm_inject(v, 1, false, 0);
+	sv->vmcb->save.dr6 |= DR6_BS;
+	svm_inject(v, VECTOR_DB, false, 0);
 }
 
 static unsigned svm_cpl(struct vcpu *v)
@@ -287,6 +310,37 @@ static const char *svm_insn_name(uint64_t code)
 	}
 }
 
+/*
+ * Exceptions the backend answers itself (EXIT_NONE unless VMCALL). A
+ * reflected #DB or #AC may be raised again by its own delivery (a data
+ * breakpoint on the frame the CPU pushes): each round is now a #VMEXIT,
+ * but a debug trap outranks an external interrupt (APM vol. 2 §8.5), so
+ * the tick might never be the event VMRUN exits for. A pending tick is
+ * taken here instead, and the slice ends on time.
+ */
+static void svm_decode_exception(struct vcpu *v, struct vmcb *vmcb, unsigned vector,
+                                 struct vm_exit *e)
+{
+	switch (vector) {
+	case VECTOR_UD:
+		svm_emul_ud(v, vmcb, e);
+		return;
+	case VECTOR_DB:
+		/* The #DB intercept is taken after the exception's effects
+		 * on DR6 and DR7 (B0-B3, BD, BS set; DR7.GD cleared), which
+		 * the VMCB holds and VMRUN reloads: nothing else to set. So
+		 * QEMU does, and KVM relies on it on AMD CPUs; Bochs 2.7
+		 * (model=ryzen) leaves DR6 as it was. */
+		svm_inject(v, VECTOR_DB, false, 0);
+		break;
+	case VECTOR_AC:
+		svm_inject(v, VECTOR_AC, true, 0);
+		break;
+	}
+	arch_irq_window();
+	e->kind = EXIT_NONE;
+}
+
 /* Exits that complete an instruction: their kind, then their length. */
 static bool svm_decode_insn(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 {
@@ -333,7 +387,7 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 	if (svm_insn_name(code)) {
 		e->kind = EXIT_REFUSED_INSN;
 		e->insn.name = svm_insn_name(code);
-		e->insn.vector = 6;
+		e->insn.vector = VECTOR_UD;
 		return;
 	}
 	if (svm_decode_insn(v, vmcb, e))
@@ -354,12 +408,10 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 	case SVM_EXIT_SHUTDOWN:
 		e->kind = EXIT_SHUTDOWN;
 		break;
-	case SVM_EXIT_EXCP_BASE + 6:
-		svm_emul_ud(v, vmcb, e);
-		break;
-	case SVM_EXIT_EXCP_BASE + 17:
-		svm_inject(v, 17, true, 0); /* #AC: reflect, error code 0 */
-		e->kind = EXIT_NONE;
+	case SVM_EXIT_EXCP_BASE + VECTOR_DB:
+	case SVM_EXIT_EXCP_BASE + VECTOR_UD:
+	case SVM_EXIT_EXCP_BASE + VECTOR_AC:
+		svm_decode_exception(v, vmcb, (unsigned)(code - SVM_EXIT_EXCP_BASE), e);
 		break;
 	case SVM_EXIT_TASKSW:
 		e->other.why = "hardware task switch (not emulated)";
