@@ -215,15 +215,29 @@ static void svm_vcpu_fini(struct vcpu *v)
 	v->arch = NULL;
 }
 
+/*
+ * A hardware exception through EVENTINJ (APM vol. 2 §15.20), replacing
+ * whatever was to be injected. No error code in real mode (CR0.PE = 0),
+ * where delivery pushes only FLAGS, CS and IP (APM vol. 2 §8.6).
+ */
 void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
-	struct svm_vcpu *sv = v->arch;
+	struct vmcb *vmcb = ((struct svm_vcpu *)v->arch)->vmcb;
+	bool push = has_error && (vmcb->save.cr0 & CR0_PE);
 
-	sv->vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
-	                          (has_error ? EVENTINJ_EV | ((uint64_t)error << 32) : 0);
+	vmcb->ctl.event_inj = (vector & 0xff) | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
+	                      (push ? EVENTINJ_EV | ((uint64_t)error << 32) : 0);
 }
 
-/* The single-step trap of an instruction hv/ completed: DR6.BS, #DB. */
+/*
+ * The single-step trap of an instruction hv/ completed (it ran with
+ * RFLAGS.TF): DR6.BS in the VMCB, whose DR6 VMRUN loads, and #DB. The
+ * intercepted instruction never executed, so the CPU has no single-step
+ * trap of its own pending for it; the injected #DB is delivered before
+ * any guest instruction, through a gate that clears TF, so no further
+ * trap follows it either (APM vol. 2 §15.20: an injected event is treated
+ * as if it had occurred normally in the guest, at that boundary).
+ */
 static void svm_inject_step_db(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
@@ -232,6 +246,7 @@ static void svm_inject_step_db(struct vcpu *v)
 	svm_inject(v, VECTOR_DB, false, 0);
 }
 
+/* The VMCB's CPL field (APM vol. 2 §15.5.1: 0 in real mode, 3 in v86). */
 static unsigned svm_cpl(struct vcpu *v)
 {
 	return ((struct svm_vcpu *)v->arch)->vmcb->save.cpl & 3;
@@ -252,8 +267,11 @@ static void svm_s2_invalidate(struct vcpu *v)
 
 void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 {
-	*p = (struct guest_paging){
-	    .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer, .cs_base = s->cs.base};
+	*p = (struct guest_paging){.cr0 = s->cr0,
+	                           .cr3 = s->cr3,
+	                           .cr4 = s->cr4,
+	                           .efer = s->efer & ~EFER_SVME,
+	                           .cs_base = s->cs.base};
 }
 
 static void svm_guest_paging(struct vcpu *v, struct guest_paging *p)
