@@ -533,14 +533,23 @@ static uint64_t svm_efer_read(struct vcpu *v)
 	return ((struct svm_vcpu *)v->arch)->vmcb->save.efer & ~EFER_SVME;
 }
 
+/*
+ * WRMSR EFER: SCE, LME and NXE are the guest's, LMA the CPU's (kept).
+ * Refused (hv/ raises #GP) for other bits and for a change of LME while
+ * CR0.PG = 1, which the CPU refuses too (APM vol. 2 §3.1.7) and which
+ * would otherwise reach VMRUN as LME = 1, PG = 1 without LMA (or PAE):
+ * VMEXIT_INVALID (APM vol. 2 §15.5.1).
+ */
 static bool svm_efer_write(struct vcpu *v, uint64_t val)
 {
-	const uint64_t allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+	const uint64_t writable = EFER_SCE | EFER_LME | EFER_NXE;
 	struct vmcb_save *s = &((struct svm_vcpu *)v->arch)->vmcb->save;
 
-	if (val & ~allowed)
+	if (val & ~(writable | EFER_LMA))
 		return false;
-	s->efer = (val & ~EFER_LMA) | (s->efer & EFER_LMA) | EFER_SVME;
+	if ((s->cr0 & CR0_PG) && ((val ^ s->efer) & EFER_LME))
+		return false;
+	s->efer = (val & writable) | (s->efer & EFER_LMA) | EFER_SVME;
 	return true;
 }
 
