@@ -393,10 +393,10 @@ static bool svm_decode_insn(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e
 	return true;
 }
 
-static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
+static void svm_decode(struct vcpu *v, struct svm_vcpu *sv, struct vm_exit *e)
 {
-	const struct vmcb_control *c = &vmcb->ctl;
-	uint64_t code = c->exit_code;
+	struct vmcb *vmcb = sv->vmcb;
+	uint64_t code = vmcb->ctl.exit_code;
 
 	memset(e, 0, sizeof(*e));
 	e->raw = code;
@@ -412,10 +412,18 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		return;
 	switch (code) {
 	case SVM_EXIT_IOIO:
-		svm_decode_io(v, c, e);
+		svm_decode_io(v, &vmcb->ctl, e);
 		break;
 	case SVM_EXIT_NPF:
-		svm_decode_npf(c, e);
+		svm_decode_npf(&vmcb->ctl, e);
+		break;
+	case SVM_EXIT_WRITE_CR0:
+		svm_emul_cr0_write(v, sv, e);
+		break;
+	case SVM_EXIT_EXCP_BASE + VECTOR_DB:
+	case SVM_EXIT_EXCP_BASE + VECTOR_UD:
+	case SVM_EXIT_EXCP_BASE + VECTOR_AC:
+		svm_decode_exception(v, vmcb, (unsigned)(code - SVM_EXIT_EXCP_BASE), e);
 		break;
 	case SVM_EXIT_INTR:
 	case SVM_EXIT_NMI:
@@ -425,11 +433,6 @@ static void svm_decode(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e)
 		break;
 	case SVM_EXIT_SHUTDOWN:
 		e->kind = EXIT_SHUTDOWN;
-		break;
-	case SVM_EXIT_EXCP_BASE + VECTOR_DB:
-	case SVM_EXIT_EXCP_BASE + VECTOR_UD:
-	case SVM_EXIT_EXCP_BASE + VECTOR_AC:
-		svm_decode_exception(v, vmcb, (unsigned)(code - SVM_EXIT_EXCP_BASE), e);
 		break;
 	case SVM_EXIT_TASKSW:
 		e->other.why = "hardware task switch (not emulated)";
@@ -477,7 +480,8 @@ static void svm_requeue_event(struct vmcb_control *c)
 /*
  * Guest state into the VMCB before VMRUN. If hv/ moved RIP past an
  * instruction it completed, an interrupt shadow (STI, MOV SS) covered that
- * instruction only: clear it (APM vol. 2 §15.21.5).
+ * instruction only: clear it (APM vol. 2 §15.21.5). CR0 writes exit while
+ * the guest's EFER.LME is set (svm_efer_write).
  */
 static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 {
@@ -489,13 +493,26 @@ static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 	vmcb->save.rsp = v->regs.rsp;
 	vmcb->save.rip = v->regs.rip;
 	vmcb->save.rflags = v->regs.rflags;
+	if (sv->lme)
+		vmcb->ctl.intercept_cr |= INTERCEPT_CR0_WRITE;
+	else
+		vmcb->ctl.intercept_cr &= ~INTERCEPT_CR0_WRITE;
 	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
 	sv->flush = false;
 }
 
+/*
+ * Guest state back from the VMCB after #VMEXIT. EFER.LMA is LME && PG
+ * (APM vol. 2 §14.6.1; LME is in the VMCB only while PG = 1): Bochs's SVM
+ * (model=ryzen) was seen to save LMA clear in compatibility mode, which
+ * would make this vCPU's mode and page walks look 32-bit.
+ */
 static void svm_regs_from_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 {
-	const struct vmcb_save *s = &sv->vmcb->save;
+	struct vmcb_save *s = &sv->vmcb->save;
+
+	if ((s->efer & EFER_LME) && (s->cr0 & CR0_PG))
+		s->efer |= EFER_LMA;
 
 	v->regs.rax = s->rax;
 	v->regs.rsp = s->rsp;
@@ -521,16 +538,18 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	__asm__ volatile("cli; stgi" ::: "memory");
 	svm_regs_from_vmcb(v, sv);
 	svm_requeue_event(&sv->vmcb->ctl);
-	svm_decode(v, sv->vmcb, e);
+	svm_decode(v, sv, e);
 }
 
 /*
  * EFER as the guest sees it: SVME is Labyrinth's (VMRUN requires it set in
- * the guest's EFER) and never shown.
+ * the guest's EFER) and never shown; LME is the guest's, wherever it is.
  */
 static uint64_t svm_efer_read(struct vcpu *v)
 {
-	return ((struct svm_vcpu *)v->arch)->vmcb->save.efer & ~EFER_SVME;
+	const struct svm_vcpu *sv = v->arch;
+
+	return (sv->vmcb->save.efer & ~(EFER_SVME | EFER_LME)) | (sv->lme ? EFER_LME : 0);
 }
 
 /*
@@ -539,17 +558,28 @@ static uint64_t svm_efer_read(struct vcpu *v)
  * CR0.PG = 1, which the CPU refuses too (APM vol. 2 §3.1.7) and which
  * would otherwise reach VMRUN as LME = 1, PG = 1 without LMA (or PAE):
  * VMEXIT_INVALID (APM vol. 2 §15.5.1).
+ *
+ * While paging is off, LME stays out of the VMCB (it only matters when
+ * paging is turned on: APM vol. 2 §14.6.1), and CR0 writes exit, so
+ * svm_emul.c turns long mode on and off itself. QEMU's #VMEXIT reloads
+ * the host's CR0 before its CR4 and EFER, and skips it while the guest's
+ * state reads LME = 1, PG = 0, PAE = 0 (its long-mode entry check): the
+ * host then runs on with paging off and every other VM's nested walk
+ * breaks. Keeping LME out of the VMCB while PG = 0 closes that.
  */
 static bool svm_efer_write(struct vcpu *v, uint64_t val)
 {
 	const uint64_t writable = EFER_SCE | EFER_LME | EFER_NXE;
-	struct vmcb_save *s = &((struct svm_vcpu *)v->arch)->vmcb->save;
+	struct svm_vcpu *sv = v->arch;
+	struct vmcb_save *s = &sv->vmcb->save;
+	bool lme = val & EFER_LME;
 
 	if (val & ~(writable | EFER_LMA))
 		return false;
-	if ((s->cr0 & CR0_PG) && ((val ^ s->efer) & EFER_LME))
+	if ((s->cr0 & CR0_PG) && lme != sv->lme)
 		return false;
-	s->efer = (val & writable) | (s->efer & EFER_LMA) | EFER_SVME;
+	sv->lme = lme;
+	s->efer = (val & (EFER_SCE | EFER_NXE)) | (s->efer & (EFER_LME | EFER_LMA)) | EFER_SVME;
 	return true;
 }
 

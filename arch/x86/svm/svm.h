@@ -14,6 +14,7 @@ struct svm_vcpu {
 	uint64_t vmcb_pa;
 	uint64_t exit_rip; /* guest RIP at the last #VMEXIT (or at entry) */
 	bool flush;        /* flush the guest's translations at the next VMRUN */
+	bool lme;          /* the guest's EFER.LME (in the VMCB only while CR0.PG = 1) */
 };
 
 /* CPUID Fn8000_000A EDX[3]: the CPU saves the next RIP (set by cpu_init). */
@@ -35,3 +36,7 @@ bool svm_emul_len(struct vcpu *v, const struct vmcb *vmcb, enum insn_op op, stru
 /* #UD intercepted: VMCALL with any prefixes is a hypercall, anything else
  * goes back to the guest. */
 void svm_emul_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e);
+
+/* CR0 write intercepted (armed while the guest's EFER.LME is set): check
+ * and perform it, or #GP(0). */
+void svm_emul_cr0_write(struct vcpu *v, struct svm_vcpu *sv, struct vm_exit *e);
