@@ -5,6 +5,55 @@
  * lengths come from NEXT_RIP where the CPU saves it, else from the bytes
  * at RIP (svm_emul.c; QEMU's SVM has no next-RIP save), and for IOIO from
  * EXITINFO2.
+ *
+ * Every #VMEXIT the intercepts set here can cause, and its outcome (codes:
+ * APM vol. 2 Appendix C; "len" = the length hv/ skips, from svm_emul.c,
+ * which turns an unknown length into EXIT_OTHER "intercepted instruction
+ * not decoded"):
+ *
+ *   code         cause                     outcome
+ *   0x010        CR0 write, intercepted    MOV CR0,reg / CLTS / LMSW reg checked
+ *                while the guest's         and performed (long mode turned on
+ *                EFER.LME is set           or off): EXIT_EMULATED (len), or
+ *                                          #GP(0) injected (EXIT_NONE); other
+ *                                          forms EXIT_OTHER
+ *   0x041        #DB                       reflected as a hardware #DB (DR6 is
+ *                                          in the VMCB already), a pending tick
+ *                                          taken: EXIT_NONE
+ *   0x046        #UD                       VMCALL, any prefixes: EXIT_HYPERCALL
+ *                                          (len); else reflected: EXIT_NONE
+ *   0x051        #AC                       reflected, error code 0, a pending
+ *                                          tick taken: EXIT_NONE
+ *   0x060-0x063  INTR, NMI, SMI, INIT      EXIT_INTR
+ *   0x06f        RDPMC                     EXIT_REFUSED_INSN #GP (no PMU offered)
+ *   0x072        CPUID                     EXIT_CPUID (len)
+ *   0x076        INVD                      EXIT_EMULATED (len): a no-op, guest
+ *                                          RAM is ordinary write-back memory
+ *   0x078        HLT                       EXIT_HLT (len)
+ *   0x07a        INVLPGA                   EXIT_REFUSED_INSN #UD
+ *   0x07b        IOIO                      EXIT_IO (len = EXITINFO2 - RIP)
+ *   0x07c        RDMSR, WRMSR              EXIT_MSR_READ / EXIT_MSR_WRITE (len)
+ *   0x07d        task switch               EXIT_OTHER "hardware task switch
+ *                                          (not emulated)"
+ *   0x07f        shutdown                  EXIT_SHUTDOWN
+ *   0x080, 0x082-0x086  VMRUN, VMLOAD,     EXIT_REFUSED_INSN #UD
+ *                VMSAVE, STGI, CLGI, SKINIT
+ *   0x081        VMMCALL                   EXIT_HYPERCALL (len)
+ *   0x088        ICEBP                     EXIT_REFUSED_INSN #UD
+ *   0x08a-0x08c  MONITOR, MWAIT            EXIT_REFUSED_INSN #UD (CPUID hides them)
+ *   0x08d        XSETBV                    EXIT_XSETBV (len)
+ *   0x400        NPF                       EXIT_S2_FAULT; EXIT_S2_MISCONFIG if
+ *                                          a reserved bit was found
+ *   -1           VMEXIT_INVALID            EXIT_ENTRY_FAILED
+ *   anything else (not requested)          EXIT_OTHER "unexpected #VMEXIT code"
+ *
+ * After every exit, an event whose delivery it interrupted (EXITINTINFO)
+ * is delivered again at the next VMRUN, except INTn, INT3 and INTO, which
+ * the guest executes again (svm_requeue_event).
+ *
+ * Negative controls (lab/fix.h, test builds): FIX_INSN_LEN off takes the
+ * unprefixed lengths again (and only an unprefixed VMCALL), FIX_SOFT_INT
+ * off re-injects software events, FIX_DB_INTERCEPT off leaves #DB alone.
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
@@ -164,11 +213,13 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 {
 	c->intercept_exc = svm_exception_intercepts();
 	c->intercept_misc1 = INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI | INTERCEPT_INIT |
-	                     INTERCEPT_CPUID | INTERCEPT_INVD | INTERCEPT_HLT | INTERCEPT_INVLPGA |
-	                     INTERCEPT_IOIO | INTERCEPT_MSR | INTERCEPT_TASKSW | INTERCEPT_SHUTDOWN;
+	                     INTERCEPT_RDPMC | INTERCEPT_CPUID | INTERCEPT_INVD | INTERCEPT_HLT |
+	                     INTERCEPT_INVLPGA | INTERCEPT_IOIO | INTERCEPT_MSR | INTERCEPT_TASKSW |
+	                     INTERCEPT_SHUTDOWN;
 	c->intercept_misc2 = INTERCEPT_VMRUN | INTERCEPT_VMMCALL | INTERCEPT_VMLOAD |
 	                     INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI | INTERCEPT_SKINIT |
-	                     INTERCEPT_ICEBP | INTERCEPT_XSETBV;
+	                     INTERCEPT_ICEBP | INTERCEPT_MONITOR | INTERCEPT_MWAIT |
+	                     INTERCEPT_XSETBV;
 	c->iopm_base_pa = arch_va_to_pa(iopm).pa;
 	c->msrpm_base_pa = arch_va_to_pa(msrpm).pa;
 	c->asid = asid;
@@ -304,28 +355,30 @@ static void svm_decode_npf(const struct vmcb_control *c, struct vm_exit *e)
 	e->fault.mapped = err & NPF_PRESENT;
 }
 
-static const char *svm_insn_name(uint64_t code)
+/* Instructions guests may not use: the name hv/ logs and the vector the
+ * guest gets (0 if the exit is not one of them). */
+static unsigned svm_refused(uint64_t code, const char **name)
 {
-	switch (code) {
-	case SVM_EXIT_VMRUN:
-		return "vmrun";
-	case SVM_EXIT_VMLOAD:
-		return "vmload";
-	case SVM_EXIT_VMSAVE:
-		return "vmsave";
-	case SVM_EXIT_STGI:
-		return "stgi";
-	case SVM_EXIT_CLGI:
-		return "clgi";
-	case SVM_EXIT_SKINIT:
-		return "skinit";
-	case SVM_EXIT_INVLPGA:
-		return "invlpga";
-	case SVM_EXIT_ICEBP:
-		return "icebp";
-	default:
-		return NULL;
+	static const struct {
+		uint64_t code;
+		const char *name;
+		unsigned vector;
+	} refused[] = {
+	    {SVM_EXIT_VMRUN, "vmrun", VECTOR_UD},     {SVM_EXIT_VMLOAD, "vmload", VECTOR_UD},
+	    {SVM_EXIT_VMSAVE, "vmsave", VECTOR_UD},   {SVM_EXIT_STGI, "stgi", VECTOR_UD},
+	    {SVM_EXIT_CLGI, "clgi", VECTOR_UD},       {SVM_EXIT_SKINIT, "skinit", VECTOR_UD},
+	    {SVM_EXIT_INVLPGA, "invlpga", VECTOR_UD}, {SVM_EXIT_ICEBP, "icebp", VECTOR_UD},
+	    {SVM_EXIT_MONITOR, "monitor", VECTOR_UD}, {SVM_EXIT_MWAIT, "mwait", VECTOR_UD},
+	    {SVM_EXIT_MWAIT_CND, "mwait", VECTOR_UD}, {SVM_EXIT_RDPMC, "rdpmc", VECTOR_GP},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		if (refused[i].code == code) {
+			*name = refused[i].name;
+			return refused[i].vector;
+		}
 	}
+	return 0;
 }
 
 /*
@@ -397,15 +450,15 @@ static void svm_decode(struct vcpu *v, struct svm_vcpu *sv, struct vm_exit *e)
 {
 	struct vmcb *vmcb = sv->vmcb;
 	uint64_t code = vmcb->ctl.exit_code;
+	unsigned vector;
 
 	memset(e, 0, sizeof(*e));
 	e->raw = code;
 	e->kind = EXIT_OTHER;
 	e->other.why = "unexpected #VMEXIT code";
-	if (svm_insn_name(code)) {
+	if ((vector = svm_refused(code, &e->insn.name)) != 0) {
 		e->kind = EXIT_REFUSED_INSN;
-		e->insn.name = svm_insn_name(code);
-		e->insn.vector = VECTOR_UD;
+		e->insn.vector = (uint8_t)vector;
 		return;
 	}
 	if (svm_decode_insn(v, vmcb, e))
