@@ -18,12 +18,10 @@
  *                                          #GP(0) injected (EXIT_NONE); other
  *                                          forms EXIT_OTHER
  *   0x041        #DB                       reflected as a hardware #DB (DR6 is
- *                                          in the VMCB already), a pending tick
- *                                          taken: EXIT_NONE
+ *                                          in the VMCB already): EXIT_NONE
  *   0x046        #UD                       VMCALL, any prefixes: EXIT_HYPERCALL
  *                                          (len); else reflected: EXIT_NONE
- *   0x051        #AC                       reflected, error code 0, a pending
- *                                          tick taken: EXIT_NONE
+ *   0x051        #AC                       reflected, error code 0: EXIT_NONE
  *   0x060-0x063  INTR, NMI, SMI, INIT      EXIT_INTR
  *   0x06f        RDPMC                     EXIT_REFUSED_INSN #GP (no PMU offered)
  *   0x072        CPUID                     EXIT_CPUID (len)
@@ -266,16 +264,25 @@ static void svm_vcpu_fini(struct vcpu *v)
 	v->arch = NULL;
 }
 
+/* The exceptions that push an error code (APM vol. 2 §8.2, Table 8-1). */
+static bool svm_pushes_error(unsigned vector)
+{
+	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17;
+}
+
 /*
  * A hardware exception through EVENTINJ (APM vol. 2 §15.20), replacing
- * whatever was to be injected. No error code in real mode (CR0.PE = 0),
- * where delivery pushes only FLAGS, CS and IP (APM vol. 2 §8.6).
+ * whatever was to be injected. The error code goes with the vectors that
+ * push one, whatever `has_error` says (the virt_ops contract), and never
+ * in real mode (CR0.PE = 0), where delivery pushes only FLAGS, CS and IP
+ * (APM vol. 2 §8.6).
  */
 void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
 	struct vmcb *vmcb = ((struct svm_vcpu *)v->arch)->vmcb;
-	bool push = has_error && (vmcb->save.cr0 & CR0_PE);
+	bool push = svm_pushes_error(vector) && (vmcb->save.cr0 & CR0_PE);
 
+	(void)has_error;
 	vmcb->ctl.event_inj = (vector & 0xff) | EVENTINJ_TYPE_EXC | EVENTINJ_VALID |
 	                      (push ? EVENTINJ_EV | ((uint64_t)error << 32) : 0);
 }
@@ -384,10 +391,10 @@ static unsigned svm_refused(uint64_t code, const char **name)
 /*
  * Exceptions the backend answers itself (EXIT_NONE unless VMCALL). A
  * reflected #DB or #AC may be raised again by its own delivery (a data
- * breakpoint on the frame the CPU pushes): each round is now a #VMEXIT,
- * but a debug trap outranks an external interrupt (APM vol. 2 §8.5), so
- * the tick might never be the event VMRUN exits for. A pending tick is
- * taken here instead, and the slice ends on time.
+ * breakpoint on the frame the CPU pushes): each round is a #VMEXIT, and
+ * since a debug trap outranks an external interrupt (APM vol. 2 §8.5) the
+ * tick may never be what VMRUN exits for; hv/'s run loop takes a pending
+ * tick after every exit, so the slice still ends on time.
  */
 static void svm_decode_exception(struct vcpu *v, struct vmcb *vmcb, unsigned vector,
                                  struct vm_exit *e)
@@ -408,7 +415,6 @@ static void svm_decode_exception(struct vcpu *v, struct vmcb *vmcb, unsigned vec
 		svm_inject(v, VECTOR_AC, true, 0);
 		break;
 	}
-	arch_irq_window();
 	e->kind = EXIT_NONE;
 }
 
