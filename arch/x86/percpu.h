@@ -29,6 +29,14 @@ struct vmx_cpu {
 	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
 };
 
+/* Per-CPU SVM state (arch/x86/svm/svm.c): every vCPU run on this CPU
+ * uses its permission maps (all bits set), host save area and host state. */
+struct svm_cpu {
+	uint8_t *iopm, *msrpm; /* 12 and 8 KiB, physically contiguous */
+	void *host_hsave;      /* VM_HSAVE_PA */
+	void *host_state;      /* VMSAVE image of the host, VMLOADed after #VMEXIT */
+};
+
 #define X86_IST_STACKS 2
 #define X86_IST_BYTES  8192
 
@@ -40,6 +48,7 @@ struct x86_cpu {
 	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
 	void (*tick_fn)(void); /* (i) the scheduler's tick */
 	struct vmx_cpu vmx;    /* (o) the VMX backend's */
+	struct svm_cpu svm;    /* (i) the SVM backend's */
 };
 static_assert(__builtin_offsetof(struct x86_cpu, cpu) == 0, "GS base is the struct cpu");
 

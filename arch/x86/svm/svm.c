@@ -55,6 +55,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/svm/svm.h"
 #include "lab/fix.h"
 #include "lab/log.h"
@@ -74,7 +75,6 @@ void svm_vmrun(struct guest_regs *regs, uint64_t vmcb_pa, uint64_t host_save_pa)
 #define IOPM_PAGES   3
 #define MSRPM_PAGES  2
 #define CONTIG_BATCH 64
-static uint8_t *iopm, *msrpm;
 
 /*
  * `n` physically contiguous EXIT_HANDLER frames from the atomic allocator:
@@ -114,9 +114,14 @@ static void *svm_alloc_run(unsigned n)
 	return start == CONTIG_BATCH ? NULL : got[start];
 }
 
-/* Per CPU: the VMRUN host save area (VM_HSAVE_PA) and the VMSAVE image of
- * the host's FS/GS/TR/LDTR/syscall MSRs, reloaded after every #VMEXIT. */
-static void *host_hsave, *host_state;
+/* This CPU's SVM state (struct svm_cpu in its struct x86_cpu): the
+ * permission maps, the VMRUN host save area (VM_HSAVE_PA) and the VMSAVE
+ * image of the host's FS/GS/TR/LDTR/syscall MSRs, reloaded after every
+ * #VMEXIT. */
+static struct svm_cpu *svm_cpu_this(void)
+{
+	return &x86_this_cpu()->svm;
+}
 
 bool svm_have_nrips;
 
@@ -140,21 +145,22 @@ static bool svm_cpu_init(void)
 	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
 	log_printf("svm: next-RIP save %s\n",
 	           svm_have_nrips ? "offered" : "absent: instruction lengths decoded at RIP");
-	iopm = svm_alloc_run(IOPM_PAGES);
-	msrpm = svm_alloc_run(MSRPM_PAGES);
-	if (!iopm || !msrpm) {
+	struct svm_cpu *c = svm_cpu_this();
+	c->iopm = svm_alloc_run(IOPM_PAGES);
+	c->msrpm = svm_alloc_run(MSRPM_PAGES);
+	if (!c->iopm || !c->msrpm) {
 		log_printf("svm: no contiguous frames for the permission maps\n");
 		return false;
 	}
-	memset(iopm, 0xff, IOPM_PAGES * PAGE_SIZE);
-	memset(msrpm, 0xff, MSRPM_PAGES * PAGE_SIZE);
-	host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
-	host_state = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
-	if (!host_hsave || !host_state)
+	memset(c->iopm, 0xff, IOPM_PAGES * PAGE_SIZE);
+	memset(c->msrpm, 0xff, MSRPM_PAGES * PAGE_SIZE);
+	c->host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
+	c->host_state = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
+	if (!c->host_hsave || !c->host_state)
 		return false;
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-	wrmsr(MSR_VM_HSAVE_PA, arch_va_to_pa(host_hsave).pa);
-	uint64_t pa = arch_va_to_pa(host_state).pa;
+	wrmsr(MSR_VM_HSAVE_PA, arch_va_to_pa(c->host_hsave).pa);
+	uint64_t pa = arch_va_to_pa(c->host_state).pa;
 	__asm__ volatile("vmsave %%rax" : : "a"(pa) : "memory");
 	return true;
 }
@@ -218,8 +224,8 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 	                     INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI | INTERCEPT_SKINIT |
 	                     INTERCEPT_ICEBP | INTERCEPT_MONITOR | INTERCEPT_MWAIT |
 	                     INTERCEPT_XSETBV;
-	c->iopm_base_pa = arch_va_to_pa(iopm).pa;
-	c->msrpm_base_pa = arch_va_to_pa(msrpm).pa;
+	c->iopm_base_pa = arch_va_to_pa(svm_cpu_this()->iopm).pa;
+	c->msrpm_base_pa = arch_va_to_pa(svm_cpu_this()->msrpm).pa;
 	c->asid = asid;
 	c->vintr = VINTR_MASKING; /* guest IF masks only virtual interrupts */
 	c->tlb_control = TLB_CONTROL_FLUSH_ALL;
@@ -593,7 +599,7 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	 * by hv/ in arch_irq_window().
 	 */
 	__asm__ volatile("clgi; sti" ::: "memory");
-	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(host_state).pa);
+	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(svm_cpu_this()->host_state).pa);
 	__asm__ volatile("cli; stgi" ::: "memory");
 	svm_regs_from_vmcb(v, sv);
 	svm_requeue_event(&sv->vmcb->ctl);
