@@ -7,6 +7,10 @@
 
 GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack
 GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
+# Guests written in nasm alone (no guest library: they stay in 32-bit mode):
+# guests/<name>.asm is a Multiboot a.out-kludge image, $(BUILD)/guests/<name>.bin.
+GUEST_ASM_NAMES := cr0-lme
+GUEST_BINS := $(patsubst %,$(BUILD)/guests/%.bin,$(GUEST_ASM_NAMES))
 
 GUEST_LIB_OBJS := $(patsubst guests/lib/%.c,$(BUILD)/guests/lib/%.o,$(wildcard guests/lib/*.c)) \
 	$(patsubst guests/lib/%.asm,$(BUILD)/guests/lib/%.asm.o,$(wildcard guests/lib/*.asm))
@@ -21,7 +25,12 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -m64 -ffreestanding -fno-builtin \
 GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z noexecstack --no-warn-rwx-segments --gc-sections -T guests/lib/guest.ld
 
 .PHONY: guests test-guests-qemu
-guests: $(GUEST_ELFS)
+guests: $(GUEST_ELFS) $(GUEST_BINS)
+
+$(BUILD)/guests/%.bin: guests/%.asm mk/guests.mk
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  NASM    $<" || true
+	$(Q)$(NASM) -f bin -MD $@.d -MP $< -o $@
 
 $(BUILD)/guests/%.o: guests/%.c mk/guests.mk
 	@mkdir -p $(@D)

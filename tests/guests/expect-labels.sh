@@ -7,6 +7,7 @@ p=0 f=0
 for e in guests/*.expect; do
 	base=${e#guests/}
 	src=guests/${base%%.*}.c
+	[ -f "$src" ] || src=guests/${base%%.*}.asm
 	for label in $(sed -n 's/^ok //p' "$e"); do
 		if grep -qF "\"$label\"" "$src"; then
 			p=$((p + 1))
