@@ -50,17 +50,6 @@ static void attack_tpr(void)
 
 /* ---- db-loop */
 
-/* SDM Vol. 3A 8.7, Figure 8-11 "64-Bit TSS Format". */
-struct tss64 {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __attribute__((packed));
-_Static_assert(sizeof(struct tss64) == 104, "SDM Vol. 3A Figure 8-11");
 
 #define SEL_TSS        0x18
 #define DESC_TSS_AVAIL 0x9ull /* 64-bit TSS (available) */

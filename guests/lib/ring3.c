@@ -34,17 +34,6 @@
 
 #define RING3_STACK_SIZE 16384
 
-/* 64-bit TSS (SDM Vol. 3A Figure 8-11). */
-struct ring3_tss {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __attribute__((packed));
-_Static_assert(sizeof(struct ring3_tss) == 104, "SDM Vol. 3A Figure 8-11");
 
 /* 64-bit interrupt gate (SDM Vol. 3A Figure 6-8). */
 struct ring3_gate {
@@ -65,7 +54,7 @@ struct ring3_dtr {
 
 static uint64_t ring3_gdt[7] __attribute__((aligned(16)));
 static struct ring3_gate ring3_idt[256] __attribute__((aligned(16)));
-static struct ring3_tss ring3_tss __attribute__((aligned(16)));
+static struct tss64 ring3_tss __attribute__((aligned(16)));
 static uint8_t ring3_kstack[RING3_STACK_SIZE] __attribute__((aligned(16)));
 static uint8_t ring3_ustack[RING3_STACK_SIZE] __attribute__((aligned(16)));
 static bool ring3_ready;

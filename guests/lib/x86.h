@@ -3,6 +3,19 @@
 
 #include <stdint.h>
 
+/* The 64-bit TSS (SDM Vol. 3A 8.7, Figure 8-11), for guests that give
+ * themselves ring-3 code or IST stacks. */
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tss64) == 104, "SDM Vol. 3A Figure 8-11");
+
 static inline void outb(uint16_t port, uint8_t value)
 {
 	__asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
