@@ -50,7 +50,6 @@ static void attack_tpr(void)
 
 /* ---- db-loop */
 
-
 #define SEL_TSS        0x18
 #define DESC_TSS_AVAIL 0x9ull /* 64-bit TSS (available) */
 #define DESC_P         (1ull << 47)

@@ -84,13 +84,18 @@ struct vm_exit {
 	};
 };
 
+/*
+ * One virtual CPU. Legend (as hv/vm.h): (c) set at creation, read-only
+ * after; (r) touched only by the CPU that runs the vCPU, between its entry
+ * and the next (struct cpu's `current` names it while it is in guest mode).
+ */
 struct vcpu {
-	struct guest_regs regs;
-	struct vm *vm;
-	const struct virt_ops *ops; /* its backend (hv/ calls v->ops->...) */
-	bool long_mode;           /* guest in 64-bit mode: hypercall arguments are not truncated */
-	void *arch;               /* backend state (VMCB or VMCS and friends) */
-	struct arch_extstate ext; /* unswitched by VM entry: the scheduler switches it */
+	struct guest_regs regs;     /* (r) authoritative while the vCPU is out of guest mode */
+	struct vm *vm;              /* (c) */
+	const struct virt_ops *ops; /* (c) its backend (hv/ calls v->ops->...) */
+	bool long_mode;             /* (r) 64-bit mode at the last exit: arguments not truncated */
+	void *arch;                 /* (c) backend state (VMCB or VMCS and friends) */
+	struct arch_extstate ext;   /* (r) state VM entry does not switch: the scheduler does */
 };
 
 struct virt_ops {

@@ -34,7 +34,6 @@
 
 #define RING3_STACK_SIZE 16384
 
-
 /* 64-bit interrupt gate (SDM Vol. 3A Figure 6-8). */
 struct ring3_gate {
 	uint16_t offset_low;
