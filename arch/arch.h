@@ -24,6 +24,7 @@ struct cpu {
 	bool need_resched;      /* (o) the running vCPU's time slice is over */
 	struct vcpu *ext_owner; /* (o) whose x87/SSE/DR/XCR0/PKRU state is live here */
 	struct vcpu *current;   /* (o) the vCPU in guest mode here, or NULL */
+	unsigned traced_vm;     /* (o) the VM id last given to arch_trace_running() */
 };
 
 #ifdef LAB_HOST

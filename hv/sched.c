@@ -48,13 +48,12 @@ static void switch_extstate(struct cpu *c, struct vcpu *next)
 /* Run `v` until its slice ends or its VM ends. */
 static void run_slice(struct vcpu *v)
 {
-	static unsigned traced;
 	struct cpu *c = arch_this_cpu();
 	struct vm *vm = v->vm;
 	struct vm_exit e;
 
-	if (traced != vm->id)
-		arch_trace_running(traced = vm->id);
+	if (c->traced_vm != vm->id)
+		arch_trace_running(c->traced_vm = vm->id);
 	switch_extstate(c, v);
 	c->need_resched = false;
 	c->current = v;
@@ -76,18 +75,27 @@ static void run_slice(struct vcpu *v)
 		vm->preemptions++;
 }
 
+/*
+ * This CPU's loop: the running vCPUs whose home it is, round-robin, while
+ * any VM that others wait for runs anywhere (a CPU with nothing of its own
+ * to run waits meanwhile); then it stops its own until=others VMs. Each CPU
+ * only ever enters and ends its own vCPUs.
+ */
 void sched_run(void)
 {
-	unsigned next = 0;
+	unsigned cpu = arch_cpu_id(), next = 0;
 
 	while (vm_running_count(false) > 0) {
 		struct vm *vm = vm_slot(next);
+		struct vcpu *v = &vm->vcpus[0]; /* vCPU 0: the one started */
 		next = (next + 1) % VM_MAX;
-		if (vm->state == VM_RUNNING)
-			run_slice(&vm->vcpus[0]); /* vCPU 0: the one started */
+		if (vm->state == VM_RUNNING && v->home_cpu == cpu)
+			run_slice(v);
+		else if (next == 0)
+			arch_irq_window(); /* nothing here ran this round: take a tick */
 	}
 	arch_trace_running(0);
 	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vm_slot(i)->state == VM_RUNNING)
+		if (vm_slot(i)->state == VM_RUNNING && vm_slot(i)->vcpus[0].home_cpu == cpu)
 			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
 }

@@ -9,7 +9,9 @@ struct vcpu;
 
 /* Start the time-slice tick on this CPU. */
 void sched_init(void);
-/* Run until no VM that others wait for is left; then stop the until=others ones. */
+/* On each CPU that runs guests: run the vCPUs whose home is this CPU until
+ * no VM that others wait for is left anywhere; then stop this CPU's
+ * until=others ones. */
 void sched_run(void);
 /* End the running vCPU's time slice at its next exit (YIELD, AUDIT, a
  * host interrupt). Interrupt context or the exiting vCPU's CPU. */

@@ -95,7 +95,8 @@ struct vcpu {
 	const struct virt_ops *ops; /* (c) its backend (hv/ calls v->ops->...) */
 	bool long_mode;             /* (r) 64-bit mode at the last exit: arguments not truncated */
 	void *arch;                 /* (c) backend state (VMCB or VMCS and friends) */
-	struct arch_extstate ext;   /* (r) state VM entry does not switch: the scheduler does */
+	unsigned home_cpu;        /* (c) the CPU that runs it (0: the boot CPU, today's only one) */
+	struct arch_extstate ext; /* (r) state VM entry does not switch: the scheduler does */
 };
 
 struct virt_ops {

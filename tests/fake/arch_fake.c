@@ -200,8 +200,8 @@ uint64_t arch_extstate_xcr0(const struct arch_extstate *s)
 }
 
 /* The fake "live" extended state: a copy, so tests can see switches. */
-struct arch_extstate fake_live_ext;
-unsigned fake_ext_switches;
+__thread struct arch_extstate fake_live_ext; /* each fake CPU's registers */
+__thread unsigned fake_ext_switches;
 
 void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to)
 {

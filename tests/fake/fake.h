@@ -26,5 +26,6 @@ void fake_console_echo(bool on);
 void fake_timer_tick(void);
 /* The extended state the fake CPU holds, and how often it was switched. */
 struct arch_extstate;
-extern struct arch_extstate fake_live_ext;
-extern unsigned fake_ext_switches;
+#include "arch/arch.h"
+extern __thread struct arch_extstate fake_live_ext;
+extern __thread unsigned fake_ext_switches;

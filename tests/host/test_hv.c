@@ -23,7 +23,10 @@ struct fake_vcpu {
 static struct fake_vcpu fake_vcpus[VM_MAX + 1];
 static unsigned fake_cpl;
 static uint64_t fake_cr4;
-static unsigned order[256], order_len;
+/* Which VM each run was, per fake CPU (CPU 0 is the main thread). */
+static unsigned orders[2][256], order_lens[2];
+#define order     orders[0]
+#define order_len order_lens[0]
 
 static bool fake_cpu_init(void)
 {
@@ -52,8 +55,9 @@ static void fake_run(struct vcpu *v, struct vm_exit *e)
 {
 	struct fake_vcpu *f = v->arch;
 
-	if (order_len < ARRAY_SIZE(order))
-		order[order_len++] = v->vm->id;
+	unsigned cpu = arch_cpu_id();
+	if (cpu < 2 && order_lens[cpu] < ARRAY_SIZE(orders[0]))
+		orders[cpu][order_lens[cpu]++] = v->vm->id;
 	*e = (struct vm_exit){.kind = EXIT_INTR};
 	if (++f->runs == f->exit_after) {
 		v->regs.rax = HC_EXIT;
@@ -147,7 +151,7 @@ static int setup(void **state)
 	build_image();
 	fake_cpl = 0;
 	fake_cr4 = 0;
-	order_len = 0;
+	order_lens[0] = order_lens[1] = 0;
 	fake_console_reset();
 	return 0;
 }
@@ -428,6 +432,55 @@ static void test_sched_rotation(void **state)
 }
 
 /*
+ * The scheduler on two fake CPUs (threads): each runs only the vCPUs whose
+ * home it is, in manifest order, with its own per-CPU state; the
+ * until=others VM on CPU 1 is stopped by CPU 1 once every other VM, on
+ * either CPU, has ended.
+ */
+static void *sched_cpu1(void *p)
+{
+	(void)p;
+	fake_set_cpu(1);
+	sched_run();
+	return NULL;
+}
+
+static void test_sched_two_cpus(void **state)
+{
+	struct vm *vm[6];
+	static const unsigned home[6] = {0, 0, 0, 1, 1, 1};
+	static const unsigned runs[6] = {0, 3, 5, 2, 6, 0}; /* EXIT at that run; 0: never */
+	pthread_t t;
+
+	(void)state;
+	for (unsigned i = 1; i <= 5; i++) {
+		vm[i] = make_vm(i, "v", 2 * MiB, 0, i == 5);
+		vm[i]->vcpus[0].home_cpu = home[i];
+		((struct fake_vcpu *)vm[i]->vcpus[0].arch)->exit_after = runs[i];
+	}
+	assert_int_equal(pthread_create(&t, NULL, sched_cpu1, NULL), 0);
+	sched_run();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	for (unsigned c = 0; c < 2; c++)
+		for (unsigned i = 0; i < order_lens[c]; i++)
+			assert_int_equal(home[orders[c][i]], c);
+	/* CPU 0: VMs 1 and 2 alternate until 1 exits at its 3rd run, 2 at its 5th. */
+	static const unsigned want0[] = {1, 2, 1, 2, 1, 2, 2, 2};
+	assert_int_equal(order_lens[0], ARRAY_SIZE(want0));
+	for (unsigned i = 0; i < order_lens[0]; i++)
+		assert_int_equal(orders[0][i], want0[i]);
+	/* CPU 1: 3 ends at its 2nd run, 4 at its 6th; 5 runs until then. */
+	unsigned runs4 = 0;
+	for (unsigned i = 0; i < order_lens[1]; i++)
+		runs4 += orders[1][i] == 4;
+	assert_int_equal(runs4, 6);
+	for (unsigned i = 1; i <= 5; i++)
+		assert_int_equal(vm[i]->state, VM_ENDED);
+	assert_int_equal(vm[5]->exit_status, -1);
+	assert_null(arch_this_cpu()->current);
+}
+
+/*
  * Threads as fake CPUs: CPU 1 donates pages from VM a into VM b's window
  * while CPU 0 keeps re-opening, shrinking and closing that window and
  * freeing what arrived. Per-CPU state stays per CPU, every frame is
@@ -441,6 +494,7 @@ struct smp_arg {
 	int64_t last_unexpected;
 	bool resched_seen;
 	volatile bool go, done;
+	volatile unsigned rounds; /* windows CPU 0 has opened so far */
 };
 
 /* CPU 1: cmocka asserts only on the main thread, so this one counts. */
@@ -456,7 +510,9 @@ static void *smp_donor(void *p)
 		uint64_t from = W0 + i * PAGE_SIZE, to = W0 + (i % 4) * PAGE_SIZE;
 		int64_t r = -LAB_EACCES;
 
-		for (unsigned tries = 0; tries < 100 && r != 0; tries++) {
+		/* Retry while CPU 0 opens at most 20 more windows: bounded, and
+		 * whatever the host's scheduling, the two CPUs interleave. */
+		for (unsigned until = x->rounds + 20; x->rounds < until && r != 0;) {
 			r = hc(x->a, HC_PAGE_DONATE, from, 2, to);
 			if (r != 0 && r != -LAB_EACCES && r != -LAB_EEXIST)
 				x->unexpected++, x->last_unexpected = r;
@@ -480,8 +536,9 @@ static void test_smp_consent(void **state)
 	uint64_t total = x.a->s2.frames_owned + x.b->s2.frames_owned;
 	sched_end_slice(); /* CPU 0's flag only */
 	assert_int_equal(pthread_create(&t, NULL, smp_donor, &x), 0);
-	for (unsigned round = 0; !x.done; round++) {
+	for (unsigned round = 1; !x.done; round++) {
 		assert_int_equal(hc(x.b, HC_PAGE_ACCEPT, W0, round % 5, 0), 0);
+		x.rounds = round;
 		x.go = true;
 		for (unsigned k = 0; k < 4; k++)
 			if (hc(x.b, HC_PAGE_OWNED, W0 + k * PAGE_SIZE, 0, 0) == 1 &&
@@ -514,6 +571,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_single_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sched_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_smp_consent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_two_cpus, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
