@@ -22,7 +22,15 @@ RUN_CFG := guests/demo.cfg
 ESP_FILES := $(GUEST_ELFS)
 endif
 
-$(ESP_IMG): $(EFI_APP) $(RUN_CFG) $(ESP_FILES) tools/mkesp.sh
+# What the ESP was last made from: `make run GUEST=x` and then `make run`
+# must not boot x again (the demo's files are older than the image).
+ESP_INPUTS := $(BUILD)/esp.inputs
+.PHONY: esp-inputs-check
+$(ESP_INPUTS): esp-inputs-check
+	@mkdir -p $(@D)
+	@echo "$(RUN_CFG) $(ESP_FILES)" | cmp -s - $@ 2>/dev/null || echo "$(RUN_CFG) $(ESP_FILES)" > $@
+
+$(ESP_IMG): $(EFI_APP) $(RUN_CFG) $(ESP_FILES) tools/mkesp.sh $(ESP_INPUTS)
 	@[ "$(Q)" ] && echo "  ESP     $@" || true
 	$(Q)tools/mkesp.sh $@ $(EFI_APP) "$(RUN_CFG)" $(ESP_FILES)
 
