@@ -43,6 +43,7 @@ check_line qemu-1g-zones "$log" '^palloc: zone DMA32 '
 check_line qemu-1g-selftest "$log" '^palloc: self-test passed'
 check_line qemu-1g-mem-protect-selftest "$log" '^mem_protect: selftest \(npt\) ok: '
 check_line qemu-1g-acpi-rsdp "$log" '^boot: ACPI 2\.0\+ RSDP at 0x[0-9a-f]+$'
+check_line qemu-1g-madt-cpus "$log" '^acpi: MADT lists 1 CPUs, 1 enabled, local APIC at 0xfee00000$'
 check_line qemu-1g-percpu "$log" '^arch: per-CPU state of CPU 0 at 0x[0-9a-f]+ \(GS base\)$'
 
 boot_qemu svm-512m "" -m 512M
@@ -85,6 +86,7 @@ check_line bochs-feature-control "$log" '^cpu: IA32_FEATURE_CONTROL'
 check_line bochs-mem-protect-selftest "$log" '^mem_protect: selftest \(ept\) ok: '
 # OVMF under Bochs installs no ACPI tables (they come from QEMU's fw_cfg):
 # the boot log must say so rather than pass on a bogus pointer.
+check_line bochs-madt-cpus "$log" '^acpi: no CPU list from the MADT \(no RSDP\)'
 check_line bochs-acpi-rsdp "$log" '^boot: (ACPI (2\.0\+|1\.0) RSDP at 0x[0-9a-f]+|no ACPI RSDP in the UEFI configuration table)'
 check_accounting bochs-accounting
 exit 0
