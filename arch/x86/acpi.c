@@ -47,8 +47,7 @@ static bool in_map(uint64_t pa, uint64_t n, uint64_t limit)
 	return pa < limit && n <= limit - pa;
 }
 
-static const uint8_t *sdt(uint64_t pa, uint64_t limit, const char *sig, uint32_t min,
-                          uint32_t *len)
+static const uint8_t *sdt(uint64_t pa, uint64_t limit, const char *sig, uint32_t min, uint32_t *len)
 {
 	if (!pa || !in_map(pa, SDT_HEADER, limit))
 		return NULL;

@@ -13,17 +13,17 @@
 
 enum acpi_err {
 	ACPI_OK,
-	ACPI_NO_RSDP,   /* the firmware gave none */
-	ACPI_BAD_RSDP,  /* signature, checksum, revision or length */
-	ACPI_BAD_ROOT,  /* the RSDT/XSDT: signature, length, checksum */
-	ACPI_NO_MADT,   /* no "APIC" table in the root table */
-	ACPI_BAD_MADT,  /* length, checksum, or an entry that does not fit */
+	ACPI_NO_RSDP,  /* the firmware gave none */
+	ACPI_BAD_RSDP, /* signature, checksum, revision or length */
+	ACPI_BAD_ROOT, /* the RSDT/XSDT: signature, length, checksum */
+	ACPI_NO_MADT,  /* no "APIC" table in the root table */
+	ACPI_BAD_MADT, /* length, checksum, or an entry that does not fit */
 	ACPI_ERR_COUNT,
 };
 
 struct acpi_cpus {
-	unsigned listed;  /* processor entries (local APIC and x2APIC) */
-	unsigned enabled; /* of those, enabled now (flags bit 0) */
+	unsigned listed;                 /* processor entries (local APIC and x2APIC) */
+	unsigned enabled;                /* of those, enabled now (flags bit 0) */
 	uint32_t apic_id[ARCH_MAX_CPUS]; /* the first ARCH_MAX_CPUS enabled ones */
 	bool x2apic_entries;             /* some CPU is listed by x2APIC ID */
 	uint64_t lapic_pa;               /* local APIC address (override applied) */

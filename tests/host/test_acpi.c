@@ -12,9 +12,9 @@
 #include "arch/x86/acpi.h"
 #include "fake/fake.h"
 
-#define RSDP_PA 0x1000
-#define ROOT_PA 0x2000
-#define MADT_PA 0x3000
+#define RSDP_PA  0x1000
+#define ROOT_PA  0x2000
+#define MADT_PA  0x3000
 #define OTHER_PA 0x2800
 #define LIMIT    (1ull << 20) /* the fake memory */
 
@@ -166,7 +166,8 @@ static void test_rsdt_x2apic_override(void **state)
 	lapic(0, 1);
 	x2apic(300, 1);
 	madt_entry(ov, 12);
-	madt_entry((const uint8_t[]){1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 12); /* I/O APIC: skipped */
+	madt_entry((const uint8_t[]){1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	           12); /* I/O APIC: skipped */
 	madt_end();
 	tables(false);
 	assert_int_equal(acpi_madt_cpus(RSDP_PA, LIMIT, &c), ACPI_OK);
@@ -192,7 +193,7 @@ static void test_bad_tables(void **state)
 	pa(RSDP_PA)[30] ^= 1; /* extended checksum */
 	assert_int_equal(acpi_madt_cpus(RSDP_PA, LIMIT, &c), ACPI_BAD_RSDP);
 	tables(true);
-	pa(ROOT_PA + 10) [0] ^= 1; /* root checksum */
+	pa(ROOT_PA + 10)[0] ^= 1; /* root checksum */
 	assert_int_equal(acpi_madt_cpus(RSDP_PA, LIMIT, &c), ACPI_BAD_ROOT);
 	tables(true);
 	pa(MADT_PA + 44 + 2)[0] ^= 1; /* MADT checksum */
