@@ -34,33 +34,35 @@ void hv_audit_init(const struct boot_info *bi)
 #define AUDIT_HC_SCAN 16
 static pfn_t audit_hc_cursor;
 
-unsigned hv_audit_bounded(void)
+/* audit_run() over every running VM's tables. */
+static unsigned audit_live(const struct audit_opts *o, struct audit_report *r)
 {
 	struct s2_vm *live[VM_MAX];
-	struct audit_report r;
-	struct audit_opts o = audit_opts;
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < VM_MAX; i++)
 		if (vm_slot(i)->state == VM_RUNNING)
 			live[n++] = &vm_slot(i)->s2;
+	return audit_run(live, n, o, r);
+}
+
+unsigned hv_audit_bounded(void)
+{
+	struct audit_report r;
+	struct audit_opts o = audit_opts;
+
 	o.clean_scan_budget = AUDIT_HC_SCAN;
 	o.clean_scan_from = audit_hc_cursor;
-	unsigned v = audit_run(live, n, &o, &r);
+	unsigned v = audit_live(&o, &r);
 	audit_hc_cursor = r.clean_next;
 	return v;
 }
 
 unsigned hv_audit(bool log)
 {
-	struct s2_vm *live[VM_MAX];
 	struct audit_report r;
-	unsigned n = 0;
+	unsigned v = audit_live(hv_audit_opts(), &r);
 
-	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vm_slot(i)->state == VM_RUNNING)
-			live[n++] = &vm_slot(i)->s2;
-	unsigned v = audit_run(live, n, hv_audit_opts(), &r);
 	if (log)
 		audit_log(&r);
 	return v;

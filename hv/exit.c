@@ -15,20 +15,18 @@
 #include "lab/log.h"
 #include "mm/palloc.h"
 
-#define VECTOR_UD      GUEST_VECTOR_UD
-#define VECTOR_GP      GUEST_VECTOR_GP
 #define REFUSED_LOGGED 16 /* refused instructions logged per VM */
 
 static const char *const access_names[] = {"read", "write", "exec"};
 
 static void inject_ud(struct vcpu *v)
 {
-	v->ops->inject(v, VECTOR_UD, false, 0);
+	v->ops->inject(v, GUEST_VECTOR_UD, false, 0);
 }
 
 static void inject_gp(struct vcpu *v)
 {
-	v->ops->inject(v, VECTOR_GP, true, 0);
+	v->ops->inject(v, GUEST_VECTOR_GP, true, 0);
 }
 
 /* Leaf 1 and leaf 7 features that follow the guest's own CR4 (OSXSAVE,
@@ -188,12 +186,12 @@ static void exit_refused(struct vcpu *v, const struct vm_exit *e)
 
 	if (vm->refused_logged < REFUSED_LOGGED) {
 		vm->refused_logged++;
-		log_printf("hv: vm %u (%s): %s at rip 0x%lx -> %s%s\n", vm->id, vm->name,
-		           e->insn.name, v->regs.rip, e->insn.vector == VECTOR_GP ? "#GP" : "#UD",
-		           vm->refused_logged == REFUSED_LOGGED ? " (no more of these logged)"
-		                                                : "");
+		log_printf(
+		    "hv: vm %u (%s): %s at rip 0x%lx -> %s%s\n", vm->id, vm->name, e->insn.name,
+		    v->regs.rip, e->insn.vector == GUEST_VECTOR_GP ? "#GP" : "#UD",
+		    vm->refused_logged == REFUSED_LOGGED ? " (no more of these logged)" : "");
 	}
-	v->ops->inject(v, e->insn.vector, e->insn.vector == VECTOR_GP, 0);
+	v->ops->inject(v, e->insn.vector, e->insn.vector == GUEST_VECTOR_GP, 0);
 }
 
 static void exit_unexpected(struct vcpu *v, const struct vm_exit *e)
@@ -263,9 +261,9 @@ void exit_handle(struct vcpu *v, struct vm_exit *e)
 		break;
 	case EXIT_INTR:
 		/* The tick, the VMX-preemption timer or an NMI took the CPU
-		 * back: take what is pending, and end the slice whatever it was
-		 * (a guest that masked the tick, say by its TPR, still yields). */
-		arch_irq_window();
+		 * back: end the slice whatever it was (a guest that masked the
+		 * tick, say by its TPR, still yields). The run loop takes the
+		 * pending tick after every exit (hv/sched.c). */
 		sched_end_slice();
 		break;
 	case EXIT_REFUSED_INSN:

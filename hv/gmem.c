@@ -170,3 +170,16 @@ bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, 
 	}
 	return true;
 }
+
+size_t gmem_fetch(struct vm *vm, const struct guest_paging *p, uint64_t la, bool wrap32,
+                  uint8_t *buf, size_t max)
+{
+	size_t first = MIN(max, (size_t)(PAGE_SIZE - (la & PAGE_MASK)));
+	uint64_t next = wrap32 ? (la + first) & 0xffffffffull : la + first;
+
+	if (!gmem_read_linear(vm, p, la, buf, first))
+		return 0;
+	if (first == max || !gmem_read_linear(vm, p, next, buf + first, max - first))
+		return first;
+	return max;
+}

@@ -28,3 +28,10 @@ bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, 
                       size_t len);
 /* The GPA of guest-linear `la` through the guest's tables: every paging form. */
 bool gmem_translate(struct vm *vm, const struct guest_paging *p, uint64_t la, gpa_t *out);
+
+/* Up to `max` bytes at guest-linear `la` (an instruction at RIP): all of
+ * them, or only those of its first page when the next cannot be read (the
+ * instruction may end before it); 0 if none. `wrap32`: outside 64-bit mode
+ * the next page's address wraps at 4 GiB. */
+size_t gmem_fetch(struct vm *vm, const struct guest_paging *p, uint64_t la, bool wrap32,
+                  uint8_t *buf, size_t max);

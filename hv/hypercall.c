@@ -49,7 +49,7 @@ static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
 		return -LAB_EEXIST;
 	if (vm->s2.frames_owned >= vm->s2.frame_budget)
 		return -LAB_ENOSPC;
-	if (!vm_promises_allow_guest_alloc(1 + S2_LEVELS - 1))
+	if (!vm_promises_allow_guest_alloc(1 + S2_RESERVE_MAX)) /* the frame, its tables */
 		return -LAB_ENOMEM; /* other VMs' promised RAM stays theirs */
 	return hc_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
 }
@@ -99,7 +99,7 @@ static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64
 	if (consent && !recv_window_take(to, g2))
 		return -LAB_EACCES;
 	int64_t ret = -LAB_ENOMEM;
-	if (vm_promises_allow_guest_alloc(S2_LEVELS - 1))
+	if (vm_promises_allow_guest_alloc(S2_RESERVE_MAX)) /* the tables it may need */
 		ret = hc_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
 	if (ret != 0 && consent)
 		recv_window_give_back(to);

@@ -223,6 +223,14 @@ static void test_read_linear_straddle(void **state)
 	assert_true(gmem_read_linear(&tvm, &p, 0x1ffe, buf, 4));
 	assert_memory_equal(buf, "\x0f\x01\xd9\x90", 4);
 	assert_false(gmem_read_linear(&tvm, &p, 0x2ffe, buf, 4)); /* la 0x3000 absent */
+	/* gmem_fetch: the whole 15 bytes across the page end, or only the
+	 * first page's when the next is absent, or none. */
+	uint8_t insn[15];
+	assert_int_equal(gmem_fetch(&tvm, &p, 0x1ffe, false, insn, sizeof(insn)), 15);
+	assert_memory_equal(insn, "\x0f\x01\xd9\x90", 4);
+	assert_int_equal(gmem_fetch(&tvm, &p, 0x2ffa, false, insn, sizeof(insn)), 6);
+	assert_int_equal(gmem_fetch(&tvm, &p, 0x3000, false, insn, sizeof(insn)), 0);
+	assert_int_equal(gmem_fetch(&tvm, &p, 0x1000, false, insn, sizeof(insn)), 15);
 }
 
 int main(void)

@@ -49,25 +49,14 @@ static uint64_t svm_linear(const struct vcpu *v, const struct vmcb *vmcb, uint64
 	return (vmcb->save.cs.base + rip) & 0xffffffffull;
 }
 
-/*
- * Up to 15 bytes at RIP into buf: all of them, or fewer where the next
- * page cannot be read (the instruction may end before it). 0 if even the
- * first byte cannot be read.
- */
+/* Up to 15 bytes at RIP (hv/gmem.c's gmem_fetch); 0 if none can be read. */
 static size_t svm_fetch(struct vcpu *v, const struct vmcb *vmcb, uint8_t buf[INSN_MAX_LEN])
 {
-	uint64_t la = svm_linear(v, vmcb, v->regs.rip);
-	size_t first = MIN((size_t)INSN_MAX_LEN, (size_t)(PAGE_SIZE - (la & PAGE_MASK)));
 	struct guest_paging p;
 
 	svm_paging(&vmcb->save, &p);
-	if (!gmem_read_linear(v->vm, &p, la, buf, first))
-		return 0;
-	if (first < INSN_MAX_LEN &&
-	    !gmem_read_linear(v->vm, &p, svm_linear(v, vmcb, v->regs.rip + first), buf + first,
-	                      INSN_MAX_LEN - first))
-		return first;
-	return INSN_MAX_LEN;
+	return gmem_fetch(v->vm, &p, svm_linear(v, vmcb, v->regs.rip), !v->long_mode, buf,
+	                  INSN_MAX_LEN);
 }
 
 static void svm_emul_log(const struct vcpu *v, enum insn_op op, enum insn_err err)

@@ -37,21 +37,6 @@ static uint64_t vmx_emul_rip_linear(const struct vcpu *v, uint64_t cs_base)
 	return (cs_base + v->regs.rip) & 0xffffffffull;
 }
 
-/* Up to 15 bytes at guest-linear `la`: as many as can be read (the second
- * page only if the first ends before 15 bytes); 0 if none. */
-static size_t vmx_emul_fetch(const struct vcpu *v, const struct guest_paging *p, uint64_t la,
-                             uint8_t *buf)
-{
-	size_t first = MIN((size_t)INSN_MAX_LEN, (size_t)(PAGE_SIZE - (la & PAGE_MASK)));
-
-	if (!gmem_read_linear(v->vm, p, la, buf, first))
-		return 0;
-	if (first == INSN_MAX_LEN ||
-	    !gmem_read_linear(v->vm, p, la + first, buf + first, INSN_MAX_LEN - first))
-		return first;
-	return INSN_MAX_LEN;
-}
-
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 {
 	struct guest_paging p = {
@@ -66,7 +51,8 @@ void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 
 	/* AMD's VMMCALL, prefixes included (arch/x86/insn.c): a hypercall of
 	 * its whole length, as VMCALL is. */
-	size_t n = vmx_emul_fetch(v, &p, vmx_emul_rip_linear(v, p.cs_base), buf);
+	size_t n = gmem_fetch(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), !v->long_mode, buf,
+	                      sizeof(buf));
 	if (n && insn_decode(buf, n, v->long_mode, INSN_VMMCALL, &in) == INSN_OK) {
 		e->kind = EXIT_HYPERCALL;
 		e->insn_len = in.len;
