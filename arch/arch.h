@@ -25,6 +25,18 @@ struct cpu {
 	struct vcpu *ext_owner; /* (o) whose x87/SSE/DR/XCR0/PKRU state is live here */
 	struct vcpu *current;   /* (o) the vCPU in guest mode here, or NULL */
 	unsigned traced_vm;     /* (o) the VM id last given to arch_trace_running() */
+	/*
+	 * Read by every CPU (hv/sched.c's cross-CPU invalidation, docs in
+	 * hv/tlb.h): `guest_epoch` is odd from just before this CPU's check
+	 * of a VM's flush generation to just after its next VM exit, and
+	 * `guest_vm` names the VM it entered (written before the epoch goes
+	 * odd). `kick_pending` asks this CPU to reschedule (another CPU made
+	 * a vCPU runnable here or ended one of its VMs).
+	 */
+	volatile uint64_t guest_epoch;
+	struct vm *volatile guest_vm;
+	volatile bool kick_pending;
+	uint32_t apic_id; /* (i) its local APIC ID */
 };
 
 #ifdef LAB_HOST
@@ -44,6 +56,42 @@ static inline struct cpu *arch_this_cpu(void)
 	return c;
 }
 #endif
+
+/*
+ * Several CPUs (arch/x86/smp.c). CPU ids are 0 .. arch_cpus_online()-1; 0
+ * is the boot CPU.
+ *
+ * arch_smp_start(): start every other enabled processor the firmware lists
+ * (ACPI MADT, or the CPUs the firmware's MP services reported before
+ * ExitBootServices). Each runs `fn` on its own stack with interrupts off,
+ * after its per-CPU state (arch_this_cpu()), GDT/TSS, IDT and page tables
+ * are set up; `fn` never returns. A processor that does not answer within
+ * a bounded time is logged and left out. Returns the CPUs online (boot CPU
+ * included) once each has started or timed out; logs
+ * "smp: N of M CPUs online". `max_cpus` (0: no limit) caps N.
+ */
+unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus);
+unsigned arch_cpus_online(void);
+struct cpu *arch_cpu(unsigned id); /* CPU `id`'s state, NULL if not online */
+
+/*
+ * Make CPU `id` leave guest mode soon and wake it if it idles (x86: an NMI,
+ * which also makes a guest running with interrupts disabled exit on every
+ * emulator here). Callable with interrupts off and locks held; it only
+ * sends. The receiving CPU runs no handler code beyond returning.
+ */
+void arch_cpu_kick(unsigned id);
+
+/* Wait, interrupts on for that moment only, until the next interrupt (the
+ * tick, a kick). */
+void arch_cpu_idle(void);
+/* In spin loops (PAUSE). */
+static inline void arch_cpu_relax(void)
+{
+#ifndef LAB_HOST
+	__asm__ volatile("pause" ::: "memory");
+#endif
+}
 
 /* Index of the executing CPU, 0 .. ARCH_MAX_CPUS-1. Callable anywhere. The
  * inline form is for fast paths (the allocator's per-CPU caches). */
@@ -102,11 +150,15 @@ enum arch_virt arch_virt_detect(const char **why_not);
 
 /*
  * The scheduler tick: a periodic host interrupt every `period_ms` that
- * calls `fn` in interrupt context (and makes a running guest exit).
+ * calls `fn` in interrupt context (and makes a running guest exit). Each
+ * CPU calls it for its own tick (the first call calibrates).
  * arch_irq_window() opens interrupts for one instruction so a pending tick
  * is taken; the hypervisor otherwise runs with interrupts off.
  */
 void arch_timer_start(unsigned period_ms, void (*fn)(void));
+/* Stop or restart this CPU's periodic tick (started by arch_timer_start()
+ * on this CPU): a CPU running a single vCPU takes no tick. */
+void arch_timer_pause(bool paused);
 uint64_t arch_timer_ticks(void);
 void arch_irq_window(void);
 
