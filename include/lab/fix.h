@@ -22,6 +22,8 @@ enum lab_fix {
 	FIX_SOFT_INT = 1u << 7,       /* SVM: INT n / INT3 re-executed, not re-injected */
 	FIX_CPL_CHECK = 1u << 8,      /* hypercalls from CPL > 0 refused */
 	FIX_AUDIT_BOUND = 1u << 9,    /* the AUDIT hypercall is bounded per call */
+	FIX_REMOTE_FLUSH = 1u << 10,  /* SMP: other CPUs in guest mode of the VM are forced out
+	                               * before an unmapped frame changes owner */
 };
 
 #ifdef LAB_TESTING
