@@ -25,7 +25,7 @@ struct vmx_vcpu;
 struct vmx_cpu {
 	bool on;                        /* VMXON done */
 	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
-	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *current;       /* the VMCS loaded with VMPTRLD */
 	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
 };
 

@@ -124,14 +124,16 @@ static struct svm_cpu *svm_cpu_this(void)
 }
 
 bool svm_have_nrips;
+static bool svm_flush_by_asid; /* TLB_CONTROL 3 works (APM vol. 2 §15.16.1) */
 
-#define SVM_MAX_TAG     63                    /* ASIDs used: one per VM id */
-#define GUEST_PAT       0x0007040600070406ull /* the power-on PAT */
-#define SEG_CODE32      0xc9b                 /* P, S, DB, G, type 0xb */
-#define SEG_DATA32      0xc93                 /* P, S, DB, G, type 0x3 */
-#define SEG_TSS32_BUSY  0x08b
-#define SEG_LDT         0x082
-#define CPUID_SVM_NRIPS (1u << 3) /* Fn8000_000A EDX: next-RIP save */
+#define SVM_MAX_TAG             63                    /* ASIDs used: one per VM id */
+#define GUEST_PAT               0x0007040600070406ull /* the power-on PAT */
+#define SEG_CODE32              0xc9b                 /* P, S, DB, G, type 0xb */
+#define SEG_DATA32              0xc93                 /* P, S, DB, G, type 0x3 */
+#define SEG_TSS32_BUSY          0x08b
+#define SEG_LDT                 0x082
+#define CPUID_SVM_NRIPS         (1u << 3) /* Fn8000_000A EDX: next-RIP save */
+#define CPUID_SVM_FLUSH_BY_ASID (1u << 6)
 
 static bool svm_cpu_init(void)
 {
@@ -143,8 +145,13 @@ static bool svm_cpu_init(void)
 		return false;
 	}
 	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
-	log_printf("svm: next-RIP save %s\n",
-	           svm_have_nrips ? "offered" : "absent: instruction lengths decoded at RIP");
+	svm_flush_by_asid = f.edx & CPUID_SVM_FLUSH_BY_ASID;
+	if (arch_cpu_id() == 0)
+		log_printf("svm: next-RIP save %s; flush-by-ASID %s\n",
+		           svm_have_nrips ? "offered"
+		                          : "absent: instruction lengths decoded at RIP",
+		           svm_flush_by_asid ? "offered (TLB_CONTROL 3)"
+		                             : "absent (TLB_CONTROL 1: the whole TLB)");
 	struct svm_cpu *c = svm_cpu_this();
 	c->iopm = svm_alloc_run(IOPM_PAGES);
 	c->msrpm = svm_alloc_run(MSRPM_PAGES);
@@ -317,12 +324,13 @@ static unsigned svm_cpl(struct vcpu *v)
 }
 
 /*
- * Translations of this VM are tagged with its ASID, and only this CPU runs
- * it: flushing the TLB at the next VMRUN (TLB_CONTROL, APM vol. 2 §15.16)
- * means no stale translation can be used, since the guest cannot run
- * before that VMRUN. QEMU offers no flush-by-ASID, so the whole TLB.
+ * Translations of this VM are tagged with its ASID: flushing them at v's
+ * next VMRUN on this CPU (TLB_CONTROL, APM vol. 2 §15.16) means no stale
+ * one can be used here, since v cannot run before that VMRUN. With
+ * flush-by-ASID (CPUID 0x8000000A EDX[6]) only this ASID's entries (3);
+ * QEMU offers none, so the whole TLB (1).
  */
-static void svm_s2_invalidate(struct vcpu *v)
+static void svm_s2_flush_local(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
 
@@ -562,7 +570,9 @@ static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 		vmcb->ctl.intercept_cr |= INTERCEPT_CR0_WRITE;
 	else
 		vmcb->ctl.intercept_cr &= ~INTERCEPT_CR0_WRITE;
-	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
+	vmcb->ctl.tlb_control = !sv->flush          ? 0
+	                        : svm_flush_by_asid ? TLB_CONTROL_FLUSH_ASID
+	                                            : TLB_CONTROL_FLUSH_ALL;
 	sv->flush = false;
 }
 
@@ -586,7 +596,7 @@ static void svm_regs_from_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 	v->long_mode = (s->efer & EFER_LMA) && (s->cs.attrib & VMCB_SEG_L);
 }
 
-static void svm_run(struct vcpu *v, struct vm_exit *e)
+static void svm_run(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
 
@@ -601,6 +611,12 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	__asm__ volatile("clgi; sti" ::: "memory");
 	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(svm_cpu_this()->host_state).pa);
 	__asm__ volatile("cli; stgi" ::: "memory");
+}
+
+static void svm_decode_exit(struct vcpu *v, struct vm_exit *e)
+{
+	struct svm_vcpu *sv = v->arch;
+
 	svm_regs_from_vmcb(v, sv);
 	svm_requeue_event(&sv->vmcb->ctl);
 	svm_decode(v, sv, e);
@@ -655,11 +671,12 @@ const struct virt_ops svm_ops = {
     .vcpu_init = svm_vcpu_init,
     .vcpu_fini = svm_vcpu_fini,
     .run = svm_run,
+    .decode = svm_decode_exit,
     .inject = svm_inject,
     .inject_step_db = svm_inject_step_db,
     .cpl = svm_cpl,
     .paging = svm_guest_paging,
-    .s2_invalidate = svm_s2_invalidate,
+    .s2_flush_local = svm_s2_flush_local,
     .efer_read = svm_efer_read,
     .efer_write = svm_efer_write,
 };
