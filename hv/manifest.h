@@ -21,7 +21,7 @@
 
 #include "lab/types.h"
 
-#define MANIFEST_VMS_MAX     32
+#define MANIFEST_VMS_MAX     64
 #define MANIFEST_NAME_MAX    24
 #define MANIFEST_IMAGE_MAX   48
 #define MANIFEST_CMDLINE_MAX 200

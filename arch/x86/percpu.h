@@ -23,18 +23,25 @@ static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
 /* Per-CPU VMX state (arch/x86/vmx/vmx.c), touched only by its own CPU. */
 struct vmx_vcpu;
 struct vmx_cpu {
-	bool on;                        /* VMXON done */
-	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
-	struct vmx_vcpu *current;       /* the VMCS loaded with VMPTRLD */
-	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
+	bool on;                    /* VMXON done */
+	void *vmxon;                /* VMXON region (EXIT_HANDLER frame) */
+	struct vmx_vcpu *current;   /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *kgs_owner; /* whose IA32_KERNEL_GS_BASE is live */
 };
 
 /* Per-CPU SVM state (arch/x86/svm/svm.c): every vCPU run on this CPU
- * uses its permission maps (all bits set), host save area and host state. */
+ * uses its host save area, host state and ASIDs; the permission maps
+ * (all bits set) of the CPU that created it. */
+#define SVM_ASID_TABLE 256 /* VM ids (tags) 0..255 */
 struct svm_cpu {
 	uint8_t *iopm, *msrpm; /* 12 and 8 KiB, physically contiguous */
 	void *host_hsave;      /* VM_HSAVE_PA */
 	void *host_state;      /* VMSAVE image of the host, VMLOADed after #VMEXIT */
+	/* ASIDs, recycled with a generation (svm.c's svm_asid()): (o) */
+	uint32_t asid_max, asid_next;
+	uint64_t asid_gen, asid_wraps;
+	uint32_t vm_asid[SVM_ASID_TABLE];     /* the ASID of VM id i here ... */
+	uint64_t vm_asid_gen[SVM_ASID_TABLE]; /* ... valid in this generation */
 };
 
 #define X86_IST_STACKS 2

@@ -126,7 +126,8 @@ static struct svm_cpu *svm_cpu_this(void)
 bool svm_have_nrips;
 static bool svm_flush_by_asid; /* TLB_CONTROL 3 works (APM vol. 2 §15.16.1) */
 
-#define SVM_MAX_TAG             63                    /* ASIDs used: one per VM id */
+#define SVM_MAX_TAG             255                   /* VM ids (tags) this backend takes */
+#define SVM_VCPUS_MAX           8                     /* vCPUs per VM (hv/vm.h's VM_VCPUS_MAX) */
 #define GUEST_PAT               0x0007040600070406ull /* the power-on PAT */
 #define SEG_CODE32              0xc9b                 /* P, S, DB, G, type 0xb */
 #define SEG_DATA32              0xc93                 /* P, S, DB, G, type 0x3 */
@@ -137,13 +138,18 @@ static bool svm_flush_by_asid; /* TLB_CONTROL 3 works (APM vol. 2 §15.16.1) */
 
 static bool svm_cpu_init(void)
 {
-	/* One ASID per VM id (1..VM_MAX); CPUID Fn8000_000A EBX = ASIDs offered. */
+	/* CPUID Fn8000_000A EBX = ASIDs offered (0 is the host's): recycled
+	 * per CPU with a generation (svm_asid()), so any count >= 2 serves. */
 	struct cpuid_regs f = cpuid(0x8000000a, 0);
 
-	if (f.ebx < 16) {
-		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", f.ebx);
+	if (f.ebx < 2) {
+		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 2\n", f.ebx);
 		return false;
 	}
+	struct svm_cpu *c = svm_cpu_this();
+	c->asid_max = MIN(f.ebx - 1, (uint32_t)SVM_ASID_TABLE - 1);
+	c->asid_gen = 1;
+	c->asid_next = 1;
 	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
 	svm_flush_by_asid = f.edx & CPUID_SVM_FLUSH_BY_ASID;
 	if (arch_cpu_id() == 0)
@@ -152,7 +158,6 @@ static bool svm_cpu_init(void)
 		                          : "absent: instruction lengths decoded at RIP",
 		           svm_flush_by_asid ? "offered (TLB_CONTROL 3)"
 		                             : "absent (TLB_CONTROL 1: the whole TLB)");
-	struct svm_cpu *c = svm_cpu_this();
 	c->iopm = svm_alloc_run(IOPM_PAGES);
 	c->msrpm = svm_alloc_run(MSRPM_PAGES);
 	if (!c->iopm || !c->msrpm) {
@@ -243,11 +248,11 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
                           uint32_t ebx)
 {
-	static struct svm_vcpu slots[SVM_MAX_TAG + 1];
+	static struct svm_vcpu slots[SVM_MAX_TAG + 1][SVM_VCPUS_MAX];
 
-	if (tag == 0 || tag > SVM_MAX_TAG) /* ASID 0 is the host's */
+	if (tag == 0 || tag > SVM_MAX_TAG || v->index >= SVM_VCPUS_MAX)
 		return false;
-	struct svm_vcpu *sv = &slots[tag];
+	struct svm_vcpu *sv = &slots[tag][v->index];
 	struct vmcb *vmcb = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, tag);
 	if (!vmcb)
 		return false;
@@ -255,7 +260,8 @@ static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 	sv->vmcb_pa = arch_va_to_pa(vmcb).pa;
 	sv->exit_rip = entry;
 	sv->flush = true;
-	svm_init_control(&vmcb->ctl, s2_root, tag);
+	sv->tag = tag;
+	svm_init_control(&vmcb->ctl, s2_root, 0); /* the ASID: at each VMRUN */
 	svm_init_save(&vmcb->save, entry, eax);
 	memset(&v->regs, 0, sizeof(v->regs));
 	v->regs.rip = entry;
@@ -271,7 +277,7 @@ static void svm_vcpu_fini(struct vcpu *v)
 	struct svm_vcpu *sv = v->arch;
 
 	if (sv && sv->vmcb)
-		CHECK(palloc_free(sv->vmcb, PDB_EXIT_HANDLER, sv->vmcb->ctl.asid) == PALLOC_OK);
+		CHECK(palloc_free(sv->vmcb, PDB_EXIT_HANDLER, sv->tag) == PALLOC_OK);
 	if (sv)
 		sv->vmcb = NULL;
 	v->arch = NULL;
@@ -551,6 +557,36 @@ static void svm_requeue_event(struct vmcb_control *c)
 }
 
 /*
+ * The ASID of VM `tag` on this CPU (KVM's scheme, APM vol. 2 §15.16): every
+ * vCPU of a VM on one CPU shares one, so flushing it (hv/tlb.c, once per VM
+ * and CPU) covers them all. A VM gets the next free ASID of the CPU's
+ * current generation; when they run out, a new generation starts, every
+ * VM gets a new ASID on its next VMRUN here, and the first VMRUN of a
+ * generation flushes the whole TLB (true: TLB_CONTROL 1), so no ASID ever
+ * meets entries another VM left under it. The VM count is not bounded by
+ * the ASIDs offered.
+ */
+static bool svm_asid(unsigned tag, uint32_t *asid)
+{
+	struct svm_cpu *c = svm_cpu_this();
+
+	if (c->vm_asid_gen[tag] == c->asid_gen) {
+		*asid = c->vm_asid[tag];
+		return false;
+	}
+	if (c->asid_next > c->asid_max) {
+		c->asid_gen++;
+		c->asid_next = 1;
+		c->asid_wraps++;
+	}
+	bool flush_all = c->asid_next == 1;
+	c->vm_asid[tag] = c->asid_next++;
+	c->vm_asid_gen[tag] = c->asid_gen;
+	*asid = c->vm_asid[tag];
+	return flush_all;
+}
+
+/*
  * Guest state into the VMCB before VMRUN. If hv/ moved RIP past an
  * instruction it completed, an interrupt shadow (STI, MOV SS) covered that
  * instruction only: clear it (APM vol. 2 §15.21.5). CR0 writes exit while
@@ -570,9 +606,10 @@ static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 		vmcb->ctl.intercept_cr |= INTERCEPT_CR0_WRITE;
 	else
 		vmcb->ctl.intercept_cr &= ~INTERCEPT_CR0_WRITE;
-	vmcb->ctl.tlb_control = !sv->flush          ? 0
-	                        : svm_flush_by_asid ? TLB_CONTROL_FLUSH_ASID
-	                                            : TLB_CONTROL_FLUSH_ALL;
+	bool all = svm_asid(sv->tag, &vmcb->ctl.asid);
+	vmcb->ctl.tlb_control = all || (sv->flush && !svm_flush_by_asid) ? TLB_CONTROL_FLUSH_ALL
+	                        : sv->flush                              ? TLB_CONTROL_FLUSH_ASID
+	                                                                 : 0;
 	sv->flush = false;
 }
 
