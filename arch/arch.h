@@ -73,6 +73,11 @@ static inline struct cpu *arch_this_cpu(void)
 unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus);
 unsigned arch_cpus_online(void);
 struct cpu *arch_cpu(unsigned id); /* CPU `id`'s state, NULL if not online */
+#ifdef LAB_TESTING
+/* Test builds: an APIC ID (0: none) appended to the CPU list, a processor
+ * that never answers, so start-up must log it and go on without it. */
+extern uint32_t arch_smp_test_dead_apic;
+#endif
 
 /*
  * Make CPU `id` leave guest mode soon and wake it if it idles (x86: an NMI,

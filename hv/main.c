@@ -65,6 +65,22 @@ static void hv_fix_off(const char *v)
 #endif
 }
 
+/* The backend, for the application processors too. */
+static const struct virt_ops *hv_virt;
+
+/* Each application processor, once arch_smp_start() started it. */
+static _Noreturn void hv_ap_main(void)
+{
+	arch_extstate_init();
+	if (!hv_virt->cpu_init())
+		log_printf("hv: the %s backend is unusable on CPU %u\n", hv_virt->name,
+		           arch_cpu_id());
+	else
+		log_printf("hv: CPU %u ready\n", arch_cpu_id());
+	for (;;)
+		arch_cpu_idle();
+}
+
 _Noreturn void hv_main(struct boot_info *bi)
 {
 	static struct manifest man;
@@ -97,6 +113,8 @@ _Noreturn void hv_main(struct boot_info *bi)
 		    virt->name);
 		arch_exit(EXIT_NO_BACKEND);
 	}
+	hv_virt = virt;
+	arch_smp_start(hv_ap_main, 0);
 	/* pKVM's boot self-test: one frame through every transition and
 	 * refusal, in the backend's own table format, before any VM exists. */
 	if (!mem_protect_selftest(virt->s2_format, MEM_PROTECT_SELFTEST_ID))
