@@ -75,12 +75,13 @@ static inline struct cpu *arch_this_cpu(void)
  * "smp: N of M CPUs online". `max_cpus` (0: no limit) caps N.
  */
 unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus);
-#ifdef LAB_TESTING
-/* Test builds: an APIC ID bring-up meets too, which never answers (0: off). */
-extern uint32_t arch_smp_test_dead_apic;
-#endif
 unsigned arch_cpus_online(void);
 struct cpu *arch_cpu(unsigned id); /* CPU `id`'s state, NULL if not online */
+#ifdef LAB_TESTING
+/* Test builds: an APIC ID (0: none) appended to the CPU list, a processor
+ * that never answers, so start-up must log it and go on without it. */
+extern uint32_t arch_smp_test_dead_apic;
+#endif
 
 /*
  * Make CPU `id` leave guest mode soon and wake it if it idles (x86: an NMI,

@@ -78,6 +78,7 @@ static _Noreturn void hv_ap_main(void)
 		           arch_cpu_id(), virt->name);
 		arch_exit(EXIT_NO_BACKEND);
 	}
+	log_printf("hv: CPU %u ready\n", arch_cpu_id());
 	sched_ap_main();
 }
 

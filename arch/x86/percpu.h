@@ -53,6 +53,8 @@ struct x86_cpu {
 	struct tss tss;                               /* (i) TR */
 	uint8_t ist[X86_IST_STACKS][X86_IST_BYTES] __attribute__((aligned(16))); /* (i) */
 	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
+	uint64_t nmis;         /* (o) NMIs taken in host mode (kicks) */
+	bool timer_on;         /* (o) arch_timer_start() ran here */
 	void (*tick_fn)(void); /* (i) the scheduler's tick */
 	struct vmx_cpu vmx;    /* (o) the VMX backend's */
 	struct svm_cpu svm;    /* (i) the SVM backend's */
