@@ -5,6 +5,7 @@
  */
 #include "arch/arch.h"
 #include "hv/audit_svc.h"
+#include "hv/sched.h"
 #include "hv/vm.h"
 #include "mm/audit.h"
 
@@ -34,16 +35,25 @@ void hv_audit_init(const struct boot_info *bi)
 #define AUDIT_HC_SCAN 16
 static pfn_t audit_hc_cursor;
 
-/* audit_run() over every running VM's tables. */
-static unsigned audit_live(const struct audit_opts *o, struct audit_report *r)
+/* audit_run() over every VM that still has memory (running, or ended and
+ * not yet reclaimed), every other CPU held still meanwhile: the check
+ * needs the page database, the tables and the allocator's counts at rest. */
+static unsigned audit_live(struct audit_opts *o, struct audit_report *r, pfn_t *cursor)
 {
 	struct s2_vm *live[VM_MAX];
 	unsigned n = 0;
 
+	sched_hold_others();
 	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vm_slot(i)->state == VM_RUNNING)
+		if (vm_slot(i)->state == VM_RUNNING || vm_slot(i)->state == VM_ENDED)
 			live[n++] = &vm_slot(i)->s2;
-	return audit_run(live, n, o, r);
+	if (cursor)
+		o->clean_scan_from = *cursor;
+	unsigned v = audit_run(live, n, o, r);
+	if (cursor)
+		*cursor = r->clean_next;
+	sched_release_others();
+	return v;
 }
 
 unsigned hv_audit_bounded(void)
@@ -52,16 +62,14 @@ unsigned hv_audit_bounded(void)
 	struct audit_opts o = audit_opts;
 
 	o.clean_scan_budget = AUDIT_HC_SCAN;
-	o.clean_scan_from = audit_hc_cursor;
-	unsigned v = audit_live(&o, &r);
-	audit_hc_cursor = r.clean_next;
-	return v;
+	return audit_live(&o, &r, &audit_hc_cursor); /* the cursor: while others are held */
 }
 
 unsigned hv_audit(bool log)
 {
 	struct audit_report r;
-	unsigned v = audit_live(hv_audit_opts(), &r);
+	struct audit_opts all = audit_opts;
+	unsigned v = audit_live(hv_audit_opts() ? &all : NULL, &r, NULL);
 
 	if (log)
 		audit_log(&r);

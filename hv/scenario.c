@@ -57,6 +57,7 @@ static unsigned create_vms(const struct boot_info *bi, const struct manifest *ma
 
 int scenario_run(const struct boot_info *bi, const struct manifest *man, const struct virt_ops *ops)
 {
+	sched_wait_aps_ready();
 	uint64_t before = free_frames();
 	uint64_t t0 = arch_tsc();
 

@@ -23,11 +23,76 @@
 #include "hv/tlb.h"
 #include "hv/vm.h"
 #include "lab/atomic.h"
+#include "lab/spinlock.h"
 
 #define TIMESLICE_MS 10
 
 static unsigned cpus_done;              /* CPUs that left sched_run() */
 static bool tick_paused[ARCH_MAX_CPUS]; /* each CPU's own */
+
+/*
+ * Holding the other CPUs still (the AUDIT hypercall's check must see the
+ * page database and every table at rest): the caller makes `hold_gen` odd
+ * and kicks every other CPU; each one, at its next scheduling point (where
+ * it holds no lock and is in no exit handling), records that generation in
+ * held_gen[] and waits until it changes. The generation keeps a CPU still
+ * counted from an earlier round from being taken for one of this round.
+ */
+static struct spinlock hold_lock;
+static uint64_t hold_gen;
+static uint64_t held_gen[ARCH_MAX_CPUS];
+static unsigned ready_cpus; /* application processors whose backend is on */
+
+/* At a scheduling point of `c`: hold still while another CPU asks it. */
+static void sched_hold_still(struct cpu *c)
+{
+	uint64_t g = atomic_load_acquire(&hold_gen);
+
+	if (!(g & 1) || atomic_load_relaxed(&held_gen[c->id]) == g)
+		return;
+	atomic_store_release(&held_gen[c->id], g);
+	while (atomic_load_acquire(&hold_gen) == g)
+		arch_cpu_relax();
+}
+
+void sched_hold_others(void)
+{
+	struct cpu *c = arch_this_cpu();
+	unsigned n = arch_cpus_online();
+
+	while (!spin_trylock(&hold_lock))
+		sched_hold_still(c); /* another CPU holds the world: be held */
+	uint64_t g = atomic_fetch_add_seq_cst(&hold_gen, 1) + 1; /* odd */
+	atomic_store_release(&held_gen[c->id], g);
+	for (unsigned id = 0; id < n; id++) {
+		unsigned spins = 0;
+		if (id == c->id || !arch_cpu(id))
+			continue;
+		arch_cpu_kick(id);
+		while (atomic_load_acquire(&held_gen[id]) != g)
+			if (++spins % 4096 == 0)
+				arch_cpu_kick(id); /* one that landed before a halt is lost */
+			else
+				arch_cpu_relax();
+	}
+}
+
+void sched_release_others(void)
+{
+	atomic_fetch_add_seq_cst(&hold_gen, 1); /* even */
+	spin_unlock(&hold_lock);
+}
+
+void sched_ap_ready(void)
+{
+	atomic_fetch_add_seq_cst(&ready_cpus, 1);
+}
+
+void sched_wait_aps_ready(void)
+{
+	while (atomic_load_acquire(&ready_cpus) + 1 < arch_cpus_online())
+		arch_cpu_relax();
+}
 
 static void sched_tick(void)
 {
@@ -88,6 +153,7 @@ static void run_slice(struct vcpu *v)
 	c->current = v;
 	while (atomic_load_acquire(&vm->state) == VM_RUNNING && !c->need_resched &&
 	       !atomic_load_acquire(&c->kick_pending)) {
+		sched_hold_still(c);
 		run_once(v);
 		/*
 		 * Every exit is a scheduling point: a tick that is pending is
@@ -160,6 +226,7 @@ void sched_run(void)
 
 	for (;;) {
 		atomic_store_relaxed(&c->kick_pending, false);
+		sched_hold_still(c);
 		sched_end_until_others();
 		unsigned runnable = sched_pass(c, false);
 		if (vm_all_done())
@@ -180,12 +247,15 @@ static bool aps_go;
 
 _Noreturn void sched_ap_main(void)
 {
+	sched_ap_ready();
 	while (!atomic_load_acquire(&aps_go))
 		arch_cpu_relax();
 	sched_init();
 	sched_run();
-	for (;;)
+	for (;;) {
+		sched_hold_still(arch_this_cpu());
 		arch_cpu_idle();
+	}
 }
 
 void sched_start_aps(void)

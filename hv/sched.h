@@ -17,6 +17,18 @@ void sched_run(void);
  * sched_run(); never returns. */
 _Noreturn void sched_ap_main(void);
 void sched_start_aps(void);
+/* The boot CPU, before the first VM: until every AP's backend is on (its
+ * frames are taken before the scenario counts the free ones). */
+void sched_wait_aps_ready(void);
+void sched_ap_ready(void);
+/*
+ * Hold every other CPU still at its next scheduling point (outside guest
+ * mode and exit handling, holding no lock), until sched_release_others().
+ * For a check that needs all of memory at rest (the AUDIT hypercall). Two
+ * CPUs asking at once: one waits, held, for the other.
+ */
+void sched_hold_others(void);
+void sched_release_others(void);
 /* After sched_run() on the boot CPU: until every CPU has left its own. */
 void sched_wait_all_cpus(void);
 /* End the running vCPU's time slice at its next exit (YIELD, AUDIT, a

@@ -24,7 +24,7 @@
 #include "lab/spinlock.h"
 #include "mm/mem_protect.h"
 
-#define VM_MAX          64 /* ids 1..64 (ASIDs are recycled: no bound from them) */
+#define VM_MAX          64                 /* ids 1..64 (ASIDs are recycled: no bound from them) */
 #define VM_VCPUS_MAX    MANIFEST_VCPUS_MAX /* vCPUs a VM may have (vcpus=) */
 #define VM_NAME_MAX     MANIFEST_NAME_MAX
 #define VM_PORTS_LOGGED 16

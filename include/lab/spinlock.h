@@ -23,6 +23,13 @@ static inline void spin_lock(struct spinlock *l)
 	}
 }
 
+static inline bool spin_trylock(struct spinlock *l)
+{
+	uint32_t expected = 0;
+
+	return !atomic_load_relaxed(&l->held) && atomic_cas_acq_rel(&l->held, &expected, 1);
+}
+
 static inline void spin_unlock(struct spinlock *l)
 {
 	atomic_store_release(&l->held, 0);
