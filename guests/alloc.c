@@ -48,11 +48,11 @@ static void alloc_check_basics(void)
 {
 	long result;
 
-	check_eq("version", hc_version(), 1);
-	check_eq("version-vmcall", hc_vmcall(HC_VERSION, 0, 0, 0, 0), 1);
-	check_eq("version-vmmcall", hc_vmmcall(HC_VERSION, 0, 0, 0, 0), 1);
+	check_eq("version", hc_version(), 2); /* ABI v2 */
+	check_eq("version-vmcall", hc_vmcall(HC_VERSION, 0, 0, 0, 0), 2);
+	check_eq("version-vmmcall", hc_vmmcall(HC_VERSION, 0, 0, 0, 0), 2);
 	uint32_t changed = hc_clobbered(hc_use_vmcall, HC_VERSION, &result);
-	check(changed == 0 && result == 1, "regs-preserved",
+	check(changed == 0 && result == 2, "regs-preserved",
 	      "changed mask 0x%x (bit 0 RBX, 1 RCX, 2 RDX, 3 RSI, 4 RDI, 5 RBP, "
 	      "6.. R8..R15), result %ld",
 	      changed, result);
@@ -60,7 +60,7 @@ static void alloc_check_basics(void)
 	check(self >= 1, "self", "SELF returned %ld", self);
 	check_eq("yield", hc_yield(), 0);
 	check_eq("audit-start", hc_audit(), 0);
-	alloc_check_enosys("enosys-0x04", 0x04);
+	alloc_check_enosys("enosys-0x05", 0x05);
 	alloc_check_enosys("enosys-0x15", 0x15);
 	alloc_check_enosys("enosys-0x22", 0x22);
 	alloc_check_enosys("enosys-0x7777", 0x7777);
