@@ -9,6 +9,7 @@
 #include "hv/audit_svc.h"
 #include "hv/scenario.h"
 #include "hv/vcpu.h"
+#include "lab/atomic.h"
 #include "lab/fix.h"
 #include "lab/string.h"
 #include "lab/log.h"
@@ -20,6 +21,8 @@
 #define EXIT_OK         0
 #define EXIT_NO_BACKEND 3
 #define EXIT_SELFTEST   4
+
+#define HV_AP_WAIT_S 10 /* for every AP's backend set-up */
 
 /* Scratch VM ids of the boot self-test: above every VM id (1..VM_MAX). */
 #define MEM_PROTECT_SELFTEST_ID 250
@@ -67,6 +70,8 @@ static void hv_fix_off(const char *v)
 
 /* The backend, for the application processors too. */
 static const struct virt_ops *hv_virt;
+/* Application processors past their backend set-up (ready or not). */
+static uint32_t hv_aps_done;
 
 /* Each application processor, once arch_smp_start() started it. */
 static _Noreturn void hv_ap_main(void)
@@ -77,8 +82,31 @@ static _Noreturn void hv_ap_main(void)
 		           arch_cpu_id());
 	else
 		log_printf("hv: CPU %u ready\n", arch_cpu_id());
+	atomic_fetch_add_seq_cst(&hv_aps_done, 1);
 	for (;;)
 		arch_cpu_idle();
+}
+
+/*
+ * Start the other CPUs and wait until each has set up its backend: their
+ * control-structure frames are taken before the boot self-test and the
+ * scenario count free frames. Bounded (TSC time): a CPU that hangs there
+ * is logged and the rest goes on.
+ */
+static void hv_start_aps(void)
+{
+	unsigned aps = arch_smp_start(hv_ap_main, 0) - 1;
+	uint64_t hz = arch_tsc_hz(), t0 = arch_tsc();
+
+	while (atomic_load_acquire(&hv_aps_done) < aps) {
+		if (hz && arch_tsc() - t0 > hz * HV_AP_WAIT_S) {
+			log_printf("hv: %u of %u CPUs did not finish their set-up in %u s\n",
+			           aps - atomic_load_acquire(&hv_aps_done), aps, HV_AP_WAIT_S);
+			return;
+		}
+		for (unsigned i = 0; i < 1024; i++)
+			arch_cpu_relax();
+	}
 }
 
 _Noreturn void hv_main(struct boot_info *bi)
@@ -114,7 +142,7 @@ _Noreturn void hv_main(struct boot_info *bi)
 		arch_exit(EXIT_NO_BACKEND);
 	}
 	hv_virt = virt;
-	arch_smp_start(hv_ap_main, 0);
+	hv_start_aps();
 	/* pKVM's boot self-test: one frame through every transition and
 	 * refusal, in the backend's own table format, before any VM exists. */
 	if (!mem_protect_selftest(virt->s2_format, MEM_PROTECT_SELFTEST_ID))
