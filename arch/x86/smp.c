@@ -67,7 +67,12 @@ static struct {
 } smp_boot;
 
 #ifdef LAB_TESTING
-uint32_t arch_smp_test_dead_apic;
+/* Set by the configuration, or at build time for the boot test's dead-AP
+ * build (mk/boot-tests.mk). */
+#ifndef LAB_SMP_TEST_DEAD_APIC
+#define LAB_SMP_TEST_DEAD_APIC 0
+#endif
+uint32_t arch_smp_test_dead_apic = LAB_SMP_TEST_DEAD_APIC;
 #endif
 
 uint64_t smp_ap_bytes(void)
