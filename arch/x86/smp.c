@@ -158,6 +158,8 @@ void smp_prepare(const struct boot_info *bi)
 	CHECK((size_t)(trampoline_end - trampoline_start) <= PAGE_SIZE);
 	smp_page_write(page, trampoline_start, (size_t)(trampoline_end - trampoline_start));
 	smp_page_write(page + poff, &p, sizeof(p));
+	log_printf("smp: AP start-up page at 0x%llx (SIPI vector 0x%llx)\n",
+	           (unsigned long long)page, (unsigned long long)(page >> 12));
 }
 
 /* The enabled CPUs by APIC ID: the MADT's, else the firmware MP services'
