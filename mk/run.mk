@@ -5,6 +5,9 @@
 #   make run                         the demo scenario, guests/demo.cfg
 #   make run GUEST=path/to/g.elf     one VM running your Multiboot guest
 #   make run GUEST=... GUEST_MEM=64M GUEST_ARGS="..."
+#   make run CPUS=4                  the machine's processors (default 2)
+CPUS ?= 2
+export CPUS
 GUEST_MEM ?= 64M
 GUEST_ARGS ?=
 

@@ -26,6 +26,7 @@
 #define SMP_WAIT_MS     1000 /* for an AP to answer: TSC time (emulated under Bochs) */
 #define SMP_INIT_US     10000
 #define SMP_SIPI_US     200
+#define SMP_KICK_MS     100 /* for a new AP to take its first kick */
 
 #define CR4_DE         (1ull << 3)
 #define CR4_PSE        (1ull << 4)
@@ -37,6 +38,10 @@
  * VMXE are not among them: the first two fault there, the backend sets the
  * third; the AP takes the boot CPU's full CR4 in C). */
 #define CR4_TRAMPOLINE (CR4_DE | CR4_PSE | CR4_MCE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+/* The trampoline's descriptors are marked accessed beforehand: the CPU
+ * would otherwise set the bit when loading CS, a write to the read-only
+ * start-up page (a #PF under Bochs; Intel SDM vol. 3A §3.4.5.1). */
+#define DESC_ACCESSED (1ull << 40)
 
 struct smp_ap {
 	struct x86_cpu cpu;
@@ -50,7 +55,8 @@ static const struct boot_info *smp_bi;
 static struct cpu *smp_online[ARCH_MAX_CPUS] = {&percpu_boot.cpu};
 static unsigned smp_count = 1;
 static void (*smp_fn)(void);
-static uint64_t smp_cr4; /* the boot CPU's, for every AP */
+static uint64_t smp_cr4;    /* the boot CPU's, for every AP */
+static unsigned smp_kicked; /* APs that took their start-up kick */
 
 /* The AP being started; `up` and `go` hold its CPU id + 1 once set. */
 static volatile uint64_t smp_handoff_stack; /* read by trampoline.asm */
@@ -61,7 +67,12 @@ static struct {
 } smp_boot;
 
 #ifdef LAB_TESTING
-uint32_t arch_smp_test_dead_apic;
+/* Set by the configuration, or at build time for the boot test's dead-AP
+ * build (mk/boot-tests.mk). */
+#ifndef LAB_SMP_TEST_DEAD_APIC
+#define LAB_SMP_TEST_DEAD_APIC 0
+#endif
+uint32_t arch_smp_test_dead_apic = LAB_SMP_TEST_DEAD_APIC;
 #endif
 
 uint64_t smp_ap_bytes(void)
@@ -136,7 +147,8 @@ void smp_prepare(const struct boot_info *bi)
 	    .efer_set = (uint32_t)(EFER_LME | EFER_NXE),
 	    .entry = (uint64_t)(uintptr_t)smp_ap_entry,
 	    .handoff = (uint64_t)(uintptr_t)&smp_handoff_stack,
-	    .gdt = {0, GDT_CODE64, GDT_DATA, GDT_CODE32},
+	    .gdt = {0, GDT_CODE64 | DESC_ACCESSED, GDT_DATA | DESC_ACCESSED,
+	            GDT_CODE32 | DESC_ACCESSED},
 	};
 
 	smp_bi = bi;
@@ -146,6 +158,8 @@ void smp_prepare(const struct boot_info *bi)
 	CHECK((size_t)(trampoline_end - trampoline_start) <= PAGE_SIZE);
 	smp_page_write(page, trampoline_start, (size_t)(trampoline_end - trampoline_start));
 	smp_page_write(page + poff, &p, sizeof(p));
+	log_printf("smp: AP start-up page at 0x%llx (SIPI vector 0x%llx)\n",
+	           (unsigned long long)page, (unsigned long long)(page >> 12));
 }
 
 /* The enabled CPUs by APIC ID: the MADT's, else the firmware MP services'
@@ -192,6 +206,26 @@ static bool smp_wait_up(unsigned id)
 	return true;
 }
 
+/* A kick at a new AP, before it goes on: the NMI path works on it, or the
+ * log says so (a CPU that takes no kick cannot be forced out of a guest). */
+static bool smp_kick_check(const struct x86_cpu *c, uint32_t apic_id)
+{
+	uint64_t hz = arch_tsc_hz(), t0 = rdtsc();
+	uint64_t limit = hz ? hz / 1000 * SMP_KICK_MS : 400000000ull;
+
+	lapic_send_ipi(apic_id, ICR_NMI);
+	while (!atomic_load_relaxed(&c->nmis)) {
+		if (rdtsc() - t0 > limit) {
+			log_printf("smp: CPU %u (APIC ID %u) took no kick (NMI) in %u ms\n",
+			           c->cpu.id, apic_id, SMP_KICK_MS);
+			return false;
+		}
+		for (unsigned i = 0; i < 1024; i++)
+			pause();
+	}
+	return true;
+}
+
 /* INIT, 10 ms, SIPI, 200 us, SIPI, 200 us (Intel SDM vol. 3A §9.4.4.1). */
 static void smp_init_sipi_sipi(uint32_t apic_id)
 {
@@ -220,6 +254,7 @@ static bool smp_start_one(unsigned id, uint32_t apic_id, unsigned slot)
 		log_printf("smp: CPU %u (APIC ID %u) did not answer: left out\n", id, apic_id);
 		return false;
 	}
+	smp_kicked += smp_kick_check(&ap->cpu, apic_id);
 	atomic_store_release(&smp_online[id], &ap->cpu.cpu);
 	atomic_store_release(&smp_count, id + 1);
 	atomic_store_release(&smp_boot.go, id + 1);
@@ -294,7 +329,7 @@ unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus)
 		log_printf("smp: no start-up page below 1 MiB: the boot CPU alone\n");
 	else if (m > 1)
 		smp_start_all(ids, n, want);
-	log_printf("smp: %u of %u CPUs online (%s, %s)\n", smp_count, m, source,
-	           lapic_x2apic() ? "x2APIC" : "xAPIC");
+	log_printf("smp: %u of %u CPUs online (%s, %s; %u of %u APs took a kick)\n", smp_count, m,
+	           source, lapic_x2apic() ? "x2APIC" : "xAPIC", smp_kicked, smp_count - 1);
 	return smp_count;
 }

@@ -55,6 +55,7 @@ tramp32:
 
 bits 64
 tramp64:
+	mov ebx, ebx                    ; bits 63:32 are undefined after the mode switch
 	mov rax, [rbx + P(TP_HANDOFF)]
 	mov rsp, [rax]
 	xor ebp, ebp

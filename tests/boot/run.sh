@@ -10,10 +10,11 @@ out=$B/test-boot
 mkdir -p "$out"
 
 # boot_qemu NAME CFG-TEXT QEMU-OPTIONS...: boot once; sets $log and $rc.
+# EFI (environment) names another labyrinth.efi than the suite's.
 boot_qemu() {
 	local name=$1 cfg=$2; shift 2
 	printf '%s\n' "$cfg" > "$out/$name.cfg"
-	tools/mkesp.sh "$out/$name.img" "$efi" "$out/$name.cfg"
+	tools/mkesp.sh "$out/$name.img" "${EFI:-$efi}" "$out/$name.cfg"
 	log=$out/$name.log
 	tools/qemu.sh "$out/$name.img" -q -t 240 -l "$log" "$@"
 	rc=$?
@@ -45,6 +46,34 @@ check_line qemu-1g-mem-protect-selftest "$log" '^mem_protect: selftest \(npt\) o
 check_line qemu-1g-acpi-rsdp "$log" '^boot: ACPI 2\.0\+ RSDP at 0x[0-9a-f]+$'
 check_line qemu-1g-madt-cpus "$log" '^acpi: MADT lists 1 CPUs, 1 enabled, local APIC at 0xfee00000$'
 check_line qemu-1g-percpu "$log" '^arch: per-CPU state of CPU 0 at 0x[0-9a-f]+ \(GS base\)$'
+check_line qemu-1g-mp-services "$log" '^boot: EFI MP services list 1 CPUs, 1 enabled, BSP APIC ID 0$'
+check_line qemu-1g-smp-1-of-1 "$log" '^smp: 1 of 1 CPUs online \(MADT, xAPIC; 0 of 0 APs took a kick\)$'
+
+# Four processors: each AP started, kicked, its backend on, and the
+# accounting unchanged (the APs' frames are the hypervisor's).
+boot_qemu smp4 "" -m 512M -n 4
+check_status qemu-smp4-exit-0 "$rc" 0
+check_line qemu-smp4-madt "$log" '^acpi: MADT lists 4 CPUs, 4 enabled'
+check_line qemu-smp4-online "$log" '^smp: 4 of 4 CPUs online \(MADT, xAPIC; 3 of 3 APs took a kick\)$'
+for n in 1 2 3; do
+	check_line "qemu-smp4-cpu$n-online" "$log" "^smp: CPU $n \\(APIC ID $n\\) online\$"
+	check_line "qemu-smp4-cpu$n-ready" "$log" "^hv: CPU $n ready\$"
+done
+check_no_line qemu-smp4-no-dead "$log" 'did not answer|took no kick|did not finish'
+check_accounting qemu-smp4-accounting
+
+# A listed processor that never answers (the dead-AP test build: APIC ID 7
+# after QEMU's two): logged, left out, the others go on.
+if [ -n "${DEADAP_EFI:-}" ]; then
+	EFI=$DEADAP_EFI boot_qemu deadap "" -m 512M -n 2
+	check_status qemu-deadap-exit-0 "$rc" 0
+	check_line qemu-deadap-left-out "$log" '^smp: CPU 2 \(APIC ID 7\) did not answer: left out$'
+	check_line qemu-deadap-2-of-3 "$log" '^smp: 2 of 3 CPUs online'
+	check_line qemu-deadap-cpu1-ready "$log" '^hv: CPU 1 ready$'
+	check_accounting qemu-deadap-accounting
+else
+	fail qemu-deadap "DEADAP_EFI not set (run through make test-boot)"
+fi
 
 boot_qemu svm-512m "" -m 512M
 check_status qemu-512m-exit-0 "$rc" 0
@@ -89,4 +118,20 @@ check_line bochs-mem-protect-selftest "$log" '^mem_protect: selftest \(ept\) ok:
 check_line bochs-madt-cpus "$log" '^acpi: no CPU list from the MADT \(no RSDP\)'
 check_line bochs-acpi-rsdp "$log" '^boot: (ACPI (2\.0\+|1\.0) RSDP at 0x[0-9a-f]+|no ACPI RSDP in the UEFI configuration table)'
 check_accounting bochs-accounting
+check_line bochs-mp-services "$log" '^boot: EFI MP services list 1 CPUs, 1 enabled'
+
+# Two processors under Bochs: the CPU list from the firmware's MP services
+# (no MADT), VMXON on the AP too.
+tools/mkesp.sh "$out/vmx2.img" "$efi" "$out/vmx.cfg"
+tools/mkiso.sh "$out/vmx2.iso" "$out/vmx2.img"
+log=$out/vmx2.log
+tools/bochs.sh "$out/vmx2.iso" -q -n 2 -t 400 -l "$log"
+rc=$?
+rm -f "$out/vmx2.img" "$out/vmx2.iso"
+check_status bochs-smp2-exit-0 "$rc" 0
+check_line bochs-smp2-mp-services "$log" '^boot: EFI MP services list 2 CPUs, 2 enabled, BSP APIC ID 0'
+check_line bochs-smp2-online "$log" '^smp: 2 of 2 CPUs online \(EFI MP services, x2?APIC; 1 of 1 APs took a kick\)'
+check_line bochs-smp2-vmxon-cpu1 "$log" '^vmx: VMXON on CPU 1 '
+check_line bochs-smp2-cpu1-ready "$log" '^hv: CPU 1 ready'
+check_accounting bochs-smp2-accounting
 exit 0
