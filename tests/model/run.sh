@@ -63,4 +63,5 @@ verify mutation-skip-cpu safety caught -DNVM=1 -DMUTATION_SKIP_CPU
 verify mutation-early-ack safety caught -DNVM=1 -DMUTATION_EARLY_ACK
 verify mutation-gen-first safety caught -DNVM=1 -DMUTATION_GEN_FIRST
 verify mutation-no-rekick liveness caught -DNVM=1 -DMUTATION_NO_REKICK
+verify mutation-ack-only liveness caught -DNVM=1 -DMUTATION_ACK_ONLY
 verify mutation-skip-cpu-2inv safety caught -DNVM=2 -DMAXENT_INV=1 -DMUTATION_SKIP_CPU

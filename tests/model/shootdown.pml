@@ -34,7 +34,10 @@
  *   MUTATION_EARLY_ACK  flushed[v][c] is written before the local flush,
  *                       which is only done later, possibly in guest mode;
  *   MUTATION_GEN_FIRST  the entry reads gen before the epoch goes odd;
- *   MUTATION_NO_REKICK  the waiter kicks once and never again (liveness).
+ *   MUTATION_NO_REKICK  the waiter kicks once and never again (liveness);
+ *   MUTATION_ACK_ONLY   the waiter waits for the flush ack only, not for
+ *                       the exit: a CPU that exits and never enters v
+ *                       again keeps it waiting forever (liveness).
  */
 
 #define NCPU 3
@@ -156,9 +159,14 @@ inline kick_and_wait(t, v, my)
 	};
 	do
 	:: atomic { !waiting[v] -> break }
+#ifdef MUTATION_ACK_ONLY
+	:: atomic { waiting[v] && flushed[v].c[t] >= my -> waiting[v] = false; e = 0 }
+	:: waiting[v] && flushed[v].c[t] < my ->
+#else
 	:: atomic { waiting[v] && (epoch[t] != e || flushed[v].c[t] >= my) ->
 		waiting[v] = false; e = 0 }
 	:: waiting[v] && epoch[t] == e && flushed[v].c[t] < my ->
+#endif
 #ifdef MUTATION_NO_REKICK
 		skip
 #else
