@@ -2,13 +2,15 @@
  * shootdown.pml: Labyrinth's cross-CPU invalidation protocol (issue 10,
  * docs/security.md invariant 6, "Several CPUs: the model").
  *
- * Three CPUs, two VMs. Each VM has one leaf (GPA -> frame) in its table;
- * every CPU runs vCPUs of both VMs, in any order, a bounded number of
- * entries each (MAXENT). CPU 0 unmaps VM 0's leaf and CPU 1 unmaps VM 1's
- * leaf, concurrently (different VMs: different table locks); after its
- * wait each hands the frame to the other VM (moved[v]). CPU 2 only runs
- * guests. Two invalidators of the same VM are serialized by its table lock
- * for the whole unmap-and-wait, so they are not modelled as concurrent.
+ * Three CPUs, NVM VMs (1 or 2). Every CPU runs vCPUs of any VM, in any
+ * order, a bounded number of entries each (MAXENT; MAXENT_INV on the
+ * CPUs that unmap). CPU i < NINV unmaps VM i's one leaf (GPA -> frame)
+ * and, after its wait, hands the frame to another VM (moved[i]); with
+ * NINV = 2, CPUs 0 and 1 do so concurrently (different VMs: different
+ * table locks). A VM nobody unmaps in has no leaf: its sessions only
+ * exercise the invalidator's guest_vm filter. Two invalidators of the same
+ * VM are serialized by its table lock for the whole unmap-and-wait, so
+ * they are not modelled as concurrent. run.sh picks the configurations.
  *
  * A TLB entry (tlb[v].c[c]) caches VM v's leaf on CPU c: filled from the
  * table in guest mode of v, used without re-walking, kept across VM exits
@@ -20,7 +22,8 @@
  * epoch odd; MFENCE; load gen) and the invalidator (locked increment of
  * gen, a full fence on x86; load epoch) form the store-buffer pattern,
  * whose relaxed outcome (both loads see the old value) x86-TSO allows
- * unless both sides fence (Intel SDM vol. 3A 9.2.3.4, AMD APM vol. 2
+ * unless both sides fence (Intel SDM vol. 3A, "Memory Ordering": loads
+ * may be reordered with older stores to other locations; AMD APM vol. 2
  * 7.2). The remaining pairs are ones TSO already orders: guest_vm then
  * epoch (store-store) read as epoch then guest_vm (load-load), and the
  * flush then flushed[] (store) read by the waiter. MUTATION_GEN_FIRST is
