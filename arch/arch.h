@@ -40,11 +40,15 @@ struct cpu {
 };
 
 #ifdef LAB_HOST
-/* The fake arch: each thread is a CPU (fake_set_cpu()). */
+/* The fake arch: each thread is a CPU (fake_set_cpu()). A function, not
+ * the thread-local's address inline: GCC 12 with UBSan was seen to report
+ * that address as NULL in a loop (a false "member access within null
+ * pointer"). */
 extern __thread struct cpu arch_fake_cpu;
+struct cpu *arch_fake_this_cpu(void);
 static inline struct cpu *arch_this_cpu(void)
 {
-	return &arch_fake_cpu;
+	return arch_fake_this_cpu();
 }
 #else
 /* x86: GS base points at the executing CPU's struct cpu (arch/x86/percpu.c). */
@@ -73,6 +77,11 @@ static inline struct cpu *arch_this_cpu(void)
 unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus);
 unsigned arch_cpus_online(void);
 struct cpu *arch_cpu(unsigned id); /* CPU `id`'s state, NULL if not online */
+#ifdef LAB_TESTING
+/* Test builds: an APIC ID (0: none) appended to the CPU list, a processor
+ * that never answers, so start-up must log it and go on without it. */
+extern uint32_t arch_smp_test_dead_apic;
+#endif
 
 /*
  * Make CPU `id` leave guest mode soon and wake it if it idles (x86: an NMI,

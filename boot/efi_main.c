@@ -36,6 +36,17 @@ void *boot_alloc_pages(uint64_t bytes)
 	return (void *)(uintptr_t)a;
 }
 
+/* As boot_alloc_pages(), the whole range at or below `max` (inclusive). */
+static void *boot_alloc_below(uint64_t bytes, uint64_t max)
+{
+	EFI_PHYSICAL_ADDRESS a = max;
+	UINTN pages = ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE;
+
+	if (boot_bs->AllocatePages(AllocateMaxAddress, EfiLoaderData, pages, &a) != EFI_SUCCESS)
+		return NULL;
+	return (void *)(uintptr_t)a;
+}
+
 static _Noreturn void boot_fail(const char *what, EFI_STATUS st)
 {
 	log_printf("boot: %s failed (EFI status 0x%llx)\n", what, (unsigned long long)st);
@@ -88,6 +99,29 @@ static void *alloc_or_fail(uint64_t bytes, const char *what)
 	return p;
 }
 
+/*
+ * For the application processors: the start-up page below 1 MiB (a SIPI
+ * vector names a page there, Intel SDM vol. 3A §9.4.4) and a slot per AP
+ * the firmware listed (every possible one when it listed none). Without
+ * them the hypervisor runs on the boot CPU alone (smp.c logs it).
+ */
+static void boot_allocate_smp(struct boot_info *bi)
+{
+	uint32_t slots = bi->cpu_count ? bi->cpu_count - 1 : ARCH_MAX_CPUS - 1;
+
+	bi->trampoline_pa = (uint64_t)boot_alloc_below(PAGE_SIZE, 1 * MiB - 1);
+	if (!bi->trampoline_pa)
+		log_printf("boot: no free page below 1 MiB for the AP start-up code\n");
+	if (!slots)
+		return;
+	bi->ap_bytes = (uint64_t)slots * smp_ap_bytes();
+	bi->ap_base = (uint64_t)boot_alloc_pages(bi->ap_bytes);
+	if (bi->ap_base)
+		bi->ap_slots = slots;
+	else
+		log_printf("boot: no memory for the application processors' state\n");
+}
+
 /* Everything the hypervisor needs after the firmware is gone. */
 static void boot_allocate(struct boot_info *bi)
 {
@@ -99,7 +133,11 @@ static void boot_allocate(struct boot_info *bi)
 	bi->stack_bytes = BOOT_STACK_BYTES;
 	bi->stack_base = (uint64_t)alloc_or_fail(bi->stack_bytes, "allocating the stack");
 	bi->pt_bytes = paging_bytes_needed(bi->map_end);
-	bi->pt_base = (uint64_t)alloc_or_fail(bi->pt_bytes, "allocating page tables");
+	/* Below 4 GiB: application processors load CR3 in 32-bit mode. */
+	bi->pt_base = (uint64_t)boot_alloc_below(bi->pt_bytes, 4 * GiB - 1);
+	if (!bi->pt_base)
+		boot_fail("allocating page tables below 4 GiB", EFI_OUT_OF_RESOURCES);
+	boot_allocate_smp(bi);
 }
 
 /*
@@ -175,6 +213,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	bi->boot_tsc = tsc0;
 	boot_image_info(image, bi);
 	boot_acpi(st, bi);
+	boot_cpus(bi);
 	boot_load_files(image, bi);
 
 	map_alloc(&map);

@@ -1,10 +1,11 @@
-/* The hypercall ABI v1 (docs/abi.md): numbers and Linux errno values. */
+/* The hypercall ABI v2 (docs/abi.md): numbers and Linux errno values. */
 #pragma once
 
 #define HC_VERSION     0x00
 #define HC_SELF        0x01
 #define HC_EXIT        0x02
 #define HC_YIELD       0x03
+#define HC_VCPU_ON     0x04 /* v2 */
 #define HC_PAGE_ALLOC  0x10
 #define HC_PAGE_FREE   0x11
 #define HC_PAGE_DONATE 0x12
@@ -13,7 +14,7 @@
 #define HC_MEM_STATS   0x20
 #define HC_AUDIT       0x21
 
-#define ABI_VERSION 1
+#define ABI_VERSION 2
 
 #define LAB_EPERM  1
 #define LAB_ENOENT 2

@@ -14,45 +14,53 @@
 #define LSR_IDLE  0x60 /* transmitter empty and idle: writes never wait */
 #define EXIT_PORT 0xf4
 
-void devices_flush_console(struct vm *vm)
+void devices_flush_console(struct vcpu *v)
 {
-	if (!vm->line_len)
+	if (!v->line_len)
 		return;
-	log_printf("%s| %.*s\n", vm->name, (int)vm->line_len, vm->line);
-	vm->line_len = 0;
+	log_printf("%s| %.*s\n", v->vm->name, (int)v->line_len, v->line);
+	v->line_len = 0;
 }
 
-static void console_putc(struct vm *vm, char c)
+/* Each vCPU assembles its own lines: two vCPUs of a VM never mix theirs. */
+static void console_putc(struct vcpu *v, char c)
 {
 	if (c == '\n') {
-		if (vm->line_len)
-			devices_flush_console(vm);
+		if (v->line_len)
+			devices_flush_console(v);
 		else
-			log_printf("%s|\n", vm->name);
+			log_printf("%s|\n", v->vm->name);
 		return;
 	}
 	if (c == '\r')
 		return;
 	if ((unsigned char)c < 0x20 || (unsigned char)c > 0x7e)
 		c = '?'; /* the log stays printable whatever a guest writes */
-	vm->line[vm->line_len++] = c;
-	if (vm->line_len == sizeof(vm->line))
-		devices_flush_console(vm);
+	v->line[v->line_len++] = c;
+	if (v->line_len == sizeof(v->line))
+		devices_flush_console(v);
 }
 
+/* Under the VM's lock: its vCPUs may exit on several CPUs at once. */
 static void log_port_once(struct vm *vm, uint16_t port, bool in)
 {
+	spin_lock(&vm->lock);
 	for (unsigned i = 0; i < vm->ports_logged_count; i++)
-		if (vm->ports_logged[i] == port)
+		if (vm->ports_logged[i] == port) {
+			spin_unlock(&vm->lock);
 			return;
+		}
 	if (vm->ports_logged_count == VM_PORTS_LOGGED) {
+		spin_unlock(&vm->lock);
 		return;
 	}
 	vm->ports_logged[vm->ports_logged_count++] = port;
+	unsigned n = vm->ports_logged_count;
+	spin_unlock(&vm->lock);
 	log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; logged "
 	           "once)%s\n",
 	           vm->id, vm->name, port, in ? "read" : "write",
-	           vm->ports_logged_count == VM_PORTS_LOGGED ? "; no more ports logged" : "");
+	           n == VM_PORTS_LOGGED ? "; no more ports logged" : "");
 }
 
 static void io_in(struct vcpu *v, const struct vm_exit *e)
@@ -82,7 +90,7 @@ void devices_io(struct vcpu *v, const struct vm_exit *e)
 		return;
 	}
 	if (e->io.port == COM1_BASE) {
-		console_putc(vm, (char)(val & 0xff));
+		console_putc(v, (char)(val & 0xff));
 	} else if (e->io.port == EXIT_PORT) {
 		uint32_t x = e->io.size == 4   ? val
 		             : e->io.size == 2 ? (val & 0xffff)

@@ -155,7 +155,7 @@ static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 	enum mem_protect_err err =
 	    mem_protect_free_to_guest(&vm->s2, gpa(ALIGN_DOWN(g, PAGE_SIZE)), PALLOC_ATOMIC, NULL);
 	if (err == MP_OK) {
-		vm->demand_faults++;
+		atomic_fetch_add_relaxed(&vm->demand_faults, 1);
 		vm_promise_mapped(vm);
 		return;
 	}
@@ -184,12 +184,14 @@ static void exit_refused(struct vcpu *v, const struct vm_exit *e)
 {
 	struct vm *vm = v->vm;
 
-	if (vm->refused_logged < REFUSED_LOGGED) {
-		vm->refused_logged++;
-		log_printf(
-		    "hv: vm %u (%s): %s at rip 0x%lx -> %s%s\n", vm->id, vm->name, e->insn.name,
-		    v->regs.rip, e->insn.vector == GUEST_VECTOR_GP ? "#GP" : "#UD",
-		    vm->refused_logged == REFUSED_LOGGED ? " (no more of these logged)" : "");
+	spin_lock(&vm->lock);
+	unsigned n = vm->refused_logged < REFUSED_LOGGED ? ++vm->refused_logged : 0;
+	spin_unlock(&vm->lock);
+	if (n) {
+		log_printf("hv: vm %u (%s): %s at rip 0x%lx -> %s%s\n", vm->id, vm->name,
+		           e->insn.name, v->regs.rip,
+		           e->insn.vector == GUEST_VECTOR_GP ? "#GP" : "#UD",
+		           n == REFUSED_LOGGED ? " (no more of these logged)" : "");
 	}
 	v->ops->inject(v, e->insn.vector, e->insn.vector == GUEST_VECTOR_GP, 0);
 }
@@ -220,7 +222,7 @@ void exit_handle(struct vcpu *v, struct vm_exit *e)
 {
 	struct vm *vm = v->vm;
 
-	vm->exits++;
+	atomic_fetch_add_relaxed(&vm->exits, 1);
 	switch (e->kind) {
 	case EXIT_NONE:
 		break;

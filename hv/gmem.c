@@ -19,38 +19,16 @@ void *gmem_va(struct vm *vm, gpa_t g, bool *ok)
 	return *ok ? arch_pa_to_va(pa) : NULL;
 }
 
+/* Both copies go through mem_protect under the VM's lock: another vCPU of
+ * the VM may free or donate a page on another CPU meanwhile. */
 bool gmem_copy_to(struct vm *vm, gpa_t g, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-
-	while (len) {
-		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
-		bool ok;
-		void *d = gmem_va(vm, g, &ok);
-
-		if (!ok)
-			return false;
-		memcpy(d, s, n);
-		s += n, g.ga += n, len -= n;
-	}
-	return true;
+	return mem_protect_guest_copy(&vm->s2, g, (void *)src, len, true) == MP_OK;
 }
 
 static bool gmem_copy_from(struct vm *vm, gpa_t g, void *dst, size_t len)
 {
-	uint8_t *d = dst;
-
-	while (len) {
-		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
-		bool ok;
-		const void *s = gmem_va(vm, g, &ok);
-
-		if (!ok)
-			return false;
-		memcpy(d, s, n);
-		d += n, g.ga += n, len -= n;
-	}
-	return true;
+	return mem_protect_guest_copy(&vm->s2, g, dst, len, false) == MP_OK;
 }
 
 #define PTE_P     1ull

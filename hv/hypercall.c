@@ -49,9 +49,11 @@ static int64_t hc_page_alloc(struct vm *vm, uint64_t g)
 		return -LAB_EEXIST;
 	if (vm->s2.frames_owned >= vm->s2.frame_budget)
 		return -LAB_ENOSPC;
-	if (!vm_promises_allow_guest_alloc(1 + S2_RESERVE_MAX)) /* the frame, its tables */
-		return -LAB_ENOMEM; /* other VMs' promised RAM stays theirs */
-	return hc_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
+	if (!vm_promises_reserve(1 + S2_RESERVE_MAX)) /* the frame, its tables */
+		return -LAB_ENOMEM;                   /* other VMs' promised RAM stays theirs */
+	int64_t ret = hc_errno(mem_protect_free_to_guest(&vm->s2, gpa(g), PALLOC_GUEST, NULL));
+	vm_promises_unreserve(1 + S2_RESERVE_MAX);
+	return ret;
 }
 
 static int64_t hc_page_free(struct vm *vm, uint64_t g)
@@ -99,8 +101,10 @@ static int64_t hc_page_donate(struct vm *vm, uint64_t g, uint64_t target, uint64
 	if (consent && !recv_window_take(to, g2))
 		return -LAB_EACCES;
 	int64_t ret = -LAB_ENOMEM;
-	if (vm_promises_allow_guest_alloc(S2_RESERVE_MAX)) /* the tables it may need */
+	if (vm_promises_reserve(S2_RESERVE_MAX)) { /* the tables it may need */
 		ret = hc_errno(mem_protect_guest_donate_guest(&vm->s2, gpa(g), &to->s2, gpa(g2)));
+		vm_promises_unreserve(S2_RESERVE_MAX);
+	}
 	if (ret != 0 && consent)
 		recv_window_give_back(to);
 	return ret;
@@ -159,13 +163,17 @@ static int64_t hc_mem_stats(struct vm *vm, uint64_t g)
 	return gmem_copy_to(vm, gpa(g), out, sizeof(out)) ? 0 : -LAB_EFAULT;
 }
 
-static int64_t hc_dispatch(struct vm *vm, uint64_t nr, const uint64_t a[4])
+static int64_t hc_dispatch(struct vcpu *v, uint64_t nr, const uint64_t a[4])
 {
+	struct vm *vm = v->vm;
+
 	switch (nr) {
 	case HC_VERSION:
 		return ABI_VERSION;
-	case HC_SELF:
-		return vm->id;
+	case HC_SELF: /* v2: the vCPU index in bits 47:32 (0 for vCPU 0, as in v1) */
+		return (int64_t)(vm->id | (uint64_t)v->index << 32);
+	case HC_VCPU_ON:
+		return vm_vcpu_on(vm, a[0], a[1], a[2]);
 	case HC_EXIT:
 		vm_end(vm, (int)(a[0] & 0x7fffffff), "EXIT hypercall");
 		return 0;
@@ -199,8 +207,8 @@ void hypercall_handle(struct vcpu *v)
 	uint64_t mask = v->long_mode ? ~0ull : 0xffffffffull;
 	uint64_t a[4] = {r->rbx & mask, r->rcx & mask, r->rdx & mask, r->rsi & mask};
 	bool refused = v->ops->cpl(v) != 0 && lab_fix_on(FIX_CPL_CHECK);
-	int64_t ret = refused ? -LAB_EPERM : hc_dispatch(vm, r->rax & mask, a);
+	int64_t ret = refused ? -LAB_EPERM : hc_dispatch(v, r->rax & mask, a);
 
-	vm->hypercalls++;
+	atomic_fetch_add_relaxed(&vm->hypercalls, 1);
 	r->rax = (uint64_t)ret & mask;
 }

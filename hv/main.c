@@ -8,6 +8,7 @@
 #include "hv/hv.h"
 #include "hv/audit_svc.h"
 #include "hv/scenario.h"
+#include "hv/sched.h"
 #include "hv/vcpu.h"
 #include "lab/fix.h"
 #include "lab/string.h"
@@ -65,6 +66,40 @@ static void hv_fix_off(const char *v)
 #endif
 }
 
+static const struct virt_ops *virt;
+
+/* Each application processor: its backend on, then the scheduler. */
+static _Noreturn void hv_ap_main(void)
+{
+	arch_extstate_init();
+	if (!virt->cpu_init()) {
+		log_printf("hv: CPU %u: the %s backend is unusable (no frames for its control "
+		           "structures)\n",
+		           arch_cpu_id(), virt->name);
+		arch_exit(EXIT_NO_BACKEND);
+	}
+	log_printf("hv: CPU %u ready\n", arch_cpu_id());
+	sched_ap_main();
+}
+
+static unsigned hv_max_cpus(const struct manifest *man)
+{
+#ifdef LAB_TESTING
+	uint64_t id = 0;
+	for (const char *p = man->smp_dead_apic; *p >= '0' && *p <= '9'; p++)
+		id = id * 10 + (uint64_t)(*p - '0');
+	if (man->smp_dead_apic[0]) {
+		arch_smp_test_dead_apic = (uint32_t)id;
+		log_printf("hv: smp_dead_apic=%u: bring-up also meets APIC ID %u (test build)\n",
+		           (unsigned)id, (unsigned)id);
+	}
+#else
+	if (man->smp_dead_apic[0])
+		log_printf("hv: smp_dead_apic ignored: not a test build\n");
+#endif
+	return 0;
+}
+
 _Noreturn void hv_main(struct boot_info *bi)
 {
 	static struct manifest man;
@@ -86,7 +121,7 @@ _Noreturn void hv_main(struct boot_info *bi)
 		log_printf("hv: no virtualization backend: %s\n", why);
 		arch_exit(EXIT_NO_BACKEND);
 	}
-	const struct virt_ops *virt = hv_pick_backend(backend);
+	virt = hv_pick_backend(backend);
 	log_printf("hv: backend %s\n", virt->name);
 	log_printf("hv: boot took %llu ms (efi_main to here, TSC)\n",
 	           (unsigned long long)ms_since(bi->boot_tsc, arch_tsc_hz()));
@@ -101,5 +136,6 @@ _Noreturn void hv_main(struct boot_info *bi)
 	 * refusal, in the backend's own table format, before any VM exists. */
 	if (!mem_protect_selftest(virt->s2_format, MEM_PROTECT_SELFTEST_ID))
 		arch_exit(EXIT_SELFTEST);
+	arch_smp_start(hv_ap_main, hv_max_cpus(&man));
 	arch_exit((unsigned)scenario_run(bi, &man, virt));
 }

@@ -51,6 +51,26 @@ static bool span_is(struct span k, const char *key)
 	return k.n == strlen(key) && !strncmp(k.s, key, k.n);
 }
 
+/* cpus=A,B,...: CPU ids (0 .. 63), at most one per vCPU. */
+static const char *parse_cpus(struct manifest_vm *vm, struct span v)
+{
+	vm->cpus_count = 0;
+	for (size_t i = 0; i <= v.n;) {
+		size_t k = 0;
+		while (i + k < v.n && v.s[i + k] != ',')
+			k++;
+		uint64_t id;
+		if (!parse_size((struct span){v.s + i, k}, &id) || id >= 64 ||
+		    (k > 1 && (v.s[i + k - 1] | 0x20) >= 'a'))
+			return "cpus= is not a list of CPU numbers 0..63 (cpus=0,2)";
+		if (vm->cpus_count == MANIFEST_VCPUS_MAX)
+			return "cpus= names more CPUs than a VM may have vCPUs (8)";
+		vm->cpus[vm->cpus_count++] = (uint8_t)id;
+		i += k + 1;
+	}
+	return NULL;
+}
+
 /* One `key=value` option of a vm line; NULL or the reason it is refused. */
 static const char *vm_option(struct manifest_vm *vm, struct span k, struct span v)
 {
@@ -64,6 +84,15 @@ static const char *vm_option(struct manifest_vm *vm, struct span k, struct span 
 	if (span_is(k, "budget"))
 		return parse_size(v, &vm->budget) && vm->budget ? NULL
 		                                                : "budget= is not a frame count";
+	if (span_is(k, "vcpus")) {
+		uint64_t n;
+		bool ok = parse_size(v, &n) && n >= 1 && n <= MANIFEST_VCPUS_MAX &&
+		          (v.s[v.n - 1] >= '0' && v.s[v.n - 1] <= '9');
+		vm->vcpus = ok ? (unsigned)n : 1;
+		return ok ? NULL : "vcpus= must be a number from 1 to 8";
+	}
+	if (span_is(k, "cpus"))
+		return parse_cpus(vm, v);
 	if (span_is(k, "until")) {
 		vm->until_others = span_is(v, "others");
 		return vm->until_others ? NULL : "until= takes only 'others'";
@@ -129,6 +158,7 @@ static bool key_line(struct manifest *m, struct span l)
 	    {"crash=", offsetof(struct manifest, crash), sizeof(m->crash)},
 	    {"audit_inject=", offsetof(struct manifest, audit_inject), sizeof(m->audit_inject)},
 	    {"fix_off=", offsetof(struct manifest, fix_off), sizeof(m->fix_off)},
+	    {"smp_dead_apic=", offsetof(struct manifest, smp_dead_apic), sizeof(m->smp_dead_apic)},
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -149,6 +179,7 @@ static void parse_vm(struct manifest *m, struct span l, unsigned line, bool log)
 	memset(vm, 0, sizeof(*vm));
 	vm->line = line;
 	vm->id = ++m->vm_count;
+	vm->vcpus = 1;
 	const char *why = vm_line(vm, (struct span){l.s + 3, l.n - 3}, &bad);
 	vm->ok = !why;
 	if (why) {

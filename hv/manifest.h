@@ -5,10 +5,12 @@
  *
  *   # a comment (whole line)
  *   vm name=NAME image=/guests/X.elf mem=16M [budget=FRAMES] [until=others]
- *      [cmdline=THE REST OF THE LINE]
+ *      [vcpus=N] [cpus=A,B,...] [cmdline=THE REST OF THE LINE]
  *   crash=ud|pf|gp|de          deliberate hypervisor exception (test knob)
  *   audit_inject=KIND          corrupt state after the scenario (test builds)
  *   fix_off=NAME[,NAME...]     switch fixes off (test builds, lab/fix.h)
+ *   smp_dead_apic=N            bring-up also meets APIC ID N, which never answers
+ *                              (test builds)
  *
  * Every `vm` line takes the next VM id (1, 2, ...) whether or not it is
  * valid, so ids follow the manifest. A line with an unknown option, a
@@ -19,10 +21,11 @@
 
 #include "lab/types.h"
 
-#define MANIFEST_VMS_MAX     32
+#define MANIFEST_VMS_MAX     64
 #define MANIFEST_NAME_MAX    24
 #define MANIFEST_IMAGE_MAX   48
 #define MANIFEST_CMDLINE_MAX 200
+#define MANIFEST_VCPUS_MAX   8
 
 struct manifest_vm {
 	unsigned line; /* 1-based line of labyrinth.cfg */
@@ -34,6 +37,9 @@ struct manifest_vm {
 	uint64_t mem_bytes;
 	uint64_t budget; /* frames; 0 = mem / 4 KiB + 64 */
 	bool until_others;
+	unsigned vcpus;                   /* vcpus=N: 1 .. MANIFEST_VCPUS_MAX (default 1) */
+	uint8_t cpus[MANIFEST_VCPUS_MAX]; /* cpus=A,B,..: vCPU k runs on cpus[k % cpus_count] */
+	unsigned cpus_count;              /* 0: the hypervisor places them */
 };
 
 struct manifest {
@@ -42,7 +48,8 @@ struct manifest {
 	char crash[16];
 	char audit_inject[24];
 	char fix_off[64];
-	unsigned errors; /* lines refused */
+	char smp_dead_apic[8]; /* an APIC ID that never answers (test builds) */
+	unsigned errors;       /* lines refused */
 };
 
 /* Parse `text` (NUL-terminated). Refusals are logged when `log` is set. */

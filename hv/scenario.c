@@ -69,7 +69,9 @@ int scenario_run(const struct boot_info *bi, const struct manifest *man, const s
 	unsigned n = create_vms(bi, man, ops);
 	log_printf("scenario: %u VMs started\n", n);
 	log_printf("scenario: entering the first guest\n");
+	sched_start_aps();
 	sched_run();
+	sched_wait_all_cpus();
 	uint64_t hz = arch_tsc_hz();
 	log_printf("scenario: all VMs ended after %lu ms\n",
 	           hz ? (arch_tsc() - t0) * 1000 / hz : 0);

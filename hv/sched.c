@@ -1,16 +1,33 @@
 /*
- * The scheduler: the vCPUs of every running VM round-robin on this CPU,
- * each until its time slice ends (the tick sets need_resched in this CPU's
- * struct cpu), it yields, or its VM ends. Extended register state (x87/SSE,
- * DR0-3, DR6, CR2, XCR0, PKRU) is switched only when another vCPU runs
- * next; the CPU's struct cpu names the vCPU whose state is live.
+ * The scheduler. Each CPU runs the vCPUs whose home it is (hv/vm.c places
+ * them: cpus= of the manifest, else round robin), round-robin, each until
+ * its time slice ends (the CPU's tick sets need_resched), it yields, its
+ * VM ends, or another CPU kicks this one (a vCPU became runnable here, a
+ * VM of one of its vCPUs ended). A CPU with one runnable vCPU takes no
+ * tick (tickless when alone: its guest runs without exits it did not
+ * cause); one with none halts until its tick or a kick.
+ *
+ * A VM ends on any CPU (vm_end); each home CPU then drops its vCPUs of it
+ * at its next scheduling point (backend state freed there, on the CPU
+ * whose VMCS or VMCB it is), and the last one reclaims the VM's frames:
+ * no frame is reclaimed while a vCPU of the VM can run.
+ *
+ * Extended register state (x87/SSE, DR0-3, DR6, CR2, XCR0, PKRU) is
+ * switched only when another vCPU runs next; the CPU's struct cpu names
+ * the vCPU whose state is live.
  */
 #include "arch/arch.h"
+#include "hv/devices.h"
 #include "hv/exit.h"
 #include "hv/sched.h"
+#include "hv/tlb.h"
 #include "hv/vm.h"
+#include "lab/atomic.h"
 
 #define TIMESLICE_MS 10
+
+static unsigned cpus_done;              /* CPUs that left sched_run() */
+static bool tick_paused[ARCH_MAX_CPUS]; /* each CPU's own */
 
 static void sched_tick(void)
 {
@@ -27,14 +44,15 @@ void sched_end_slice(void)
 	arch_this_cpu()->need_resched = true;
 }
 
-void sched_vcpu_gone(struct vcpu *v)
+void sched_kick(unsigned cpu)
 {
-	struct cpu *c = arch_this_cpu();
+	struct cpu *c = arch_cpu(cpu);
 
-	if (c->ext_owner == v)
-		c->ext_owner = NULL; /* its values stay live until the next load */
-	if (c->current == v)
-		c->current = NULL;
+	if (!c)
+		return;
+	atomic_store_release(&c->kick_pending, true);
+	if (cpu != arch_cpu_id())
+		arch_cpu_kick(cpu);
 }
 
 static void switch_extstate(struct cpu *c, struct vcpu *next)
@@ -45,21 +63,32 @@ static void switch_extstate(struct cpu *c, struct vcpu *next)
 	c->ext_owner = next;
 }
 
-/* Run `v` until its slice ends or its VM ends. */
+/* Enter `v` once and handle its exit. */
+static void run_once(struct vcpu *v)
+{
+	struct vm_exit e;
+
+	tlb_enter(v);
+	v->ops->run(v);
+	tlb_exit(); /* before anything that may take a lock (hv/tlb.h) */
+	v->ops->decode(v, &e);
+	exit_handle(v, &e);
+}
+
+/* Run `v` until its slice ends, its VM ends or this CPU is kicked. */
 static void run_slice(struct vcpu *v)
 {
 	struct cpu *c = arch_this_cpu();
 	struct vm *vm = v->vm;
-	struct vm_exit e;
 
 	if (c->traced_vm != vm->id)
 		arch_trace_running(c->traced_vm = vm->id);
 	switch_extstate(c, v);
 	c->need_resched = false;
 	c->current = v;
-	while (vm->state == VM_RUNNING && !c->need_resched) {
-		v->ops->run(v, &e);
-		exit_handle(v, &e);
+	while (atomic_load_acquire(&vm->state) == VM_RUNNING && !c->need_resched &&
+	       !atomic_load_acquire(&c->kick_pending)) {
+		run_once(v);
 		/*
 		 * Every exit is a scheduling point: a tick that is pending is
 		 * taken here, whatever the exit was. A guest may exit without
@@ -71,31 +100,101 @@ static void run_slice(struct vcpu *v)
 		arch_irq_window();
 	}
 	c->current = NULL;
-	if (vm->state == VM_RUNNING)
-		vm->preemptions++;
+	if (vm->state == VM_RUNNING && c->need_resched)
+		atomic_fetch_add_relaxed(&vm->preemptions, 1);
 }
 
-/*
- * This CPU's loop: the running vCPUs whose home it is, round-robin, while
- * any VM that others wait for runs anywhere (a CPU with nothing of its own
- * to run waits meanwhile); then it stops its own until=others VMs. Each CPU
- * only ever enters and ends its own vCPUs.
- */
+/* The until=others VMs stop when no other VM runs anywhere (any CPU may
+ * end them: vm_end is idempotent). */
+static void sched_end_until_others(void)
+{
+	if (vm_running_count(false) > 0)
+		return;
+	for (unsigned i = 0; i < VM_MAX; i++)
+		if (vm_slot(i)->state == VM_RUNNING)
+			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
+}
+
+/* Its VM ended: drop `v` on its home CPU (this one). */
+static void release(struct cpu *c, struct vcpu *v)
+{
+	devices_flush_console(v);
+	if (c->ext_owner == v)
+		c->ext_owner = NULL; /* its values stay live until the next load */
+	v->ops->vcpu_fini(v);
+	v->state = VCPU_RELEASED;
+	vm_vcpu_released(v);
+}
+
+/* One pass over this CPU's vCPUs: release those of ended VMs, and count (or,
+ * with `run`, run a slice of) the runnable ones. */
+static unsigned sched_pass(struct cpu *c, bool run)
+{
+	unsigned runnable = 0;
+
+	for (unsigned i = 0; i < VM_MAX; i++) {
+		struct vm *vm = vm_slot(i);
+		enum vm_state st = atomic_load_acquire(&vm->state);
+		if (st != VM_RUNNING && st != VM_ENDED)
+			continue;
+		for (unsigned k = 0; k < vm->vcpu_count; k++) {
+			struct vcpu *v = &vm->vcpus[k];
+			if (v->home_cpu != c->id || atomic_load_acquire(&v->state) != VCPU_ON)
+				continue;
+			if (run)
+				sched_end_until_others();
+			if (atomic_load_acquire(&vm->state) != VM_RUNNING)
+				release(c, v);
+			else if (run)
+				run_slice(v), runnable++;
+			else
+				runnable++;
+		}
+	}
+	return runnable;
+}
+
 void sched_run(void)
 {
-	unsigned cpu = arch_cpu_id(), next = 0;
+	struct cpu *c = arch_this_cpu();
 
-	while (vm_running_count(false) > 0) {
-		struct vm *vm = vm_slot(next);
-		struct vcpu *v = &vm->vcpus[0]; /* vCPU 0: the one started */
-		next = (next + 1) % VM_MAX;
-		if (vm->state == VM_RUNNING && v->home_cpu == cpu)
-			run_slice(v);
-		else if (next == 0)
-			arch_irq_window(); /* nothing here ran this round: take a tick */
+	for (;;) {
+		atomic_store_relaxed(&c->kick_pending, false);
+		sched_end_until_others();
+		unsigned runnable = sched_pass(c, false);
+		if (vm_all_done())
+			break;
+		bool alone = runnable == 1;
+		if (tick_paused[c->id] != alone)
+			arch_timer_pause(tick_paused[c->id] = alone);
+		if (!runnable || !sched_pass(c, true))
+			arch_cpu_idle(); /* until the tick or a kick */
 	}
 	arch_trace_running(0);
-	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vm_slot(i)->state == VM_RUNNING && vm_slot(i)->vcpus[0].home_cpu == cpu)
-			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
+	if (tick_paused[c->id])
+		arch_timer_pause(tick_paused[c->id] = false);
+	atomic_fetch_add_seq_cst(&cpus_done, 1);
+}
+
+static bool aps_go;
+
+_Noreturn void sched_ap_main(void)
+{
+	while (!atomic_load_acquire(&aps_go))
+		arch_cpu_relax();
+	sched_init();
+	sched_run();
+	for (;;)
+		arch_cpu_idle();
+}
+
+void sched_start_aps(void)
+{
+	atomic_store_release(&aps_go, true);
+}
+
+void sched_wait_all_cpus(void)
+{
+	while (atomic_load_acquire(&cpus_done) < arch_cpus_online())
+		arch_cpu_relax();
 }

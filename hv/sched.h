@@ -1,20 +1,27 @@
 /*
- * The scheduler (hv/sched.c): the vCPUs of every running VM, round-robin
- * on this CPU, each until its time slice ends (the tick), it yields, or
- * its VM ends. Per-CPU state lives in struct cpu (arch/arch.h).
+ * The scheduler (hv/sched.c): on each CPU, the vCPUs whose home it is,
+ * round-robin, each until its time slice ends (the tick), it yields, its
+ * VM ends or the CPU is kicked. Per-CPU state lives in struct cpu
+ * (arch/arch.h).
  */
 #pragma once
 
-struct vcpu;
-
 /* Start the time-slice tick on this CPU. */
 void sched_init(void);
-/* On each CPU that runs guests: run the vCPUs whose home is this CPU until
- * no VM that others wait for is left anywhere; then stop this CPU's
- * until=others ones. */
+/* On each CPU that runs guests: run its vCPUs until every VM has ended and
+ * been reclaimed (the until=others ones are stopped when the others have
+ * ended). */
 void sched_run(void);
+/* An application processor, once its backend is on: waits for
+ * sched_start_aps() (the boot CPU, when the VMs exist), then its tick and
+ * sched_run(); never returns. */
+_Noreturn void sched_ap_main(void);
+void sched_start_aps(void);
+/* After sched_run() on the boot CPU: until every CPU has left its own. */
+void sched_wait_all_cpus(void);
 /* End the running vCPU's time slice at its next exit (YIELD, AUDIT, a
  * host interrupt). Interrupt context or the exiting vCPU's CPU. */
 void sched_end_slice(void);
-/* `v` is gone (its VM ended): it no longer owns this CPU's extended state. */
-void sched_vcpu_gone(struct vcpu *v);
+/* Make CPU `cpu` look at its vCPUs again at once (a vCPU became runnable
+ * there, a VM of one of its vCPUs ended): forces it out of guest mode. */
+void sched_kick(unsigned cpu);

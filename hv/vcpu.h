@@ -85,18 +85,34 @@ struct vm_exit {
 };
 
 /*
+ * A vCPU's life: OFF until started (vCPU 0 at VM creation, the others by
+ * VCPU_ON), then ON; RELEASED once its home CPU has dropped it after its VM
+ * ended (hv/sched.c). Only its home CPU enters it. `state` is written under
+ * the VM's lock (OFF -> ON) or by the home CPU (ON -> RELEASED) and read
+ * by any CPU.
+ */
+enum vcpu_state { VCPU_OFF = 0, VCPU_ON, VCPU_RELEASED };
+
+#define VCPU_LINE_MAX 128
+
+/*
  * One virtual CPU. Legend (as hv/vm.h): (c) set at creation, read-only
- * after; (r) touched only by the CPU that runs the vCPU, between its entry
- * and the next (struct cpu's `current` names it while it is in guest mode).
+ * after; (s) set when it starts (under the VM's lock), read-only after;
+ * (r) touched only by its home CPU, which runs it (struct cpu's `current`
+ * names it while it is in guest mode).
  */
 struct vcpu {
 	struct guest_regs regs;     /* (r) authoritative while the vCPU is out of guest mode */
 	struct vm *vm;              /* (c) */
 	const struct virt_ops *ops; /* (c) its backend (hv/ calls v->ops->...) */
-	bool long_mode;             /* (r) 64-bit mode at the last exit: arguments not truncated */
-	void *arch;                 /* (c) backend state (VMCB or VMCS and friends) */
-	unsigned home_cpu;        /* (c) the CPU that runs it (0: the boot CPU, today's only one) */
+	unsigned index;             /* (c) 0 .. vcpu_count-1 */
+	unsigned home_cpu;          /* (c) the CPU that runs it (cpus= of the manifest) */
+	volatile enum vcpu_state state;
+	bool long_mode;           /* (r) 64-bit mode at the last exit: arguments not truncated */
+	void *arch;               /* (s) backend state (VMCB or VMCS and friends) */
 	struct arch_extstate ext; /* (r) state VM entry does not switch: the scheduler does */
+	char line[VCPU_LINE_MAX]; /* (r) console line being assembled */
+	unsigned line_len;        /* (r) */
 };
 
 struct virt_ops {
@@ -111,7 +127,9 @@ struct virt_ops {
 	 * atomic allocator) and set the Multiboot entry state: 32-bit protected
 	 * mode, paging off, flat 4 GiB segments, EIP = entry, EAX/EBX as given,
 	 * the second-level root `s2_root` (EPTP or nCR3 built by the backend),
-	 * translations tagged with `tag` (ASID or VPID, 1..). Every I/O port,
+	 * translations tagged with `tag` (ASID or VPID, 1..). Callable on any
+	 * CPU: nothing is left bound to the calling CPU (the VMCS is clear),
+	 * the vCPU runs on its home CPU. Every I/O port,
 	 * every MSR, CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
 	 * shutdown and host interrupts exit. False (nothing left allocated)
 	 * when frames are short.
@@ -122,8 +140,14 @@ struct virt_ops {
 	/* Free everything vcpu_init allocated. */
 	void (*vcpu_fini)(struct vcpu *v);
 
-	/* Enter the guest and return at its next exit, decoded into *e. */
-	void (*run)(struct vcpu *v, struct vm_exit *e);
+	/*
+	 * Enter the guest and return at its next exit, having done nothing
+	 * after the exit that may take a lock or read guest memory; then
+	 * decode that exit into *e (which may, e.g. to fetch the instruction).
+	 * hv/tlb.c's exit step runs between the two (hv/tlb.h says why).
+	 */
+	void (*run)(struct vcpu *v);
+	void (*decode)(struct vcpu *v, struct vm_exit *e);
 
 	/*
 	 * Raise exception `vector` in the guest at its current RIP on the next
@@ -149,12 +173,14 @@ struct virt_ops {
 	void (*paging)(struct vcpu *v, struct guest_paging *p);
 
 	/*
-	 * Invalidate every cached translation of this vCPU's second-level
-	 * tables (INVEPT single-context; SVM: flush before the next VMRUN
-	 * of this ASID, which nothing can precede on this CPU). Returns only
-	 * when no stale translation can be used any more.
+	 * On the executing CPU, before v's next entry there: drop every
+	 * translation of v's second-level tables this CPU may cache (VMX:
+	 * INVEPT single-context now; SVM: TLB_CONTROL at the next VMRUN of
+	 * v, which nothing of v's precedes on this CPU). hv/tlb.c calls it
+	 * on the entry path when the VM's flush generation moved (the
+	 * cross-CPU protocol is there).
 	 */
-	void (*s2_invalidate)(struct vcpu *v);
+	void (*s2_flush_local)(struct vcpu *v);
 
 	/*
 	 * The guest's IA32_EFER as the guest sees it (it lives in the VMCB /

@@ -1,7 +1,9 @@
 /* VM lifecycle: create from the manifest, end, isolation faults. */
+#include "hv/abi.h"
 #include "hv/devices.h"
 #include "hv/loader.h"
 #include "hv/sched.h"
+#include "hv/tlb.h"
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -9,11 +11,13 @@
 
 static struct vm vms[VM_MAX];
 /* The sum of promise_left over running VMs, and every promise_left: under
- * promise_lock (the first lock of hv/'s order, vm.h). A check against it
- * and the allocation after it are not one atomic step: with several CPUs
- * the gate needs a reservation (the SMP issue), one CPU runs guests today. */
+ * promise_lock (the first lock of hv/'s order, vm.h). `in_flight`: frames
+ * that guest-driven requests on some CPU were admitted for and may be
+ * taking right now (vm_promises_reserve() .. vm_promises_unreserve()), so
+ * two CPUs cannot both pass the gate for the last frames. */
 static struct spinlock promise_lock;
-static uint64_t promised;
+static uint64_t promised, in_flight;
+static unsigned next_cpu; /* where the next unplaced vCPU goes (round robin) */
 
 /* Free frames and the sum of the zones' min watermarks. */
 static void free_and_min(uint64_t *free, uint64_t *min)
@@ -51,15 +55,24 @@ static uint64_t promised_tables(void)
 	return t;
 }
 
-bool vm_promises_allow_guest_alloc(uint64_t frames)
+bool vm_promises_reserve(uint64_t frames)
 {
 	uint64_t free, min;
 
 	spin_lock(&promise_lock);
 	free_and_min(&free, &min);
-	bool ok = free >= min + promised + promised_tables() + frames;
+	bool ok = free >= min + promised + promised_tables() + in_flight + frames;
+	if (ok)
+		in_flight += frames;
 	spin_unlock(&promise_lock);
 	return ok;
+}
+
+void vm_promises_unreserve(uint64_t frames)
+{
+	spin_lock(&promise_lock);
+	in_flight -= frames;
+	spin_unlock(&promise_lock);
 }
 
 /* Admit a VM only if its whole RAM can be kept for it. */
@@ -69,7 +82,8 @@ static bool vm_promise(struct vm *vm, uint64_t frames)
 
 	spin_lock(&promise_lock);
 	free_and_min(&free, &min);
-	uint64_t need = min + promised + promised_tables() + frames + frames / 512 + S2_LEVELS;
+	uint64_t need =
+	    min + promised + promised_tables() + in_flight + frames + frames / 512 + S2_LEVELS;
 	bool ok = free >= need;
 	if (ok) {
 		vm->promise_left = frames;
@@ -114,17 +128,14 @@ unsigned vm_running_count(bool count_until_others)
 	return n;
 }
 
-/* The backend's invalidation, for mm/mem_protect (s2.h states the
- * contract): every vCPU of the VM that has backend state. */
+/* The invalidation of mm/mem_protect (s2.h states the contract): on every
+ * CPU (hv/tlb.h). */
 static void vm_invalidate(struct s2_vm *s2)
 {
-	struct vm *vm = s2->arch;
-
-	for (unsigned i = 0; i < vm->vcpu_count; i++)
-		if (vm->vcpus[i].arch)
-			vm->vcpus[i].ops->s2_invalidate(&vm->vcpus[i]);
+	tlb_shootdown(s2->arch);
 }
 
+/* Every vCPU has been released (or never started): reclaim the frames. */
 static void vm_release_memory(struct vm *vm)
 {
 	struct mem_protect_teardown t;
@@ -135,9 +146,48 @@ static void vm_release_memory(struct vm *vm)
 	           "pages%s\n",
 	           vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,
 	           t.unmapped_frames, t.tables, t.anomalies ? " WITH ANOMALIES" : "");
-	for (unsigned i = 0; i < vm->vcpu_count; i++)
-		if (vm->vcpus[i].arch)
-			vm->vcpus[i].ops->vcpu_fini(&vm->vcpus[i]);
+}
+
+/* The CPU of vCPU k: cpus= of the manifest (online ones), else round robin. */
+static unsigned vm_place(const struct manifest_vm *p, unsigned k)
+{
+	unsigned online = arch_cpus_online();
+	unsigned valid[MANIFEST_VCPUS_MAX], n = 0;
+
+	for (unsigned i = 0; i < p->cpus_count; i++)
+		if (p->cpus[i] < online)
+			valid[n++] = p->cpus[i];
+	if (n)
+		return valid[k % n];
+	spin_lock(&promise_lock);
+	unsigned c = next_cpu++ % online;
+	spin_unlock(&promise_lock);
+	return c;
+}
+
+static void vm_log_placement(const struct manifest_vm *p)
+{
+	unsigned online = arch_cpus_online();
+
+	for (unsigned i = 0; i < p->cpus_count; i++)
+		if (p->cpus[i] >= online)
+			log_printf("hv: %s: cpus= names CPU %u, which is not online (%u online): "
+			           "left out\n",
+			           p->name, p->cpus[i], online);
+}
+
+static void vm_init_vcpus(struct vm *vm, const struct manifest_vm *p, const struct virt_ops *ops)
+{
+	vm->vcpu_count = p->vcpus ? MIN(p->vcpus, (unsigned)VM_VCPUS_MAX) : 1;
+	vm_log_placement(p);
+	for (unsigned k = 0; k < vm->vcpu_count; k++) {
+		struct vcpu *v = &vm->vcpus[k];
+		v->vm = vm;
+		v->ops = ops;
+		v->index = k;
+		v->home_cpu = vm_place(p, k);
+		arch_extstate_reset(&v->ext);
+	}
 }
 
 struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
@@ -158,11 +208,9 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 	vm->mem_bytes = p->mem_bytes;
 	vm->until_others = p->until_others;
 	vm->exit_status = -1;
-	vm->vcpu_count = 1;
+	vm->tlb_gen = 1; /* tlb_done[] is 0: the first entry on each CPU flushes */
+	vm_init_vcpus(vm, p, ops);
 	struct vcpu *v0 = &vm->vcpus[0];
-	v0->vm = vm;
-	v0->ops = ops;
-	arch_extstate_reset(&v0->ext);
 	uint64_t budget = p->budget ? p->budget : p->mem_bytes / PAGE_SIZE + 64;
 	if (!vm_promise(vm, p->mem_bytes / PAGE_SIZE))
 		return NULL;
@@ -180,10 +228,68 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 		vm->state = VM_UNUSED;
 		return NULL;
 	}
-	log_printf(
-	    "hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded\n",
-	    vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned);
+	vm->vcpus_live = 1;
+	v0->state = VCPU_ON;
+	log_printf("hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded, "
+	           "%u vCPU%s, vCPU 0 on CPU %u\n",
+	           vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned,
+	           vm->vcpu_count, vm->vcpu_count == 1 ? "" : "s", v0->home_cpu);
 	return vm;
+}
+
+int64_t vm_vcpu_on(struct vm *vm, uint64_t index, uint64_t entry, uint64_t arg)
+{
+	if (index == 0 || index >= vm->vcpu_count)
+		return -LAB_EINVAL;
+	if (entry >= vm->mem_bytes || entry > 0xffffffffull)
+		return -LAB_EFAULT;
+	struct vcpu *v = &vm->vcpus[index];
+	int64_t ret = 0;
+	/* Under the VM's lock: a second VCPU_ON, or vm_end on another CPU,
+	 * waits; vcpu_init allocates from the atomic allocator, which waits
+	 * on nothing (the lock order of vm.h). */
+	spin_lock(&vm->lock);
+	if (vm->state != VM_RUNNING)
+		ret = -LAB_ESRCH; /* ended meanwhile by another vCPU: its caller never sees it */
+	else if (v->state != VCPU_OFF)
+		ret = -LAB_EEXIST;
+	else if (!v->ops->vcpu_init(v, vm->s2.tree.root, vm->id, (uint32_t)entry, 0, (uint32_t)arg))
+		ret = -LAB_ENOMEM; /* nothing left allocated */
+	else {
+		vm->vcpus_live++;
+		v->state = VCPU_ON;
+	}
+	spin_unlock(&vm->lock);
+	if (ret)
+		return ret;
+	log_printf("hv: vm %u (%s): vCPU %u on at 0x%lx, CPU %u\n", vm->id, vm->name, v->index,
+	           entry, v->home_cpu);
+	sched_kick(v->home_cpu);
+	return 0;
+}
+
+void vm_vcpu_released(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	spin_lock(&vm->lock);
+	CHECK(vm->state == VM_ENDED && vm->vcpus_live > 0);
+	bool last = --vm->vcpus_live == 0;
+	spin_unlock(&vm->lock);
+	if (!last)
+		return;
+	vm_release_memory(vm);
+	atomic_store_release(&vm->state, VM_DONE);
+}
+
+bool vm_all_done(void)
+{
+	for (unsigned i = 0; i < VM_MAX; i++) {
+		enum vm_state s = atomic_load_acquire(&vms[i].state);
+		if (s == VM_RUNNING || s == VM_ENDED)
+			return false;
+	}
+	return true;
 }
 
 void vm_end(struct vm *vm, int status, const char *why)
@@ -196,7 +302,9 @@ void vm_end(struct vm *vm, int status, const char *why)
 	vm->state = VM_ENDED; /* vm_by_id() no longer finds it: no new donation */
 	vm->exit_status = status;
 	spin_unlock(&vm->lock);
-	devices_flush_console(vm);
+	struct vcpu *me = arch_this_cpu()->current;
+	if (me && me->vm == vm)
+		devices_flush_console(me); /* the others' lines: when they are released */
 	if (status >= 0)
 		log_printf("hv: vm %u (%s) ended: %s, status %d (%lu exits, %lu demand faults, %lu "
 		           "preemptions)\n",
@@ -206,9 +314,11 @@ void vm_end(struct vm *vm, int status, const char *why)
 		log_printf(
 		    "hv: vm %u (%s) stopped: %s (%lu exits, %lu demand faults, %lu preemptions)\n",
 		    vm->id, vm->name, why, vm->exits, vm->demand_faults, vm->preemptions);
+	/* Each home CPU drops its vCPUs at its next scheduling point; one
+	 * in guest mode elsewhere is forced out now. */
 	for (unsigned i = 0; i < vm->vcpu_count; i++)
-		sched_vcpu_gone(&vm->vcpus[i]);
-	vm_release_memory(vm);
+		if (vm->vcpus[i].state == VCPU_ON)
+			sched_kick(vm->vcpus[i].home_cpu);
 }
 
 void vm_isolation_fault(struct vcpu *v, const char *what, uint64_t g, const char *access)

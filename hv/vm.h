@@ -5,8 +5,9 @@
  * Field legend (FreeBSD vmm's habit, STYLE.md rule 15):
  *   (c) set by vm_create() before the VM runs, read-only after
  *   (l) under vm->lock
- *   (v) touched only by the CPU running one of the VM's vCPUs, in its exit
- *       handling (today: the boot CPU)
+ *   (v) touched by the CPUs running its vCPUs, in their exit handling:
+ *       statistics (relaxed atomic increments)
+ *   (t) hv/tlb.c's protocol (hv/tlb.h)
  *   (p) under the promise lock of hv/vm.c
  *   (m) mm/mem_protect's own (struct s2_vm: its lock, s2.h)
  *
@@ -23,8 +24,8 @@
 #include "lab/spinlock.h"
 #include "mm/mem_protect.h"
 
-#define VM_MAX          15 /* ids 1..15: QEMU's SVM offers 16 ASIDs */
-#define VM_VCPUS_MAX    8  /* vCPUs a VM may have (vcpus=, to come) */
+#define VM_MAX          64 /* ids 1..64 (ASIDs are recycled: no bound from them) */
+#define VM_VCPUS_MAX    MANIFEST_VCPUS_MAX /* vCPUs a VM may have (vcpus=) */
 #define VM_NAME_MAX     MANIFEST_NAME_MAX
 #define VM_PORTS_LOGGED 16
 
@@ -32,37 +33,48 @@
 #define HEAP_BASE (4ull << 30)
 #define HEAP_SIZE (1ull << 30)
 
-enum vm_state { VM_UNUSED = 0, VM_RUNNING, VM_ENDED };
+/* RUNNING -> ENDED (vm_end, any CPU) -> DONE (its last vCPU released by its
+ * home CPU, then its frames reclaimed: hv/sched.c). */
+enum vm_state { VM_UNUSED = 0, VM_RUNNING, VM_ENDED, VM_DONE };
 
 struct vm {
-	unsigned id;            /* (c) 1..VM_MAX, the rank of its manifest line */
-	enum vm_state state;    /* (l) RUNNING -> ENDED once; read unlocked by its own CPU */
-	char name[VM_NAME_MAX]; /* (c) */
-	uint64_t mem_bytes;     /* (c) RAM: GPA [0, mem_bytes) */
-	bool until_others;      /* (c) stopped when every other VM has ended */
+	unsigned id;                  /* (c) 1..VM_MAX, the rank of its manifest line */
+	volatile enum vm_state state; /* (l) RUNNING -> ENDED once; read unlocked anywhere */
+	char name[VM_NAME_MAX];       /* (c) */
+	uint64_t mem_bytes;           /* (c) RAM: GPA [0, mem_bytes) */
+	bool until_others;            /* (c) stopped when every other VM has ended */
 	struct spinlock lock;
 	struct s2_vm s2;                        /* (m) its tables, frames and budget */
-	struct vcpu vcpus[VM_VCPUS_MAX];        /* (c) array; each vCPU (v) */
-	unsigned vcpu_count;                    /* (c) vCPUs that exist (1) */
+	struct vcpu vcpus[VM_VCPUS_MAX];        /* (c) array; each vCPU: hv/vcpu.h */
+	unsigned vcpu_count;                    /* (c) vCPUs it may have (vcpus=) */
+	unsigned vcpus_live;                    /* (l) started and not yet released */
 	int exit_status;                        /* (l) -1 until it ends with a status */
-	char line[128];                         /* (v) console line being assembled */
-	unsigned line_len;                      /* (v) */
-	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (v) ports whose first access was logged */
-	unsigned ports_logged_count;            /* (v) */
+	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (l) ports whose first access was logged */
+	unsigned ports_logged_count;            /* (l) */
 	uint64_t promise_left;                  /* (p) RAM frames promised but not mapped yet */
 	/* Receive window (PAGE_ACCEPT): donations land only at GPAs in
 	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */
 	uint64_t recv_base, recv_pages, recv_left; /* (l) */
-	unsigned refused_logged;                   /* (v) refused instructions logged so far */
+	unsigned refused_logged;                   /* (l) refused instructions logged so far */
 	uint64_t exits, preemptions, demand_faults, hypercalls; /* (v) statistics */
+	uint64_t tlb_gen;                                       /* (t) flush generation, from 1 */
+	uint64_t tlb_done[ARCH_MAX_CPUS];       /* (t) the generation each CPU last flushed */
+	uint64_t local_flushes, remote_flushes; /* (v) flushes on entry; CPUs waited for */
 };
 
 /* Create VM p->id on the backend `ops` (1..VM_MAX: its manifest line's rank, so ids follow the
  * manifest even when a line is refused). NULL, logged, if it cannot start. */
 struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
                      uint64_t image_len);
-/* End a VM: log why, reclaim every frame (unmap, invalidate, free). */
+/* End a VM from any CPU: log why; its vCPUs' home CPUs are kicked, drop
+ * them, and the last one reclaims every frame (vm_vcpu_released()). */
 void vm_end(struct vm *vm, int status, const char *why);
+/* VCPU_ON (docs/abi.md): start vCPU `index` at `entry` with EBX = `arg`. */
+int64_t vm_vcpu_on(struct vm *vm, uint64_t index, uint64_t entry, uint64_t arg);
+/* Its home CPU dropped `v` (ended VM); the last one reclaims the VM. */
+void vm_vcpu_released(struct vcpu *v);
+/* No VM runs or waits to be reclaimed. */
+bool vm_all_done(void);
 /* Stop the VM of `v` for what `v` did: the logged isolation fault. */
 void vm_isolation_fault(struct vcpu *v, const char *what, uint64_t gpa_val, const char *access);
 struct vm *vm_by_id(uint64_t id);
@@ -77,7 +89,9 @@ struct vm *vm_by_id(uint64_t id);
  * the exit handlers' reserve.
  */
 void vm_promise_mapped(struct vm *vm); /* a RAM page of vm was just mapped */
-/* Room for `frames` more guest-driven frames (data and table pages). */
-bool vm_promises_allow_guest_alloc(uint64_t frames);
+/* Admit `frames` more guest-driven frames (data and table pages) and hold
+ * them until vm_promises_unreserve(), or false (nothing held). */
+bool vm_promises_reserve(uint64_t frames);
+void vm_promises_unreserve(uint64_t frames);
 unsigned vm_running_count(bool count_until_others);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */

@@ -1,6 +1,7 @@
 /* A small printf for the hypervisor and its host tests. */
 #include "arch/arch.h"
 #include "lab/log.h"
+#include "lab/spinlock.h"
 
 struct sink {
 	char *buf;
@@ -170,12 +171,38 @@ int lab_snprintf(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
+/*
+ * One call's text leaves in one piece: the console is shared by every CPU.
+ * Interrupts are off while the lock is held (a tick on this CPU must not
+ * wait for it), and the wait is bounded: a CPU that faults while holding
+ * it still gets its exception report out, at worst interleaved.
+ */
+#define LOG_SPIN_LIMIT (1u << 24)
+static struct spinlock log_lock;
+
+static bool log_lock_bounded(void)
+{
+	for (unsigned i = 0; i < LOG_SPIN_LIMIT; i++) {
+		uint32_t expected = 0;
+		if (!atomic_load_relaxed(&log_lock.held) &&
+		    atomic_cas_acq_rel(&log_lock.held, &expected, 1))
+			return true;
+		arch_cpu_relax();
+	}
+	return false;
+}
+
 void log_vprintf(const char *fmt, va_list ap)
 {
 	char buf[512];
 	int n = lab_vsnprintf(buf, sizeof(buf), fmt, ap);
+	unsigned long flags = arch_irq_save();
+	bool locked = log_lock_bounded();
 
 	arch_console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	if (locked)
+		spin_unlock(&log_lock);
+	arch_irq_restore(flags);
 }
 
 void log_printf(const char *fmt, ...)

@@ -16,6 +16,7 @@
 #include "lab/atomic.h"
 #include "lab/check.h"
 #include "lab/log.h"
+#include "lab/string.h"
 #include "mm/audit.h"
 #include "mm/mem_protect.h"
 #include "mm/palloc.h"
@@ -342,6 +343,8 @@ static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from, stru
 	err = source_check(from, g_from, &frame);
 	if (err != MP_OK)
 		return err;
+	if (to->tables_owned == 0) /* torn down (it ended on another CPU) */
+		return MP_EINVAL;
 	if (target_check(to, g_to, &need) != MP_OK)
 		return MP_EEXIST;
 	if (!budget_left(to))
@@ -367,6 +370,35 @@ enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from, gpa_t g_
 	vm_lock_two(from, to);
 	err = donate_locked(from, g_from, to, g_to);
 	vm_unlock_two(from, to);
+	return err;
+}
+
+/* ---- copies ---------------------------------------------------------------- */
+
+enum mem_protect_err mem_protect_guest_copy(struct s2_vm *vm, gpa_t g, void *buf, size_t len,
+                                            bool to_guest)
+{
+	uint8_t *b = buf;
+	enum mem_protect_err err = MP_OK;
+
+	if (len > UINT64_MAX - g.ga)
+		return MP_EINVAL;
+	vm_lock(vm);
+	while (len && err == MP_OK) {
+		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
+		hpa_t pa;
+		if (s2_lookup(&vm->tree, gpa(ALIGN_DOWN(g.ga, PAGE_SIZE)), &pa, NULL) != S2_OK) {
+			err = MP_ENOENT;
+			break;
+		}
+		uint8_t *p = (uint8_t *)arch_pa_to_va(pa) + (g.ga & PAGE_MASK);
+		if (to_guest)
+			memcpy(p, b, n);
+		else
+			memcpy(b, p, n);
+		b += n, g.ga += n, len -= n;
+	}
+	vm_unlock(vm);
 	return err;
 }
 

@@ -4,15 +4,16 @@
 # (from its "labyrinth: exit status N" line), 124 on timeout, 125 if it
 # ended without a status.
 #   -m MEGS      guest RAM in MiB (default 512)
+#   -n CPUS      processors (Bochs cpu: count; default 1)
 #   -t SECONDS   time limit (default 600)
 #   -l LOG       serial log file (default build/bochs-serial.log)
 #   -q           do not echo the serial log
 set -u
 iso=$1; shift
-megs=512 limit=600 log=${BUILD:-build}/bochs-serial.log echo=1
-while getopts "m:t:l:q" o; do
+megs=512 limit=600 log=${BUILD:-build}/bochs-serial.log echo=1 cpus=1
+while getopts "m:n:t:l:q" o; do
 	case $o in
-	m) megs=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;; q) echo=0 ;; *) exit 2 ;;
+	m) megs=$OPTARG ;; n) cpus=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;; q) echo=0 ;; *) exit 2 ;;
 	esac
 done
 mkdir -p "$(dirname "$log")"
@@ -24,7 +25,7 @@ cat > "$dir/bochsrc" <<CFG
 megs: $megs
 romimage: file=/usr/share/ovmf/OVMF.fd
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
-cpu: model=corei7_skylake_x, count=1, ignore_bad_msrs=1
+cpu: model=corei7_skylake_x, count=$cpus, ignore_bad_msrs=1
 ata0-master: type=cdrom, path="$(realpath "$iso")", status=inserted
 boot: cdrom
 com1: enabled=1, mode=file, dev="$(realpath "$log")"

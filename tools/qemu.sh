@@ -5,16 +5,17 @@
 # ended without a status.
 #   -m MEM       guest RAM (default 1G)
 #   -c CPU       QEMU CPU model (default qemu64,+svm,+npt)
+#   -n CPUS      processors (QEMU -smp; default 1)
 #   -t SECONDS   time limit (default 300)
 #   -l LOG       serial log file (default build/qemu-serial.log)
 #   -q           do not echo the serial log
 #   -x "ARGS"    extra QEMU arguments
 set -u
 esp=$1; shift
-mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra=""
-while getopts "m:c:t:l:qx:" o; do
+mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra="" cpus=1
+while getopts "m:c:n:t:l:qx:" o; do
 	case $o in
-	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;
+	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; n) cpus=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;
 	q) echo=0 ;; x) extra=$OPTARG ;; *) exit 2 ;;
 	esac
 done
@@ -39,7 +40,7 @@ stamp_lines() {
 }
 # shellcheck disable=SC2086
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
-	-machine q35,accel=tcg -cpu "$cpu" -m "$mem" -smp 1 \
+	-machine q35,accel=tcg -cpu "$cpu" -m "$mem" -smp "$cpus" \
 	-nodefaults -display none -no-reboot -net none \
 	-drive if=pflash,format=raw,unit=0,readonly=on,file=$code \
 	-drive if=pflash,format=raw,unit=1,file="$vars" \

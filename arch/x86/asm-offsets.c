@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "arch/x86/x86.h"
 #include "hv/vcpu.h"
 
 #define DEFINE(sym, val) __asm__ volatile("\n.ascii \"->" #sym " %c0\"" : : "i"(val))
@@ -32,4 +33,14 @@ void asm_offsets(void)
 	REG(rip, RIP);
 	REG(rflags, RFLAGS);
 	DEFINE(GUEST_REGS_SIZE, sizeof(struct guest_regs));
+	DEFINE(TP_GDTR, offsetof(struct trampoline_params, gdt_limit));
+	DEFINE(TP_FAR32, offsetof(struct trampoline_params, far32_offset));
+	DEFINE(TP_FAR64, offsetof(struct trampoline_params, far64_offset));
+	DEFINE(TP_CR0, offsetof(struct trampoline_params, cr0));
+	DEFINE(TP_CR3, offsetof(struct trampoline_params, cr3));
+	DEFINE(TP_CR4, offsetof(struct trampoline_params, cr4));
+	DEFINE(TP_EFER, offsetof(struct trampoline_params, efer_set));
+	DEFINE(TP_ENTRY, offsetof(struct trampoline_params, entry));
+	DEFINE(TP_HANDOFF, offsetof(struct trampoline_params, handoff));
+	DEFINE(TP_SIZE, sizeof(struct trampoline_params));
 }

@@ -13,10 +13,6 @@ struct descriptor_ptr {
 	uint64_t base;
 } __attribute__((packed));
 
-/* Long-mode code (L=1, P, DPL0, type execute/read) and flat data. */
-#define GDT_CODE64 0x00af9a000000ffffull
-#define GDT_DATA   0x00cf92000000ffffull
-
 static void gdt_set_tss(uint64_t *gdt, const struct tss *tss)
 {
 	uint64_t base = (uint64_t)tss, limit = sizeof(*tss) - 1;

@@ -1,10 +1,12 @@
 /*
- * The IDT. Every exception is reported (vector, error code, RIP, CR2,
- * registers) and ends the run with a failure status: never a silent triple
- * fault. Vectors 32..255 go to handlers installed with idt_set_handler().
+ * The IDT, one for every CPU (written by the boot CPU, read-only after).
+ * Every exception is reported (vector, error code, RIP, CR2, registers) and
+ * ends the run with a failure status: never a silent triple fault. An NMI
+ * is a kick from another CPU and is only counted. Vectors 32..255 go to handlers installed with idt_set_handler().
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/x86.h"
 #include "lab/check.h"
 #include "lab/log.h"
@@ -26,6 +28,8 @@ static const char *const exc_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "res", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+#define NMI_VECTOR 2
+
 /* Exit status of a run that died on exception v (documented in README). */
 #define EXIT_EXCEPTION_BASE 64
 
@@ -41,19 +45,24 @@ static void idt_set_gate(unsigned v, uint64_t off, uint8_t ist)
 	};
 }
 
-void idt_init(void)
+void idt_load(void)
 {
 	struct {
 		uint16_t limit;
 		uint64_t base;
 	} __attribute__((packed)) p = {sizeof(idt) - 1, (uint64_t)idt};
 
+	__asm__ volatile("lidt %0" : : "m"(p));
+}
+
+void idt_init(void)
+{
 	for (unsigned v = 0; v < 256; v++) {
 		/* #DF and #MC on IST1, NMI on IST2: their own known-good stacks. */
 		uint8_t ist = (v == 8 || v == 18) ? 1 : (v == 2 ? 2 : 0);
 		idt_set_gate(v, isr_stub_table[v], ist);
 	}
-	__asm__ volatile("lidt %0" : : "m"(p));
+	idt_load();
 }
 
 void idt_set_handler(unsigned vector, irq_handler_t h)
@@ -85,6 +94,12 @@ static _Noreturn void report_exception(struct irq_frame *f)
 void isr_dispatch(struct irq_frame *f);
 void isr_dispatch(struct irq_frame *f)
 {
+	/* A kick (arch_cpu_kick()) in host mode: it has done its work by
+	 * interrupting; counted, nothing else. */
+	if (f->vector == NMI_VECTOR) {
+		x86_this_cpu()->nmis++;
+		return;
+	}
 	if (f->vector < 32)
 		report_exception(f);
 	if (handlers[f->vector])

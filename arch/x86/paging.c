@@ -1,7 +1,8 @@
 /*
  * The hypervisor's own page tables: an identity map of [0, map_end) with
  * 2 MiB pages, everything NX except the 4 KiB pages of labyrinth.efi's
- * .text, which are read-only and executable (W^X). Memory types come from
+ * .text and the AP start-up page (smp.c), which are read-only and
+ * executable (W^X). Memory types come from
  * the firmware's MTRRs (MMIO ranges are UC there), PAT index 0 (WB) here.
  *
  *   PML4 --> PDPT[map_end / 512 GiB] --> PD[map_end / 1 GiB] --> 2 MiB leaves
@@ -36,8 +37,9 @@ static uint64_t *pool_page(struct pt_pool *p)
 	return pg;
 }
 
-/* Split the 2 MiB range at `base` into 4 KiB pages, executable only inside .text. */
-static uint64_t split_for_text(struct pt_pool *p, uint64_t base)
+/* Split the 2 MiB range at `base` into 4 KiB pages, executable only inside
+ * .text and the AP start-up page. */
+static uint64_t split_for_text(struct pt_pool *p, uint64_t base, uint64_t tramp)
 {
 	uint64_t *pt = pool_page(p);
 	uint64_t t0 = ALIGN_DOWN((uint64_t)_text, PAGE_SIZE);
@@ -45,16 +47,17 @@ static uint64_t split_for_text(struct pt_pool *p, uint64_t base)
 
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t a = base + (uint64_t)i * PAGE_SIZE;
-		bool text = a >= t0 && a < t1;
+		bool text = (a >= t0 && a < t1) || (tramp && a == tramp);
 
 		pt[i] = a | PTE_P | (text ? 0 : PTE_W | PTE_NX);
 	}
 	return (uint64_t)pt | PTE_P | PTE_W;
 }
 
-static bool range_has_text(uint64_t base, uint64_t size)
+static bool range_has_text(uint64_t base, uint64_t size, uint64_t tramp)
 {
-	return (uint64_t)_text < base + size && (uint64_t)_etext > base;
+	return ((uint64_t)_text < base + size && (uint64_t)_etext > base) ||
+	       (tramp && tramp >= base && tramp < base + size);
 }
 
 /* Pages needed for [0, map_end): see the diagram above. */
@@ -66,7 +69,8 @@ uint64_t paging_bytes_needed(uint64_t map_end)
 	    (ALIGN_UP((uint64_t)_etext, 2 * MiB) - ALIGN_DOWN((uint64_t)_text, 2 * MiB)) /
 	    (2 * MiB);
 
-	return (1 + pdpts + gib + text_pts) * PAGE_SIZE;
+	/* + 1: the AP start-up page's table, below 1 MiB. */
+	return (1 + pdpts + gib + text_pts + 1) * PAGE_SIZE;
 }
 
 bool paging_init(const struct boot_info *bi)
@@ -83,8 +87,8 @@ bool paging_init(const struct boot_info *bi)
 			pd = pool_page(&pool);
 			pdpt[(a >> 30) & 511] = (uint64_t)pd | PTE_P | PTE_W;
 		}
-		pd[(a >> 21) & 511] = range_has_text(a, 2 * MiB)
-		                          ? split_for_text(&pool, a)
+		pd[(a >> 21) & 511] = range_has_text(a, 2 * MiB, bi->trampoline_pa)
+		                          ? split_for_text(&pool, a, bi->trampoline_pa)
 		                          : a | PTE_P | PTE_W | PTE_PS | PTE_NX;
 	}
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);

@@ -7,6 +7,7 @@
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/x86.h"
 #include "lab/string.h"
 
 struct x86_cpu percpu_boot;
@@ -21,5 +22,6 @@ void percpu_init(struct x86_cpu *c, unsigned id)
 	CHECK(id < ARCH_MAX_CPUS);
 	c->cpu.self = &c->cpu;
 	c->cpu.id = id;
+	c->cpu.apic_id = lapic_id();
 	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);
 }

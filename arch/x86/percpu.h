@@ -23,18 +23,25 @@ static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
 /* Per-CPU VMX state (arch/x86/vmx/vmx.c), touched only by its own CPU. */
 struct vmx_vcpu;
 struct vmx_cpu {
-	bool on;                        /* VMXON done */
-	void *vmxon;                    /* VMXON region (EXIT_HANDLER frame) */
-	const struct vmx_vcpu *current; /* the VMCS loaded with VMPTRLD */
-	struct vmx_vcpu *kgs_owner;     /* whose IA32_KERNEL_GS_BASE is live */
+	bool on;                    /* VMXON done */
+	void *vmxon;                /* VMXON region (EXIT_HANDLER frame) */
+	struct vmx_vcpu *current;   /* the VMCS loaded with VMPTRLD */
+	struct vmx_vcpu *kgs_owner; /* whose IA32_KERNEL_GS_BASE is live */
 };
 
 /* Per-CPU SVM state (arch/x86/svm/svm.c): every vCPU run on this CPU
- * uses its permission maps (all bits set), host save area and host state. */
+ * uses its host save area, host state and ASIDs; the permission maps
+ * (all bits set) of the CPU that created it. */
+#define SVM_ASID_TABLE 256 /* VM ids (tags) 0..255 */
 struct svm_cpu {
 	uint8_t *iopm, *msrpm; /* 12 and 8 KiB, physically contiguous */
 	void *host_hsave;      /* VM_HSAVE_PA */
 	void *host_state;      /* VMSAVE image of the host, VMLOADed after #VMEXIT */
+	/* ASIDs, recycled with a generation (svm.c's svm_asid()): (o) */
+	uint32_t asid_max, asid_next;
+	uint64_t asid_gen, asid_wraps;
+	uint32_t vm_asid[SVM_ASID_TABLE];     /* the ASID of VM id i here ... */
+	uint64_t vm_asid_gen[SVM_ASID_TABLE]; /* ... valid in this generation */
 };
 
 #define X86_IST_STACKS 2
@@ -46,6 +53,8 @@ struct x86_cpu {
 	struct tss tss;                               /* (i) TR */
 	uint8_t ist[X86_IST_STACKS][X86_IST_BYTES] __attribute__((aligned(16))); /* (i) */
 	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
+	uint64_t nmis;         /* (o) NMIs taken in host mode (kicks) */
+	bool timer_on;         /* (o) arch_timer_start() ran here */
 	void (*tick_fn)(void); /* (i) the scheduler's tick */
 	struct vmx_cpu vmx;    /* (o) the VMX backend's */
 	struct svm_cpu svm;    /* (i) the SVM backend's */

@@ -35,6 +35,7 @@ static _Noreturn void arch_start_on_stack(void *arg)
 	percpu_init(&percpu_boot, 0);
 	idt_init();
 	paging_init(bi);
+	smp_prepare(bi);
 	log_printf(
 	    "arch: own GDT/TSS, IDT and page tables (identity map of %llu MiB, NX on data)\n",
 	    (unsigned long long)(bi->map_end >> 20));

@@ -5,6 +5,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "lab/spinlock.h"
 
 #define PIT_HZ     1193182u
 #define CALIB_MS   10u
@@ -26,9 +27,16 @@ static uint64_t calibrate(void)
 	return (rdtsc() - t0) * (1000 / CALIB_MS);
 }
 
+/* The first caller measures (the PIT is one for all CPUs: under the lock). */
 uint64_t arch_tsc_hz(void)
 {
-	if (!tsc_hz)
-		tsc_hz = calibrate();
+	static struct spinlock lock;
+
+	if (!atomic_load_acquire(&tsc_hz)) {
+		spin_lock(&lock);
+		if (!tsc_hz)
+			atomic_store_release(&tsc_hz, calibrate());
+		spin_unlock(&lock);
+	}
 	return tsc_hz;
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "arch/arch.h"
 #include "lab/types.h"
 
 /* Region kinds, ordered from least to most restrictive: where regions
@@ -60,6 +61,17 @@ struct boot_info {
 	uint64_t boot_tsc;                /* TSC at efi_main entry */
 	uint64_t acpi_rsdp; /* physical address of the ACPI RSDP (MADT, DMAR/IVRS), 0 if none */
 	uint8_t acpi_rev;   /* 2: the ACPI 2.0+ RSDP (XSDT), 1: the ACPI 1.0 one (RSDT) */
+
+	/* SMP start-up (arch/x86/smp.c). */
+	uint64_t trampoline_pa;     /* one page below 1 MiB for the AP start-up code, 0 if none */
+	uint64_t ap_base, ap_bytes; /* per-AP state and stacks (smp_ap_bytes() per slot) */
+	uint32_t ap_slots;          /* APs that fit in [ap_base, ap_base + ap_bytes) */
+	/* The processors the firmware's EFI_MP_SERVICES_PROTOCOL reported (for
+	 * machines without an ACPI MADT): the enabled ones, by APIC ID. */
+	uint32_t cpu_count;       /* enabled processors (0: no protocol) */
+	uint32_t cpu_listed;      /* all processors it knows */
+	uint32_t cpu_bsp_apic_id; /* the one it calls the BSP */
+	uint32_t cpu_apic_id[ARCH_MAX_CPUS];
 
 	char cmdline[4096]; /* labyrinth.cfg from the ESP, ASCII, NUL-terminated */
 };

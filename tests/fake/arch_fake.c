@@ -1,5 +1,6 @@
 /* The fake arch: see fake.h. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,53 @@ uint64_t fake_mem_size(void)
 {
 	return mem_bytes;
 }
+/* Each thread's struct cpu, by id, for arch_cpu(); CPUs 0 .. online-1. */
+static struct cpu *fake_cpus[ARCH_MAX_CPUS];
+static unsigned fake_online = 1;
+unsigned fake_kicks[ARCH_MAX_CPUS];
+
 void fake_set_cpu(unsigned id)
 {
 	arch_fake_cpu.self = &arch_fake_cpu;
 	arch_fake_cpu.id = id;
+	__atomic_store_n(&fake_cpus[id], &arch_fake_cpu, __ATOMIC_RELEASE);
+}
+
+struct cpu *arch_fake_this_cpu(void)
+{
+	return &arch_fake_cpu;
+}
+
+void fake_set_cpus_online(unsigned n)
+{
+	fake_online = n;
+}
+
+unsigned arch_cpus_online(void)
+{
+	return fake_online;
+}
+
+struct cpu *arch_cpu(unsigned id)
+{
+	return id < fake_online ? __atomic_load_n(&fake_cpus[id], __ATOMIC_ACQUIRE) : NULL;
+}
+
+void arch_cpu_kick(unsigned id)
+{
+	if (id < ARCH_MAX_CPUS)
+		__atomic_fetch_add(&fake_kicks[id], 1, __ATOMIC_RELAXED);
+}
+
+void arch_cpu_idle(void)
+{
+	sched_yield();
+}
+
+unsigned arch_smp_start(void (*fn)(void), unsigned max_cpus)
+{
+	(void)fn, (void)max_cpus;
+	return fake_online;
 }
 unsigned arch_cpu_id(void)
 {
@@ -159,6 +203,13 @@ void arch_timer_start(unsigned period_ms, void (*fn)(void))
 {
 	(void)period_ms;
 	fake_tick_fn = fn;
+}
+
+bool fake_timer_paused[ARCH_MAX_CPUS];
+
+void arch_timer_pause(bool paused)
+{
+	fake_timer_paused[arch_cpu_id()] = paused;
 }
 
 uint64_t arch_timer_ticks(void)

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "arch/arch.h"
 #include "lab/types.h"
 
 /* Reserve `bytes` of fake physical memory [0, bytes) (MAP_NORESERVE: only touched pages cost). */
@@ -14,6 +15,11 @@ uint64_t fake_mem_size(void);
 
 /* Set the calling thread's CPU index (default 0). */
 void fake_set_cpu(unsigned id);
+/* arch_cpus_online() (default 1); kicks sent to each CPU; each CPU's
+ * arch_timer_pause() state. */
+void fake_set_cpus_online(unsigned n);
+extern unsigned fake_kicks[ARCH_MAX_CPUS];
+extern bool fake_timer_paused[ARCH_MAX_CPUS];
 
 /* Console capture: everything written since the last reset, NUL-terminated. */
 const char *fake_console_text(void);

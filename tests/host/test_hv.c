@@ -8,10 +8,14 @@
 #include "hv/exit.h"
 #include "hv/hypercall.h"
 #include "hv/sched.h"
+#include "hv/tlb.h"
 #include "hv/vm.h"
+#include "lab/fix.h"
 #include "test_s2_env.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 
 /* ---- the fake backend */
 
@@ -20,7 +24,7 @@ struct fake_vcpu {
 	int last_vector;
 };
 
-static struct fake_vcpu fake_vcpus[VM_MAX + 1];
+static struct fake_vcpu fake_vcpus[VM_MAX + 1][VM_VCPUS_MAX];
 static unsigned fake_cpl;
 static uint64_t fake_cr4;
 /* Which VM each run was, per fake CPU (CPU 0 is the main thread). */
@@ -37,8 +41,8 @@ static bool fake_vcpu_init(struct vcpu *v, hpa_t root, unsigned tag, uint32_t en
                            uint32_t ebx)
 {
 	(void)root;
-	fake_vcpus[tag] = (struct fake_vcpu){.last_vector = -1};
-	v->arch = &fake_vcpus[tag];
+	fake_vcpus[tag][v->index] = (struct fake_vcpu){.last_vector = -1};
+	v->arch = &fake_vcpus[tag][v->index];
 	v->long_mode = true;
 	v->regs = (struct guest_regs){.rax = eax, .rbx = ebx, .rip = entry, .rflags = 2};
 	return true;
@@ -51,15 +55,22 @@ static void fake_vcpu_fini(struct vcpu *v)
 
 /* Each run is one time slice: the tick (EXIT_INTR), or the EXIT hypercall
  * at the run the test chose. */
-static void fake_run(struct vcpu *v, struct vm_exit *e)
+static void fake_run(struct vcpu *v)
 {
 	struct fake_vcpu *f = v->arch;
 
 	unsigned cpu = arch_cpu_id();
 	if (cpu < 2 && order_lens[cpu] < ARRAY_SIZE(orders[0]))
 		orders[cpu][order_lens[cpu]++] = v->vm->id;
+	f->runs++;
+}
+
+static void fake_decode(struct vcpu *v, struct vm_exit *e)
+{
+	struct fake_vcpu *f = v->arch;
+
 	*e = (struct vm_exit){.kind = EXIT_INTR};
-	if (++f->runs == f->exit_after) {
+	if (f->runs == f->exit_after) {
 		v->regs.rax = HC_EXIT;
 		v->regs.rbx = v->vm->id;
 		*e = (struct vm_exit){.kind = EXIT_HYPERCALL, .insn_len = 3};
@@ -77,9 +88,12 @@ static void fake_step_db(struct vcpu *v)
 	fake_inject(v, 1, false, 0);
 }
 
-static void fake_s2_invalidate(struct vcpu *v)
+static unsigned fake_flushes;
+
+static void fake_s2_flush_local(struct vcpu *v)
 {
 	(void)v;
+	__atomic_fetch_add(&fake_flushes, 1, __ATOMIC_RELAXED);
 }
 
 static unsigned fake_cpl_of(struct vcpu *v)
@@ -101,11 +115,12 @@ static const struct virt_ops fake_ops = {
     .vcpu_init = fake_vcpu_init,
     .vcpu_fini = fake_vcpu_fini,
     .run = fake_run,
+    .decode = fake_decode,
     .inject = fake_inject,
     .inject_step_db = fake_step_db,
     .cpl = fake_cpl_of,
     .paging = fake_paging,
-    .s2_invalidate = fake_s2_invalidate,
+    .s2_flush_local = fake_s2_flush_local,
 };
 
 /* ---- a minimal Multiboot ELF32 image: one PT_LOAD at 1 MiB */
@@ -132,17 +147,27 @@ static void build_image(void)
 	put32(0x100, 0x1badb002), put32(0x104, 0), put32(0x108, 0u - 0x1badb002u);
 }
 
-static struct vm *make_vm(unsigned id, const char *name, uint64_t mem, uint64_t budget,
-                          bool until_others)
+static struct vm *make_vm_n(unsigned id, const char *name, uint64_t mem, uint64_t budget,
+                            bool until_others, unsigned vcpus)
 {
-	struct manifest_vm p = {
-	    .id = id, .ok = true, .mem_bytes = mem, .budget = budget, .until_others = until_others};
+	struct manifest_vm p = {.id = id,
+	                        .ok = true,
+	                        .mem_bytes = mem,
+	                        .budget = budget,
+	                        .until_others = until_others,
+	                        .vcpus = vcpus};
 
 	strcpy(p.name, name);
 	strcpy(p.image, "/x.elf");
 	struct vm *vm = vm_create(&p, &fake_ops, image, sizeof(image));
 	assert_non_null(vm);
 	return vm;
+}
+
+static struct vm *make_vm(unsigned id, const char *name, uint64_t mem, uint64_t budget,
+                          bool until_others)
+{
+	return make_vm_n(id, name, mem, budget, until_others, 1);
 }
 
 static int setup(void **state)
@@ -160,6 +185,10 @@ static int teardown(void **state)
 {
 	for (unsigned i = 0; i < VM_MAX; i++)
 		vm_end(vm_slot(i), -1, "test over");
+	sched_run(); /* CPU 0 releases its vCPUs: each VM is reclaimed */
+	for (unsigned i = 0; i < VM_MAX; i++)
+		assert_true(vm_slot(i)->state == VM_UNUSED || vm_slot(i)->state == VM_DONE);
+	fake_set_cpus_online(1);
 	return env_teardown(state);
 }
 
@@ -424,8 +453,8 @@ static void test_sched_rotation(void **state)
 	assert_int_equal(order_len, ARRAY_SIZE(want));
 	for (unsigned i = 0; i < order_len; i++)
 		assert_int_equal(order[i], want[i]);
-	assert_int_equal(a->state, VM_ENDED);
-	assert_int_equal(c->state, VM_ENDED);
+	assert_int_equal(a->state, VM_DONE);
+	assert_int_equal(c->state, VM_DONE);
 	assert_int_equal(c->exit_status, -1);
 	assert_int_equal(a->preemptions, 1);
 	assert_non_null(strstr(fake_console_text(), "(c) stopped: the other VMs have ended"));
@@ -453,6 +482,7 @@ static void test_sched_two_cpus(void **state)
 	pthread_t t;
 
 	(void)state;
+	fake_set_cpus_online(2);
 	for (unsigned i = 1; i <= 5; i++) {
 		vm[i] = make_vm(i, "v", 2 * MiB, 0, i == 5);
 		vm[i]->vcpus[0].home_cpu = home[i];
@@ -475,7 +505,7 @@ static void test_sched_two_cpus(void **state)
 		runs4 += orders[1][i] == 4;
 	assert_int_equal(runs4, 6);
 	for (unsigned i = 1; i <= 5; i++)
-		assert_int_equal(vm[i]->state, VM_ENDED);
+		assert_int_equal(vm[i]->state, VM_DONE);
 	assert_int_equal(vm[5]->exit_status, -1);
 	assert_null(arch_this_cpu()->current);
 }
@@ -556,6 +586,133 @@ static void test_smp_consent(void **state)
 	env_audit_clean(both, 2);
 }
 
+/* A hypercall from vCPU k of vm. */
+static int64_t hc_k(struct vm *vm, unsigned k, uint64_t nr, uint64_t a, uint64_t b, uint64_t c)
+{
+	struct guest_regs *r = &vm->vcpus[k].regs;
+
+	r->rax = nr, r->rbx = a, r->rcx = b, r->rdx = c;
+	hypercall_handle(&vm->vcpus[k]);
+	return (int64_t)r->rax;
+}
+
+/* VCPU_ON's documented errors, the new vCPU's entry state, SELF's index;
+ * an ended VM's vCPUs are released by their home CPU, then it is
+ * reclaimed. */
+static void test_vcpu_on(void **state)
+{
+	struct vm *vm = make_vm_n(1, "m", 2 * MiB, 0, false, 3);
+	struct vm *one = make_vm(2, "one", 2 * MiB, 0, false);
+
+	(void)state;
+	assert_int_equal(vm->vcpu_count, 3);
+	assert_int_equal(hc(vm, HC_VERSION, 0, 0, 0), 2);
+	assert_int_equal(hc(vm, HC_SELF, 0, 0, 0), 1);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 0, 0x1000, 0), -LAB_EINVAL);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 3, 0x1000, 0), -LAB_EINVAL);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1ull << 32 | 1, 0x1000, 0), -LAB_EINVAL);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, 2 * MiB, 0), -LAB_EFAULT);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, ~0ull, 0), -LAB_EFAULT);
+	assert_int_equal(hc(one, HC_VCPU_ON, 1, 0x1000, 0), -LAB_EINVAL);
+	assert_int_equal(vm->vcpus[1].state, VCPU_OFF);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, 0x8000, 0xabcd), 0);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, 0x8000, 0), -LAB_EEXIST);
+	struct vcpu *v1 = &vm->vcpus[1];
+	assert_int_equal(v1->state, VCPU_ON);
+	assert_int_equal(v1->regs.rip, 0x8000);
+	assert_int_equal(v1->regs.rbx, 0xabcd);
+	assert_int_equal(v1->regs.rax, 0);
+	assert_int_equal(vm->vcpus_live, 2);
+	assert_int_equal(hc_k(vm, 1, HC_SELF, 0, 0, 0), (int64_t)(1 | 1ull << 32));
+	vm_end(vm, 0, "test");
+	assert_int_equal(vm->state, VM_ENDED);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 2, 0x8000, 0), -LAB_ESRCH);
+	uint64_t owned = vm->s2.frames_owned;
+	assert_true(owned > 0); /* not reclaimed while its vCPUs exist */
+	vm_end(one, 0, "test");
+	sched_run();
+	assert_int_equal(vm->state, VM_DONE);
+	assert_int_equal(v1->state, VCPU_RELEASED);
+	assert_null(v1->arch);
+	assert_int_equal(vm->vcpus[2].state, VCPU_OFF);
+}
+
+/*
+ * The shootdown on fake CPUs (threads). CPU 1 "runs" vCPU 1 of the VM:
+ * between tlb_enter() and tlb_exit() it is in guest mode, and it leaves
+ * only when kicked (arch_cpu_kick counts). Freeing a page on CPU 0 must
+ * not return before CPU 1 has left guest mode; with FIX_REMOTE_FLUSH off
+ * (the negative control) it returns while CPU 1 is still in.
+ */
+struct tlb_arg {
+	struct vcpu *v;
+	volatile bool entered, left;
+	unsigned flushes_at_entry;
+};
+
+static void *tlb_cpu1(void *p)
+{
+	struct tlb_arg *x = p;
+
+	fake_set_cpu(1);
+	unsigned before = __atomic_load_n(&fake_flushes, __ATOMIC_RELAXED);
+	tlb_enter(x->v);
+	x->flushes_at_entry = __atomic_load_n(&fake_flushes, __ATOMIC_RELAXED) - before;
+	x->entered = true;
+	for (unsigned i = 0; i < 2000000 && !__atomic_load_n(&fake_kicks[1], __ATOMIC_ACQUIRE); i++)
+		sched_yield();
+	usleep(20000); /* still in guest mode a while after the kick */
+	x->left = true;
+	tlb_exit();
+	return NULL;
+}
+
+static void tlb_round(struct vm *vm, uint64_t g, bool fix_on, bool *left_when_returned)
+{
+	struct tlb_arg x = {.v = &vm->vcpus[1]};
+	pthread_t t;
+
+	__atomic_store_n(&fake_kicks[1], 0, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_create(&t, NULL, tlb_cpu1, &x), 0);
+	while (!x.entered)
+		sched_yield();
+	if (!fix_on)
+		lab_fix_off |= FIX_REMOTE_FLUSH;
+	assert_int_equal(hc(vm, HC_PAGE_FREE, g, 0, 0), 0);
+	*left_when_returned = x.left;
+	lab_fix_off &= ~(unsigned)FIX_REMOTE_FLUSH;
+	__atomic_store_n(&fake_kicks[1], 1, __ATOMIC_RELEASE); /* let it leave */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(x.flushes_at_entry, 1); /* a new generation each round */
+}
+
+static void test_tlb_shootdown(void **state)
+{
+	struct vm *vm = make_vm_n(1, "t", 2 * MiB, 0, false, 2);
+	bool left;
+
+	(void)state;
+	fake_set_cpus_online(2);
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, 0x8000, 0), 0);
+	assert_int_equal(hc(vm, HC_PAGE_ALLOC, W0, 0, 0), 0);
+	assert_int_equal(hc(vm, HC_PAGE_ALLOC, W1, 0, 0), 0);
+	uint64_t gen = vm->tlb_gen;
+	tlb_round(vm, W0, true, &left);
+	assert_true(left); /* the call returned only after CPU 1 left */
+	assert_true(vm->tlb_gen > gen);
+	assert_int_equal(vm->remote_flushes, 1);
+	tlb_round(vm, W1, false, &left);
+	assert_false(left); /* negative control: returned with CPU 1 still inside */
+	assert_int_equal(vm->remote_flushes, 1);
+	/* CPU 0 itself: an entry after an invalidation flushes, one more does not. */
+	unsigned f = fake_flushes;
+	tlb_enter(&vm->vcpus[0]);
+	tlb_exit();
+	tlb_enter(&vm->vcpus[0]);
+	tlb_exit();
+	assert_int_equal(fake_flushes - f, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +729,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sched_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_smp_consent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sched_two_cpus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vcpu_on, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tlb_shootdown, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,42 @@ static void test_keys(void **state)
 }
 
 /* More vm lines than are kept: counted (ids go on), never written past the array. */
+/* vcpus= and cpus=: the good forms kept, every bad one refused with its reason. */
+static void test_vcpus_cpus(void **state)
+{
+	(void)state;
+	parse("vm name=a image=/a mem=4M vcpus=4 cpus=0,2\n"
+	      "vm name=b image=/b mem=4M\n"
+	      "vm name=c image=/c mem=4M vcpus=0\n"
+	      "vm name=d image=/d mem=4M vcpus=1000\n"
+	      "vm name=e image=/e mem=4M vcpus=2k\n"
+	      "vm name=f image=/f mem=4M cpus=0,,1\n"
+	      "vm name=g image=/g mem=4M cpus=64\n"
+	      "vm name=h image=/h mem=4M cpus=\n"
+	      "vm name=i image=/i mem=4M cpus=1,2,3,4,5,6,7,8,9\n"
+	      "vm name=j image=/j mem=4M cpus=3g\n");
+	assert_int_equal(m.vm_count, 10);
+	assert_true(m.vm[0].ok);
+	assert_int_equal(m.vm[0].vcpus, 4);
+	assert_int_equal(m.vm[0].cpus_count, 2);
+	assert_int_equal(m.vm[0].cpus[0], 0);
+	assert_int_equal(m.vm[0].cpus[1], 2);
+	assert_true(m.vm[1].ok);
+	assert_int_equal(m.vm[1].vcpus, 1);
+	assert_int_equal(m.vm[1].cpus_count, 0);
+	for (unsigned i = 2; i < 10; i++)
+		assert_false(m.vm[i].ok);
+	assert_int_equal(m.errors, 8);
+	expect_log("line 3: vm 3 refused: vcpus= must be a number from 1 to 8 ('vcpus=0')");
+	expect_log("line 4: vm 4 refused: vcpus= must be a number from 1 to 8 ('vcpus=1000')");
+	expect_log("line 5: vm 5 refused: vcpus=");
+	expect_log("line 6: vm 6 refused: cpus= is not a list of CPU numbers 0..63");
+	expect_log("line 7: vm 7 refused: cpus= is not a list");
+	expect_log("line 8: vm 8 refused: cpus= is not a list");
+	expect_log("line 9: vm 9 refused: cpus= names more CPUs than a VM may have vCPUs (8)");
+	expect_log("line 10: vm 10 refused: cpus= is not a list");
+}
+
 static void test_too_many(void **state)
 {
 	static char text[MANIFEST_VMS_MAX * 40 + 200];
@@ -157,6 +193,7 @@ int main(void)
 	    cmocka_unit_test(test_ids_follow_lines),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_vcpus_cpus),
 	    cmocka_unit_test(test_too_many),
 	    cmocka_unit_test(test_empty),
 	};

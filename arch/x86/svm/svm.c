@@ -124,28 +124,40 @@ static struct svm_cpu *svm_cpu_this(void)
 }
 
 bool svm_have_nrips;
+static bool svm_flush_by_asid; /* TLB_CONTROL 3 works (APM vol. 2 §15.16.1) */
 
-#define SVM_MAX_TAG     63                    /* ASIDs used: one per VM id */
-#define GUEST_PAT       0x0007040600070406ull /* the power-on PAT */
-#define SEG_CODE32      0xc9b                 /* P, S, DB, G, type 0xb */
-#define SEG_DATA32      0xc93                 /* P, S, DB, G, type 0x3 */
-#define SEG_TSS32_BUSY  0x08b
-#define SEG_LDT         0x082
-#define CPUID_SVM_NRIPS (1u << 3) /* Fn8000_000A EDX: next-RIP save */
+#define SVM_MAX_TAG             255                   /* VM ids (tags) this backend takes */
+#define SVM_VCPUS_MAX           8                     /* vCPUs per VM (hv/vm.h's VM_VCPUS_MAX) */
+#define GUEST_PAT               0x0007040600070406ull /* the power-on PAT */
+#define SEG_CODE32              0xc9b                 /* P, S, DB, G, type 0xb */
+#define SEG_DATA32              0xc93                 /* P, S, DB, G, type 0x3 */
+#define SEG_TSS32_BUSY          0x08b
+#define SEG_LDT                 0x082
+#define CPUID_SVM_NRIPS         (1u << 3) /* Fn8000_000A EDX: next-RIP save */
+#define CPUID_SVM_FLUSH_BY_ASID (1u << 6)
 
 static bool svm_cpu_init(void)
 {
-	/* One ASID per VM id (1..VM_MAX); CPUID Fn8000_000A EBX = ASIDs offered. */
+	/* CPUID Fn8000_000A EBX = ASIDs offered (0 is the host's): recycled
+	 * per CPU with a generation (svm_asid()), so any count >= 2 serves. */
 	struct cpuid_regs f = cpuid(0x8000000a, 0);
 
-	if (f.ebx < 16) {
-		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 16\n", f.ebx);
+	if (f.ebx < 2) {
+		log_printf("svm: the CPU offers %u ASIDs; Labyrinth needs 2\n", f.ebx);
 		return false;
 	}
-	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
-	log_printf("svm: next-RIP save %s\n",
-	           svm_have_nrips ? "offered" : "absent: instruction lengths decoded at RIP");
 	struct svm_cpu *c = svm_cpu_this();
+	c->asid_max = MIN(f.ebx - 1, (uint32_t)SVM_ASID_TABLE - 1);
+	c->asid_gen = 1;
+	c->asid_next = 1;
+	svm_have_nrips = f.edx & CPUID_SVM_NRIPS;
+	svm_flush_by_asid = f.edx & CPUID_SVM_FLUSH_BY_ASID;
+	if (arch_cpu_id() == 0)
+		log_printf("svm: next-RIP save %s; flush-by-ASID %s\n",
+		           svm_have_nrips ? "offered"
+		                          : "absent: instruction lengths decoded at RIP",
+		           svm_flush_by_asid ? "offered (TLB_CONTROL 3)"
+		                             : "absent (TLB_CONTROL 1: the whole TLB)");
 	c->iopm = svm_alloc_run(IOPM_PAGES);
 	c->msrpm = svm_alloc_run(MSRPM_PAGES);
 	if (!c->iopm || !c->msrpm) {
@@ -236,11 +248,11 @@ static void svm_init_control(struct vmcb_control *c, hpa_t s2_root, unsigned asi
 static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t entry, uint32_t eax,
                           uint32_t ebx)
 {
-	static struct svm_vcpu slots[SVM_MAX_TAG + 1];
+	static struct svm_vcpu slots[SVM_MAX_TAG + 1][SVM_VCPUS_MAX];
 
-	if (tag == 0 || tag > SVM_MAX_TAG) /* ASID 0 is the host's */
+	if (tag == 0 || tag > SVM_MAX_TAG || v->index >= SVM_VCPUS_MAX)
 		return false;
-	struct svm_vcpu *sv = &slots[tag];
+	struct svm_vcpu *sv = &slots[tag][v->index];
 	struct vmcb *vmcb = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, tag);
 	if (!vmcb)
 		return false;
@@ -248,7 +260,8 @@ static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 	sv->vmcb_pa = arch_va_to_pa(vmcb).pa;
 	sv->exit_rip = entry;
 	sv->flush = true;
-	svm_init_control(&vmcb->ctl, s2_root, tag);
+	sv->tag = tag;
+	svm_init_control(&vmcb->ctl, s2_root, 0); /* the ASID: at each VMRUN */
 	svm_init_save(&vmcb->save, entry, eax);
 	memset(&v->regs, 0, sizeof(v->regs));
 	v->regs.rip = entry;
@@ -264,7 +277,7 @@ static void svm_vcpu_fini(struct vcpu *v)
 	struct svm_vcpu *sv = v->arch;
 
 	if (sv && sv->vmcb)
-		CHECK(palloc_free(sv->vmcb, PDB_EXIT_HANDLER, sv->vmcb->ctl.asid) == PALLOC_OK);
+		CHECK(palloc_free(sv->vmcb, PDB_EXIT_HANDLER, sv->tag) == PALLOC_OK);
 	if (sv)
 		sv->vmcb = NULL;
 	v->arch = NULL;
@@ -317,12 +330,13 @@ static unsigned svm_cpl(struct vcpu *v)
 }
 
 /*
- * Translations of this VM are tagged with its ASID, and only this CPU runs
- * it: flushing the TLB at the next VMRUN (TLB_CONTROL, APM vol. 2 §15.16)
- * means no stale translation can be used, since the guest cannot run
- * before that VMRUN. QEMU offers no flush-by-ASID, so the whole TLB.
+ * Translations of this VM are tagged with its ASID: flushing them at v's
+ * next VMRUN on this CPU (TLB_CONTROL, APM vol. 2 §15.16) means no stale
+ * one can be used here, since v cannot run before that VMRUN. With
+ * flush-by-ASID (CPUID 0x8000000A EDX[6]) only this ASID's entries (3);
+ * QEMU offers none, so the whole TLB (1).
  */
-static void svm_s2_invalidate(struct vcpu *v)
+static void svm_s2_flush_local(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
 
@@ -543,6 +557,36 @@ static void svm_requeue_event(struct vmcb_control *c)
 }
 
 /*
+ * The ASID of VM `tag` on this CPU (KVM's scheme, APM vol. 2 §15.16): every
+ * vCPU of a VM on one CPU shares one, so flushing it (hv/tlb.c, once per VM
+ * and CPU) covers them all. A VM gets the next free ASID of the CPU's
+ * current generation; when they run out, a new generation starts, every
+ * VM gets a new ASID on its next VMRUN here, and the first VMRUN of a
+ * generation flushes the whole TLB (true: TLB_CONTROL 1), so no ASID ever
+ * meets entries another VM left under it. The VM count is not bounded by
+ * the ASIDs offered.
+ */
+static bool svm_asid(unsigned tag, uint32_t *asid)
+{
+	struct svm_cpu *c = svm_cpu_this();
+
+	if (c->vm_asid_gen[tag] == c->asid_gen) {
+		*asid = c->vm_asid[tag];
+		return false;
+	}
+	if (c->asid_next > c->asid_max) {
+		c->asid_gen++;
+		c->asid_next = 1;
+		c->asid_wraps++;
+	}
+	bool flush_all = c->asid_next == 1;
+	c->vm_asid[tag] = c->asid_next++;
+	c->vm_asid_gen[tag] = c->asid_gen;
+	*asid = c->vm_asid[tag];
+	return flush_all;
+}
+
+/*
  * Guest state into the VMCB before VMRUN. If hv/ moved RIP past an
  * instruction it completed, an interrupt shadow (STI, MOV SS) covered that
  * instruction only: clear it (APM vol. 2 §15.21.5). CR0 writes exit while
@@ -562,7 +606,10 @@ static void svm_regs_to_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 		vmcb->ctl.intercept_cr |= INTERCEPT_CR0_WRITE;
 	else
 		vmcb->ctl.intercept_cr &= ~INTERCEPT_CR0_WRITE;
-	vmcb->ctl.tlb_control = sv->flush ? TLB_CONTROL_FLUSH_ALL : 0;
+	bool all = svm_asid(sv->tag, &vmcb->ctl.asid);
+	vmcb->ctl.tlb_control = all || (sv->flush && !svm_flush_by_asid) ? TLB_CONTROL_FLUSH_ALL
+	                        : sv->flush                              ? TLB_CONTROL_FLUSH_ASID
+	                                                                 : 0;
 	sv->flush = false;
 }
 
@@ -586,7 +633,7 @@ static void svm_regs_from_vmcb(struct vcpu *v, struct svm_vcpu *sv)
 	v->long_mode = (s->efer & EFER_LMA) && (s->cs.attrib & VMCB_SEG_L);
 }
 
-static void svm_run(struct vcpu *v, struct vm_exit *e)
+static void svm_run(struct vcpu *v)
 {
 	struct svm_vcpu *sv = v->arch;
 
@@ -601,6 +648,12 @@ static void svm_run(struct vcpu *v, struct vm_exit *e)
 	__asm__ volatile("clgi; sti" ::: "memory");
 	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(svm_cpu_this()->host_state).pa);
 	__asm__ volatile("cli; stgi" ::: "memory");
+}
+
+static void svm_decode_exit(struct vcpu *v, struct vm_exit *e)
+{
+	struct svm_vcpu *sv = v->arch;
+
 	svm_regs_from_vmcb(v, sv);
 	svm_requeue_event(&sv->vmcb->ctl);
 	svm_decode(v, sv, e);
@@ -655,11 +708,12 @@ const struct virt_ops svm_ops = {
     .vcpu_init = svm_vcpu_init,
     .vcpu_fini = svm_vcpu_fini,
     .run = svm_run,
+    .decode = svm_decode_exit,
     .inject = svm_inject,
     .inject_step_db = svm_inject_step_db,
     .cpl = svm_cpl,
     .paging = svm_guest_paging,
-    .s2_invalidate = svm_s2_invalidate,
+    .s2_flush_local = svm_s2_flush_local,
     .efer_read = svm_efer_read,
     .efer_write = svm_efer_write,
 };

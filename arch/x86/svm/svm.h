@@ -15,6 +15,7 @@ struct svm_vcpu {
 	uint64_t exit_rip; /* guest RIP at the last #VMEXIT (or at entry) */
 	bool flush;        /* flush the guest's translations at the next VMRUN */
 	bool lme;          /* the guest's EFER.LME (in the VMCB only while CR0.PG = 1) */
+	unsigned tag;      /* its VM's id (the owner id of its VMCB frame) */
 };
 
 /* CPUID Fn8000_000A EDX[3]: the CPU saves the next RIP (set by cpu_init). */

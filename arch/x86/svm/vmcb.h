@@ -185,7 +185,8 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define NPF_RSVD    (1ull << 3)
 #define NPF_FETCH   (1ull << 4)
 
-#define TLB_CONTROL_FLUSH_ALL 1
+#define TLB_CONTROL_FLUSH_ALL  1
+#define TLB_CONTROL_FLUSH_ASID 3 /* this guest's ASID only (flush-by-ASID) */
 
 /* INT_SHADOW (VMCB 0x068, APM vol. 2 §15.21.5): bit 0, the guest is in an
  * interrupt shadow (after STI or MOV SS). */

@@ -191,10 +191,22 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 	};
 	vmx_region_init(vmcs);
 	CHECK(vmx_vmclear(x->vmcs_pa)); /* launch state "clear" (§25.11.3) */
+	struct vmx_vcpu *prev = vmx_cpu_this()->current;
 	vmx_load(x);
 	vmx_vmcs_controls(x);
 	vmx_vmcs_guest(entry);
-	vmx_flush(x); /* a reused VPID or root page must not see old entries */
+	/*
+	 * Clear again: the VMCS's data reaches memory and it is current
+	 * nowhere, so its home CPU (maybe another) loads it (§25.11.1); the
+	 * host state is written there at the first launch. That CPU flushes
+	 * the VM's translations before the first entry (hv/tlb.c), so a
+	 * reused VPID or root page sees no old entries.
+	 */
+	CHECK(vmx_vmclear(x->vmcs_pa));
+	vmx_cpu_this()->current = NULL;
+	x->loaded = false;
+	if (prev)
+		vmx_load(prev); /* the exiting vCPU's VMCS is current again */
 	v->arch = x;
 	v->long_mode = false;
 	v->regs = (struct guest_regs){.rax = eax, .rbx = ebx, .rip = entry, .rflags = 0x2};
@@ -325,7 +337,8 @@ static void vmx_paging(struct vcpu *v, struct guest_paging *p)
 	};
 }
 
-static void vmx_s2_invalidate(struct vcpu *v)
+/* INVEPT of v's EPTP on this CPU (§29.4.3.1): single-context where offered. */
+static void vmx_s2_flush_local(struct vcpu *v)
 {
 	struct vmx_vcpu *x = v->arch;
 	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
@@ -487,19 +500,25 @@ static void vmx_entry_failed(struct vmx_vcpu *x, int rc, struct vm_exit *e)
  * (a reflected #UD, CR4.VMXE) come back as EXIT_NONE: hv/ re-enters,
  * checking its scheduler first.
  */
-static void vmx_run(struct vcpu *v, struct vm_exit *e)
+static void vmx_run(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	vmx_load(x);
+	if (!x->launched)
+		vmx_vmcs_host(); /* this CPU's: the VMCS runs only here */
+	vmx_kgs_switch(x);
+	vmx_regs_to_vmcs(v);
+	x->entry_rc = vmx_enter(&v->regs, x->launched);
+}
+
+static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 {
 	struct vmx_vcpu *x = v->arch;
 	struct vmx_exit_info xi;
 
-	vmx_load(x);
-	if (!x->launched)
-		vmx_vmcs_host();
-	vmx_kgs_switch(x);
-	vmx_regs_to_vmcs(v);
-	int rc = vmx_enter(&v->regs, x->launched);
-	if (rc != 0) {
-		vmx_entry_failed(x, rc, e);
+	if (x->entry_rc != 0) {
+		vmx_entry_failed(x, x->entry_rc, e);
 		return;
 	}
 	vmx_regs_from_vmcs(v);
@@ -546,11 +565,12 @@ const struct virt_ops vmx_ops = {
     .vcpu_init = vmx_vcpu_init,
     .vcpu_fini = vmx_vcpu_fini,
     .run = vmx_run,
+    .decode = vmx_decode,
     .inject = vmx_inject,
     .inject_step_db = vmx_inject_step_db,
     .cpl = vmx_cpl,
     .paging = vmx_paging,
-    .s2_invalidate = vmx_s2_invalidate,
+    .s2_flush_local = vmx_s2_flush_local,
     .efer_read = vmx_efer_read,
     .efer_write = vmx_efer_write,
 };

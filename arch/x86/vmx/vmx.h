@@ -22,6 +22,7 @@ struct vmx_vcpu {
 	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
 	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
 	uint64_t kgs;      /* its IA32_KERNEL_GS_BASE while another's is live */
+	int entry_rc;      /* vmx_enter()'s result at the last run */
 	char why[64];      /* text of the last EXIT_ENTRY_FAILED */
 };
 
