@@ -72,7 +72,8 @@ static uint64_t smp_shared_word(unsigned k, unsigned page)
 static void smp_touch_shared(unsigned k)
 {
 	for (unsigned i = 0; i < SHARED_PAGES; i++)
-		*(volatile uint64_t *)(SHARED_GPA + i * PAGE_SIZE + k * 8ul) = smp_shared_word(k, i);
+		*(volatile uint64_t *)(SHARED_GPA + i * PAGE_SIZE + k * 8ul) =
+		    smp_shared_word(k, i);
 }
 
 static void smp_vcpu_main(unsigned k)
@@ -168,8 +169,8 @@ static void smp_vcpus(void)
 	}
 	check(!failed, "on-all", "%u of %lu VCPU_ON calls failed", failed, n - 1);
 	check_eq("on-already-on", vcpu_on(1, (uintptr_t)vcpu_entry32, 1), -EEXIST);
-	if (!check(smp_wait(&smp_on_count, (uint32_t)(n - 1)), "all-on",
-	           "%u of %lu vCPUs reported", smp_on_count, n - 1))
+	if (!check(smp_wait(&smp_on_count, (uint32_t)(n - 1)), "all-on", "%u of %lu vCPUs reported",
+	           smp_on_count, n - 1))
 		return;
 	smp_check_each((unsigned)n, HC_SELF_VM(self));
 
@@ -184,11 +185,11 @@ static void smp_vcpus(void)
 
 /* ---- tlb-reader, tlb-secret */
 
-#define TLB_MARK     0xa11ce00000000000ul /* | VM id << 16 | word */
-#define TLB_COUNTER  0xc0c0000000000000ul /* | iteration: word 0 of P */
-#define TLB_SECRET   0x5ec2e75ec2e70000ul /* | word */
-#define TLB_WORDS    (PAGE_SIZE / 8)
-#define TLB_ITERS    (1ul << 27)
+#define TLB_MARK      0xa11ce00000000000ul /* | VM id << 16 | word */
+#define TLB_COUNTER   0xc0c0000000000000ul /* | iteration: word 0 of P */
+#define TLB_SECRET    0x5ec2e75ec2e70000ul /* | word */
+#define TLB_WORDS     (PAGE_SIZE / 8)
+#define TLB_ITERS     (1ul << 27)
 #define TLB_DEFAULT_P HC_WINDOW_BASE
 
 static uint64_t tlb_ram_page[TLB_WORDS] __attribute__((aligned(4096)));
@@ -257,13 +258,14 @@ static void tlb_reader(unsigned k)
 	uint64_t ticks = rdtsc() - t0;
 
 	if (!clean) {
-		con_printf("v%u: SAW FOREIGN DATA 0x%lx (%s word %u, iteration %lu)\n", k, seen.value,
-		           seen.where, seen.word, seen.iteration);
+		con_printf("v%u: SAW FOREIGN DATA 0x%lx (%s word %u, iteration %lu)\n", k,
+		           seen.value, seen.where, seen.word, seen.iteration);
 		check(false, "reader-saw-only-its-own-data",
 		      "vCPU %u read 0x%lx in %s word %u, call %s", k, seen.value, seen.where,
 		      seen.word, tlb_call_done ? "returned" : "not returned");
 	} else {
-		con_printf("v%u: %lu iterations in %lu ticks, no foreign data\n", k, tlb_iters, ticks);
+		con_printf("v%u: %lu iterations in %lu ticks, no foreign data\n", k, tlb_iters,
+		           ticks);
 		check(false, "reader-faulted",
 		      "P (0x%lx) stayed mapped for vCPU %u's whole loop; the call had %s", tlb_p, k,
 		      tlb_call_done ? "returned" : "not returned");
@@ -286,8 +288,8 @@ static long tlb_call(bool donate, uint64_t target, uint64_t gpa)
 	long r;
 
 	if (donate)
-		con_printf("v0: donating 0x%lx to VM %lu at 0x%lx while v1 reads it\n", tlb_p, target,
-		           gpa);
+		con_printf("v0: donating 0x%lx to VM %lu at 0x%lx while v1 reads it\n", tlb_p,
+		           target, gpa);
 	else
 		con_printf("v0: freeing 0x%lx while v1 reads it\n", tlb_p);
 	con_printf("attempt read at 0x%lx\n", tlb_p);
