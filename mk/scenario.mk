@@ -1,12 +1,13 @@
 # Guest scenarios under Labyrinth (tests/scenario/run.py): every tests/scenario/svm-*.cfg
-# booted in QEMU/OVMF (AMD SVM+NPT). Each check is one test case.
+# booted in QEMU/OVMF (AMD SVM+NPT), with the CPU count of its `# cpus` line
+# (default 1). Each check is one test case.
 SCENARIOS_SVM := $(sort $(wildcard tests/scenario/svm-*.cfg))
 TEST_SUITES += test-scenario-svm
 
 test-scenario-svm: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_SVM); do \
 		tests/scenario/run.py scenario-svm $$s $(EFI_APP) \
-			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
 	done
 
 # The test build (LAB_TESTING: corruption injection, allocator fault
@@ -34,5 +35,5 @@ TEST_SUITES += test-negative-svm
 test-negative-svm: $(TEST_EFI) guests
 	$(Q)for s in $(NEG_SVM); do \
 		tests/scenario/run.py negative-svm $$s $(TEST_EFI) \
-			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
 	done

@@ -6,11 +6,12 @@ HOST_LIB_SRCS += $(VMX_HOST_SRCS)
 
 # The guest scenarios under Bochs/OVMF (Intel VMX+EPT): every
 # tests/scenario/vmx-*.cfg through tests/scenario/run.py, the ESP turned into
-# the El Torito ISO that tools/bochs.sh boots. About 80 s per scenario.
+# the El Torito ISO that tools/bochs.sh boots, with the CPU count of its
+# `# cpus` line (default 1). About 80 s per scenario.
 SCENARIOS_VMX := $(sort $(wildcard tests/scenario/vmx-*.cfg))
 VMX_BOCHS_LAUNCH := sh -c 'tools/mkiso.sh "$$1.iso" "$$1" >/dev/null && \
-	tools/bochs.sh "$$1.iso" -q -t "$$3" -m 512 -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
-	bochs-esp '{esp}' '{log}' '{timeout}'
+	tools/bochs.sh "$$1.iso" -q -t "$$3" -m 512 -n "$$4" -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
+	bochs-esp '{esp}' '{log}' '{timeout}' '{cpus}'
 TEST_SUITES += test-scenario-vmx
 .PHONY: test-scenario-vmx
 test-scenario-vmx: $(EFI_APP) guests

@@ -39,7 +39,7 @@ extern image_file_size, image_mem_size, image_start, image_load_end, image_end
 extern guest_start, trap_common_c
 
 global mb_entry32, boot_stack_top, boot_pml4, boot_pdpt, boot_pds
-global trap_stub_table
+global trap_stub_table, boot_gdt_ptr
 
 section .head progbits alloc exec write align=4
 ; ---- ELF32 header (System V ABI, "ELF Header"), 52 bytes
@@ -86,7 +86,7 @@ mb_entry32:
 	cld
 	mov	esi, eax			; keep magic and MBI address
 	mov	edi, ebx
-	lgdt	[gdt_ptr]
+	lgdt	[boot_gdt_ptr]
 	mov	ax, GDT_DATA
 	mov	ds, ax
 	mov	es, ax
@@ -230,7 +230,7 @@ gdt:
 	dq	0x00AF9A000000FFFF		; code: P, DPL 0, L, G
 	dq	0x00CF92000000FFFF		; data: P, DPL 0, writable, D/B, G
 gdt_end:
-gdt_ptr:
+boot_gdt_ptr:
 	dw	gdt_end - gdt - 1
 	dd	gdt
 

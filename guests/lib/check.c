@@ -4,11 +4,36 @@
  *     not ok <label>: <detail>
  *     done <name>: <P> passed, <F> failed        (always the last line)
  * then exit value 0 if F == 0, else 1. Labels are unique within a guest; a
- * repeated label is itself reported as a failure.
+ * repeated label is itself reported as a failure. Any vCPU may call check():
+ * a lock keeps the counts and labels whole, taken again by its holder when
+ * a trap inside check() reports itself through check().
  */
 #include "guest.h"
 
 unsigned check_passed, check_failed;
+
+static struct guest_lock check_lock;
+static volatile unsigned check_owner = ~0u; /* vCPU index holding check_lock */
+
+/* true if this call took the lock (and must release it). */
+static bool check_enter(void)
+{
+	unsigned me = vcpu_index();
+
+	if (check_owner == me)
+		return false;
+	guest_lock(&check_lock);
+	check_owner = me;
+	return true;
+}
+
+static void check_leave(bool took)
+{
+	if (!took)
+		return;
+	check_owner = ~0u;
+	guest_unlock(&check_lock);
+}
 
 static char check_labels[256][48];
 static unsigned check_label_count;
@@ -25,10 +50,8 @@ static bool check_label_new(const char *label)
 	return true;
 }
 
-bool check(bool ok, const char *label, const char *detail_fmt, ...)
+static bool check_locked(bool ok, const char *label, const char *detail_fmt, va_list ap)
 {
-	va_list ap;
-
 	con_line_break();
 	if (!check_label_new(label)) {
 		check_failed++;
@@ -42,11 +65,21 @@ bool check(bool ok, const char *label, const char *detail_fmt, ...)
 	}
 	check_failed++;
 	con_printf("not ok %s: ", label);
-	va_start(ap, detail_fmt);
 	con_vprintf(detail_fmt, ap);
-	va_end(ap);
 	con_putc('\n');
 	return false;
+}
+
+bool check(bool ok, const char *label, const char *detail_fmt, ...)
+{
+	va_list ap;
+	bool took = check_enter();
+
+	va_start(ap, detail_fmt);
+	ok = check_locked(ok, label, detail_fmt, ap);
+	va_end(ap);
+	check_leave(took);
+	return ok;
 }
 
 bool check_eq(const char *label, long got, long want)
@@ -55,8 +88,10 @@ bool check_eq(const char *label, long got, long want)
 	             want, hc_errno_name(want));
 }
 
+/* Keeps check_lock: nothing may print a result line after the done line. */
 static void check_print_done(void)
 {
+	check_enter();
 	con_line_break();
 	con_printf("done %s: %u passed, %u failed\n", guest_name, check_passed, check_failed);
 }

@@ -11,19 +11,21 @@
 #define COM1_LSR (COM1 + 5)
 #define LSR_THRE (1u << 5)
 
-static bool con_at_line_start = true;
+unsigned (*vcpu_index_hook)(void);
+/* Per vCPU: Labyrinth assembles each vCPU's console lines apart. */
+static bool con_mid_line[VCPU_MAX];
 
 void con_putc(char c)
 {
 	for (int i = 0; i < 100000 && !(inb(COM1_LSR) & LSR_THRE); i++)
 		cpu_relax();
 	outb(COM1, (uint8_t)c);
-	con_at_line_start = c == '\n';
+	con_mid_line[vcpu_index() % VCPU_MAX] = c != '\n';
 }
 
 void con_line_break(void)
 {
-	if (!con_at_line_start)
+	if (con_mid_line[vcpu_index() % VCPU_MAX])
 		con_putc('\n');
 }
 

@@ -60,7 +60,45 @@ extern char image_start[], image_end[];
  * status (value << 1) | 1. Halts if nothing is listening. */
 _Noreturn void guest_exit(uint32_t value);
 
-/* ---- console.c: COM1 */
+/* ---- vcpu.c, vcpu.asm: secondary vCPUs (ABI v2, VCPU_ON) */
+#define VCPU_MAX 8 /* vCPU indexes 0 .. VCPU_MAX - 1 (the manifest's vcpus= limit) */
+/*
+ * Starts vCPU `index` (1 .. VCPU_MAX - 1) of this VM: it enters long mode on
+ * vCPU 0's page tables and the library's GDT and IDT, on a stack of its own,
+ * and calls fn(index); when fn returns the vCPU parks (YIELD forever).
+ * Returns VCPU_ON's result (0, or -EINVAL, -EEXIST, -EFAULT, -ENOMEM), or
+ * -EINVAL / -EEXIST without a hypercall for an index the library cannot
+ * serve or has already started.
+ */
+long vcpu_start(unsigned index, void (*fn)(unsigned));
+/* VCPU_ON as it is, for tests of its errors. */
+long vcpu_on(uint64_t index, uint64_t entry, uint64_t arg);
+_Noreturn void vcpu_park(void);
+/* The calling vCPU's index, by its stack: 0 until vcpu_start() was called
+ * (so guests that never start a vCPU link none of vcpu.c). */
+extern unsigned (*vcpu_index_hook)(void);
+static inline unsigned vcpu_index(void)
+{
+	return vcpu_index_hook ? vcpu_index_hook() : 0;
+}
+
+/* A spinlock for data the vCPUs of a VM share (no exits while waiting). */
+struct guest_lock {
+	volatile uint32_t held;
+};
+static inline void guest_lock(struct guest_lock *l)
+{
+	while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE))
+		while (l->held)
+			__asm__ volatile("pause" : : : "memory");
+}
+static inline void guest_unlock(struct guest_lock *l)
+{
+	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- console.c: COM1. The hypervisor assembles each vCPU's lines apart;
+ * the line-start state is per vCPU. */
 void con_putc(char c);
 void con_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void con_vprintf(const char *fmt, va_list ap);
@@ -89,8 +127,10 @@ bool args_hex(const char *key, uint64_t *value);
 /* key=<decimal>: false if absent or bad. */
 bool args_dec(const char *key, uint64_t *value);
 
-/* ---- trap.c: exceptions */
+/* ---- trap.c: exceptions. The IDT is shared by all vCPUs (each loads it:
+ * trap_load_idt()); TRAP_GUARD's state is not: one vCPU at a time. */
 void trap_init(void);
+void trap_load_idt(void);
 
 /* What the last guarded instruction raised (see TRAP_GUARD). */
 struct trap_record {

@@ -1,5 +1,5 @@
 /*
- * Labyrinth hypercalls, ABI v1 (docs/abi.md is the reference; docs/guests.md
+ * Labyrinth hypercalls, ABI v2 (docs/abi.md is the reference; docs/guests.md
  * has a summary). KVM's register convention: number in RAX, arguments in RBX,
  * RCX, RDX, RSI, result in RAX: >= 0 success, a negative Linux errno on
  * failure. Every other register is preserved. Both VMCALL (Intel) and
@@ -13,10 +13,11 @@
 #include <stdint.h>
 
 enum hc_number {
-	HC_VERSION = 0x00,     /* -> 1 */
-	HC_SELF = 0x01,        /* -> the caller's VM id (>= 1) */
+	HC_VERSION = 0x00,     /* -> 2 (1 before multi-vCPU VMs) */
+	HC_SELF = 0x01,        /* -> VM id (>= 1) in bits 31:0, vCPU index in 47:32 */
 	HC_EXIT = 0x02,        /* RBX = status; does not return */
 	HC_YIELD = 0x03,       /* -> 0 */
+	HC_VCPU_ON = 0x04,     /* RBX = vCPU index, RCX = entry GPA, RDX = arg (v2) */
 	HC_PAGE_ALLOC = 0x10,  /* RBX = gpa in the window */
 	HC_PAGE_FREE = 0x11,   /* RBX = gpa in the window */
 	HC_PAGE_DONATE = 0x12, /* RBX = gpa, RCX = target VM, RDX = target gpa */
@@ -37,6 +38,10 @@ enum hc_number {
 #define EINVAL 22
 #define ENOSPC 28
 #define ENOSYS 38
+
+/* SELF's fields (ABI v2; a v1 hypervisor returns the VM id alone). */
+#define HC_SELF_VM(self)   ((uint64_t)(self)&0xffffffffu)
+#define HC_SELF_VCPU(self) (((uint64_t)(self) >> 32) & 0xffffu)
 
 /* The PAGE_ALLOC address window: GPA [4 GiB, 5 GiB). */
 #define HC_WINDOW_BASE 0x100000000ul

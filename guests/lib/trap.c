@@ -35,7 +35,7 @@ void trap_common_c(struct trap_frame *f);
 static struct idt_gate trap_idt[32] __attribute__((aligned(16)));
 struct trap_record trap_last = {.vector = -1};
 volatile uint64_t trap_insn_rip, trap_resume_rip;
-static bool trap_reporting;
+static bool trap_reporting[VCPU_MAX];
 
 const char *const trap_names[32] = {
     "#DE",       "#DB",       "NMI",       "#BP",       "#OF", "#BR", "#UD",       "#NM",
@@ -44,13 +44,18 @@ const char *const trap_names[32] = {
     "vector 24", "vector 25", "vector 26", "vector 27", "#HV", "#VC", "#SX",       "vector 31",
 };
 
-void trap_init(void)
+void trap_load_idt(void)
 {
 	struct {
 		uint16_t limit;
 		uint64_t base;
 	} __attribute__((packed)) idtr = {sizeof(trap_idt) - 1, (uintptr_t)trap_idt};
 
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void trap_init(void)
+{
 	for (int v = 0; v < 32; v++) {
 		uint64_t a = trap_stub_table[v];
 
@@ -62,7 +67,7 @@ void trap_init(void)
 		    .offset_high = (uint32_t)(a >> 32),
 		};
 	}
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	trap_load_idt();
 }
 
 void trap_arm(void)
@@ -89,11 +94,13 @@ void trap_common_c(struct trap_frame *f)
 		trap_resume_rip = 0;
 		return;
 	}
-	if (trap_reporting) { /* faulted while reporting: give up quietly */
+	unsigned me = vcpu_index() % VCPU_MAX;
+
+	if (trap_reporting[me]) { /* faulted while reporting: give up quietly */
 		con_printf("\nnested %s\n", trap_names[f->vector & 31]);
 		guest_exit(1);
 	}
-	trap_reporting = true;
+	trap_reporting[me] = true;
 	check(false, "trap", "%s (vector %lu) at rip 0x%lx, error 0x%lx, cr2 0x%lx",
 	      trap_names[f->vector & 31], f->vector, f->rip, f->error,
 	      f->vector == VEC_PF ? read_cr2() : 0);

@@ -6,14 +6,19 @@ SCENARIO.cfg holds the `vm` lines put on the ESP as \\labyrinth.cfg, and lines
 `# same-as-qemu NAME RUN` for VMs whose console output must equal the plain
 QEMU run's ($BUILD/guests/RUN.qemu.out), `# inject KIND` for test builds
 (or INJECT=KIND in the environment), and `# log REGEX` for hypervisor lines
-that must appear.
+that must appear. `# absent NAME REGEX`: no console line of VM NAME may match
+(one check, NAME/absent/REGEX). `# fault-in-page NAME`: VM NAME's isolation
+fault may be anywhere in the page its `attempt` line names (a loop that reads
+a whole page faults at whichever word it reached).
 
 Negative controls (files run with the test build): `# fix-off NAME[,NAME]`
 switches those fixes off (fix_off= in labyrinth.cfg, include/lab/fix.h), and
 each `# must-fail REGEX` is one test case that passes only if some check
 whose name matches REGEX failed; the checks themselves are then not
 recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
-300). `# status N`: the hypervisor's expected exit status (default 0; 7 for a
+300). `# cpus N` replaces `{cpus}` in the launcher (default 1): the machine's
+CPU count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
+`# status N`: the hypervisor's expected exit status (default 0; 7 for a
 manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
 had the CPU (LOG.running: a byte '@' + VM id per switch, from COM2).
 
@@ -60,7 +65,8 @@ class Recorder:
 
 def parse_scenario(path):
     sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None,
-          "fix_off": None, "must_fail": [], "status": 0,
+          "fix_off": None, "must_fail": [], "status": 0, "cpus": 1,
+          "absent": [], "fault_in_page": set(),
           "timeout": os.environ.get("SCENARIO_TIMEOUT", "300")}
     for line in open(path):
         line = line.rstrip("\n")
@@ -82,6 +88,13 @@ def parse_scenario(path):
             sc["timeout"] = line.split()[2]
         elif line.startswith("# status "):
             sc["status"] = int(line.split()[2])
+        elif line.startswith("# cpus "):
+            sc["cpus"] = int(line.split()[2])
+        elif line.startswith("# absent "):
+            vm, _, regex = line[len("# absent "):].partition(" ")
+            sc["absent"].append((vm, regex))
+        elif line.startswith("# fault-in-page "):
+            sc["fault_in_page"].add(line.split()[2])
     return sc
 
 
@@ -98,7 +111,7 @@ def boot(sc, name, efi, launcher):
     guests = sorted(os.path.join(BUILD, "guests", g) for g in os.listdir(os.path.join(BUILD, "guests"))
                     if g.endswith((".elf", ".bin")))
     subprocess.run(["tools/mkesp.sh", esp, efi, cfg] + guests, check=True)
-    cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"]) for a in launcher]
+    cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"], cpus=sc["cpus"]) for a in launcher]
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
     os.remove(esp)
     return rc, log
@@ -131,9 +144,9 @@ def check_vm(rec, lines, vm, exp_path):
     return exp, out, result
 
 
-def check_isolation(rec, lines, vm, exp, out):
+def check_isolation(rec, lines, vm, exp, out, in_page=False):
     """A VM expected to be stopped must have exactly its own isolation fault line,
-    at the GPA its last `attempt ... at GPA` line announced."""
+    at the GPA its last `attempt ... at GPA` line announced (in_page: in its page)."""
     faults = [l for l in lines if re.match(rf"^hv: isolation fault: vm \d+ \({re.escape(vm)}\): ", l)]
     if not exp["attempt"]:
         rec(f"{vm}/no-isolation-fault", not faults, f"unexpected: {faults[:1]}")
@@ -143,8 +156,11 @@ def check_isolation(rec, lines, vm, exp, out):
     m = re.search(r" at (0x[0-9a-f]+)$", attempts[-1]) if attempts else None
     if m and faults:
         got = re.search(r"gpa=(0x[0-9a-f]+)", faults[0])
-        rec(f"{vm}/isolation-fault-gpa", got and int(got.group(1), 16) == int(m.group(1), 16),
-            f"attempted {m.group(1)}, fault says {got.group(1) if got else '?'}")
+        shift = 12 if in_page else 0
+        rec(f"{vm}/isolation-fault-gpa",
+            got and int(got.group(1), 16) >> shift == int(m.group(1), 16) >> shift,
+            f"attempted {m.group(1)}{' (its page)' if in_page else ''}, "
+            f"fault says {got.group(1) if got else '?'}")
 
 
 def running_vm(lines, log):
@@ -184,6 +200,8 @@ def main(suite, scenario, efi, launcher):
         sc["log"].append(rf"^audit-inject: {re.escape(sc['inject'])} at pfn 0x[0-9a-f]+: "
                          r"0 violations before, [1-9][0-9]* after; invariant [1-5] reported: yes$")
     rec = Recorder(f"{suite}/{name}", collect=bool(sc["must_fail"]))
+    if sc["cpus"] > 1 and not any("{cpus}" in a for a in launcher):
+        rec("cpus", False, f"# cpus {sc['cpus']}, but the launcher has no {{cpus}}")
     rc, log = boot(sc, name, efi, launcher)
     lines = open(log, encoding="utf-8", errors="replace").read().splitlines()
     want = sc["status"]
@@ -192,13 +210,16 @@ def main(suite, scenario, efi, launcher):
     check_timeout(rec, rc, lines, log)
     for vm, path in sc["expect"]:
         exp, out, _ = check_vm(rec, lines, vm, path)
-        check_isolation(rec, lines, vm, exp, out)
+        check_isolation(rec, lines, vm, exp, out, vm in sc["fault_in_page"])
     for vm, run in sc["same"]:
         ref = os.path.join(BUILD, "guests", f"{run}.qemu.out")
         mine = [l[len(vm) + 1:].removeprefix(" ") for l in lines if l.startswith(f"{vm}|")]
         theirs = open(ref).read().splitlines() if os.path.exists(ref) else None
         rec(f"{vm}/same-output-as-plain-qemu", theirs is not None and mine == theirs,
             f"differs from {ref}" if theirs is not None else f"{ref} missing (make test-guests-qemu)")
+    for vm, pattern in sc["absent"]:
+        hit = [l for l in lines if l.startswith(f"{vm}|") and re.search(pattern, l[len(vm) + 1:].lstrip())]
+        rec(f"{vm}/absent/{pattern}", not hit, f"printed {hit[0]!r}" if hit else "")
     for pattern in sc["log"]:
         rec(f"log/{pattern}", any(re.search(pattern, l) for l in lines), "no such line")
     if not sc["inject"]:
