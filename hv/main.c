@@ -22,8 +22,6 @@
 #define EXIT_NO_BACKEND 3
 #define EXIT_SELFTEST   4
 
-#define HV_AP_WAIT_S 10 /* for every AP's backend set-up */
-
 /* Scratch VM ids of the boot self-test: above every VM id (1..VM_MAX). */
 #define MEM_PROTECT_SELFTEST_ID 250
 

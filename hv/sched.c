@@ -23,11 +23,13 @@
 #include "hv/tlb.h"
 #include "hv/vm.h"
 #include "lab/atomic.h"
+#include "lab/log.h"
 #include "lab/spinlock.h"
 
 #define TIMESLICE_MS 10
 
 static unsigned cpus_done;              /* CPUs that left sched_run() */
+static bool cpu_done[ARCH_MAX_CPUS];    /* which ones */
 static bool tick_paused[ARCH_MAX_CPUS]; /* each CPU's own */
 
 /*
@@ -234,12 +236,19 @@ void sched_run(void)
 		bool alone = runnable == 1;
 		if (tick_paused[c->id] != alone)
 			arch_timer_pause(tick_paused[c->id] = alone);
-		if (!runnable || !sched_pass(c, true))
-			arch_cpu_idle(); /* until the tick or a kick */
+		if (runnable && sched_pass(c, true))
+			continue;
+		/* Nothing ran (its one vCPU may have been released in the
+		 * pass): never halt without the tick, which bounds the wait for
+		 * a kick that landed before the halt. */
+		if (tick_paused[c->id])
+			arch_timer_pause(tick_paused[c->id] = false);
+		arch_cpu_idle(); /* until the tick or a kick */
 	}
 	arch_trace_running(0);
 	if (tick_paused[c->id])
 		arch_timer_pause(tick_paused[c->id] = false);
+	atomic_store_release(&cpu_done[c->id], true);
 	atomic_fetch_add_seq_cst(&cpus_done, 1);
 }
 
@@ -263,8 +272,26 @@ void sched_start_aps(void)
 	atomic_store_release(&aps_go, true);
 }
 
+/* Every CPU leaves its loop once every VM is reclaimed; one that has not
+ * after a few seconds is named (once) with what it was doing. */
 void sched_wait_all_cpus(void)
 {
-	while (atomic_load_acquire(&cpus_done) < arch_cpus_online())
+	uint64_t hz = arch_tsc_hz(), t0 = arch_tsc();
+	bool logged = false;
+
+	while (atomic_load_acquire(&cpus_done) < arch_cpus_online()) {
 		arch_cpu_relax();
+		if (logged || !hz || arch_tsc() - t0 < 5 * hz)
+			continue;
+		logged = true;
+		for (unsigned id = 0; id < arch_cpus_online(); id++) {
+			struct cpu *c = arch_cpu(id);
+			if (c && !atomic_load_acquire(&cpu_done[id]))
+				log_printf(
+				    "sched: CPU %u has not left its scheduler after 5 s (epoch "
+				    "%lu, tick %s, kick %s)\n",
+				    id, c->guest_epoch, tick_paused[id] ? "paused" : "on",
+				    c->kick_pending ? "pending" : "none");
+		}
+	}
 }
