@@ -577,7 +577,10 @@ static bool svm_asid(unsigned tag, uint32_t *asid)
 	if (c->asid_next > c->asid_max) {
 		c->asid_gen++;
 		c->asid_next = 1;
-		c->asid_wraps++;
+		if (c->asid_wraps++ == 0)
+			log_printf("svm: CPU %u: its %u ASIDs are used up: a new generation, the "
+			           "whole TLB flushed (logged once per CPU)\n",
+			           arch_cpu_id(), c->asid_max);
 	}
 	bool flush_all = c->asid_next == 1;
 	c->vm_asid[tag] = c->asid_next++;
