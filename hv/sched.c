@@ -178,7 +178,7 @@ static void sched_end_until_others(void)
 {
 	if (vm_running_count(false) > 0)
 		return;
-	for (unsigned i = 0; i < VM_MAX; i++)
+	for (unsigned i = 0, n = vm_slots_used(); i < n; i++)
 		if (vm_slot(i)->state == VM_RUNNING)
 			vm_end(vm_slot(i), -1, "the other VMs have ended (until=others)");
 }
@@ -200,7 +200,7 @@ static unsigned sched_pass(struct cpu *c, bool run)
 {
 	unsigned runnable = 0;
 
-	for (unsigned i = 0; i < VM_MAX; i++) {
+	for (unsigned i = 0, n = vm_slots_used(); i < n; i++) {
 		struct vm *vm = vm_slot(i);
 		enum vm_state st = atomic_load_acquire(&vm->state);
 		if (st != VM_RUNNING && st != VM_ENDED)

@@ -10,6 +10,11 @@
 #include "mm/palloc.h"
 
 static struct vm vms[VM_MAX];
+/* Kept as counters so the scheduler's every pass need not scan the slots:
+ * VMs running or ended but not reclaimed; those of them running that are
+ * not until=others; the highest id created (slots at and above it are
+ * unused). */
+static unsigned live_vms, running_others, slots_used;
 /* The sum of promise_left over running VMs, and every promise_left: under
  * promise_lock (the first lock of hv/'s order, vm.h). `in_flight`: frames
  * that guest-driven requests on some CPU were admitted for and may be
@@ -49,7 +54,7 @@ static uint64_t promised_tables(void)
 {
 	uint64_t t = 0;
 
-	for (unsigned i = 0; i < VM_MAX; i++)
+	for (unsigned i = 0; i < slots_used; i++) /* under promise_lock, as slots_used */
 		if (vms[i].state == VM_RUNNING && vms[i].promise_left)
 			t += vms[i].promise_left / 512 + S2_LEVELS;
 	return t;
@@ -122,10 +127,17 @@ unsigned vm_running_count(bool count_until_others)
 {
 	unsigned n = 0;
 
+	if (!count_until_others)
+		return atomic_load_acquire(&running_others);
 	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vms[i].state == VM_RUNNING && (count_until_others || !vms[i].until_others))
+		if (vms[i].state == VM_RUNNING)
 			n++;
 	return n;
+}
+
+unsigned vm_slots_used(void)
+{
+	return atomic_load_acquire(&slots_used);
 }
 
 /* The invalidation of mm/mem_protect (s2.h states the contract): on every
@@ -230,6 +242,12 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 	}
 	vm->vcpus_live = 1;
 	v0->state = VCPU_ON;
+	atomic_fetch_add_seq_cst(&live_vms, 1);
+	if (!vm->until_others)
+		atomic_fetch_add_seq_cst(&running_others, 1);
+	spin_lock(&promise_lock);
+	slots_used = MAX(slots_used, id);
+	spin_unlock(&promise_lock);
 	log_printf("hv: vm %u (%s): %lu MiB RAM, budget %lu frames, entry 0x%x, %lu frames loaded, "
 	           "%u vCPU%s, vCPU 0 on CPU %u\n",
 	           vm->id, vm->name, vm->mem_bytes >> 20, budget, entry, vm->s2.frames_owned,
@@ -280,16 +298,12 @@ void vm_vcpu_released(struct vcpu *v)
 		return;
 	vm_release_memory(vm);
 	atomic_store_release(&vm->state, VM_DONE);
+	atomic_fetch_sub_seq_cst(&live_vms, 1);
 }
 
 bool vm_all_done(void)
 {
-	for (unsigned i = 0; i < VM_MAX; i++) {
-		enum vm_state s = atomic_load_acquire(&vms[i].state);
-		if (s == VM_RUNNING || s == VM_ENDED)
-			return false;
-	}
-	return true;
+	return atomic_load_acquire(&live_vms) == 0;
 }
 
 void vm_end(struct vm *vm, int status, const char *why)
@@ -300,6 +314,8 @@ void vm_end(struct vm *vm, int status, const char *why)
 		return;
 	}
 	vm->state = VM_ENDED; /* vm_by_id() no longer finds it: no new donation */
+	if (!vm->until_others)
+		atomic_fetch_sub_seq_cst(&running_others, 1);
 	vm->exit_status = status;
 	spin_unlock(&vm->lock);
 	struct vcpu *me = arch_this_cpu()->current;

@@ -95,3 +95,5 @@ bool vm_promises_reserve(uint64_t frames);
 void vm_promises_unreserve(uint64_t frames);
 unsigned vm_running_count(bool count_until_others);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
+/* Slots 0 .. vm_slots_used()-1 may hold a VM (the highest id created). */
+unsigned vm_slots_used(void);
