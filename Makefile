@@ -142,8 +142,8 @@ deps:
 # 11 minutes) beside everything else; the Bochs lane's output is printed
 # after the other's, so neither interleaves. What both lanes run is built
 # first.
-TEST_LANE_BOCHS := $(filter test-scenario-vmx test-negative-vmx,$(TEST_SUITES))
-TEST_LANE_MAIN  := $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
+TEST_LANE_BOCHS = $(filter test-scenario-vmx test-scenario-vmx-smp2 test-negative-vmx,$(TEST_SUITES))
+TEST_LANE_MAIN  = $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
 	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests

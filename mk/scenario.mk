@@ -10,6 +10,16 @@ test-scenario-svm: $(EFI_APP) guests
 			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
 	done
 
+# The same scenarios again on 4 CPUs (those with no `# cpus` line of their
+# own): the VMs spread over the CPUs, same expected lines, audit, no leak.
+TEST_SUITES += test-scenario-svm-smp4
+test-scenario-svm-smp4: $(EFI_APP) guests
+	$(Q)for s in $(SCENARIOS_SVM); do \
+		grep -q '^# cpus ' $$s && continue; \
+		SCENARIO_CPUS=4 SCENARIO_TAG=-smp4 tests/scenario/run.py scenario-svm-smp4 $$s $(EFI_APP) \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
+	done
+
 # The test build (LAB_TESTING: corruption injection, allocator fault
 # injection) in its own tree; the auditor must catch every injected kind.
 TEST_EFI := $(BUILD)/testbuild/labyrinth.efi

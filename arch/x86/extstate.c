@@ -12,6 +12,7 @@
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "lab/check.h"
 #include "lab/fix.h"
 #include "lab/log.h"
@@ -45,8 +46,11 @@ static struct x86_extstate *xs(struct arch_extstate *s)
 	return (struct x86_extstate *)(void *)s->opaque;
 }
 
-static bool have_xsave, have_pku;
-static uint64_t live_xcr0; /* this CPU's XCR0 (one CPU runs guests) */
+static bool have_xsave, have_pku; /* (i) the same on every CPU */
+
+/* This CPU's XCR0 is its own: per CPU, never a global (a global let one
+ * CPU's value decide another's switch, and XCR0 crossed VMs on two CPUs). */
+#define live_xcr0 (x86_this_cpu()->live_xcr0)
 
 static void xsetbv0(uint64_t v)
 {

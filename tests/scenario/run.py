@@ -16,8 +16,10 @@ switches those fixes off (fix_off= in labyrinth.cfg, include/lab/fix.h), and
 each `# must-fail REGEX` is one test case that passes only if some check
 whose name matches REGEX failed; the checks themselves are then not
 recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
-300). `# cpus N` replaces `{cpus}` in the launcher (default 1): the machine's
-CPU count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
+300). `# cpus N` replaces `{cpus}` in the launcher (default 1, or $SCENARIO_CPUS:
+the suites' second pass runs every scenario that names no count on
+several CPUs, its files suffixed with $SCENARIO_TAG): the machine's CPU
+count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
 `# status N`: the hypervisor's expected exit status (default 0; 7 for a
 manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
 had the CPU (LOG.running: a byte '@' + VM id per switch, from COM2).
@@ -65,7 +67,8 @@ class Recorder:
 
 def parse_scenario(path):
     sc = {"vm": [], "expect": [], "same": [], "log": [], "inject": None,
-          "fix_off": None, "must_fail": [], "status": 0, "cpus": 1,
+          "fix_off": None, "must_fail": [], "status": 0,
+          "cpus": int(os.environ.get("SCENARIO_CPUS", "1")),
           "absent": [], "fault_in_page": set(),
           "timeout": os.environ.get("SCENARIO_TIMEOUT", "300")}
     for line in open(path):
@@ -101,7 +104,8 @@ def parse_scenario(path):
 def boot(sc, name, efi, launcher):
     work = os.path.join(BUILD, "test-scenario")
     os.makedirs(work, exist_ok=True)
-    cfg, esp, log = (os.path.join(work, f"{name}.{x}") for x in ("cfg", "img", "log"))
+    tag = os.environ.get("SCENARIO_TAG", "")  # a second pass (more CPUs) keeps its own files
+    cfg, esp, log = (os.path.join(work, f"{name}{tag}.{x}") for x in ("cfg", "img", "log"))
     with open(cfg, "w") as f:
         f.write("\n".join(sc["vm"]) + "\n")
         if sc["inject"]:

@@ -509,6 +509,11 @@ static void vmx_run(struct vcpu *v)
 		vmx_vmcs_host(); /* this CPU's: the VMCS runs only here */
 	vmx_kgs_switch(x);
 	vmx_regs_to_vmcs(v);
+	bool alone = x86_this_cpu()->tick_paused;
+	if (alone != x->preempt_alone) { /* tickless when alone: the timer too */
+		vmx_vmcs_preempt_rearm(alone);
+		x->preempt_alone = alone;
+	}
 	x->entry_rc = vmx_enter(&v->regs, x->launched);
 }
 
@@ -553,7 +558,7 @@ static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 		vmx_emul_ac(v, e);
 		break;
 	case VMX_ACT_TIMER:
-		vmx_vmcs_preempt_rearm();
+		vmx_vmcs_preempt_rearm(x->preempt_alone);
 		break;
 	}
 }
