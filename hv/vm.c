@@ -154,6 +154,10 @@ static void vm_release_memory(struct vm *vm)
 
 	vm_unpromise(vm);
 	mem_protect_vm_teardown(&vm->s2, &t);
+	if (vm->remote_flushes)
+		log_printf("hv: vm %u (%s): %lu local flushes, %lu waits for another CPU to leave "
+		           "it\n",
+		           vm->id, vm->name, vm->local_flushes, vm->remote_flushes);
 	log_printf("hv: vm %u (%s): reclaimed %lu frames (%lu mapped, %lu unmapped) and %lu table "
 	           "pages%s\n",
 	           vm->id, vm->name, t.mapped_frames + t.unmapped_frames, t.mapped_frames,

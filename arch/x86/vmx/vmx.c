@@ -340,11 +340,8 @@ static void vmx_paging(struct vcpu *v, struct guest_paging *p)
 /* INVEPT of v's EPTP on this CPU (§29.4.3.1): single-context where offered. */
 static void vmx_s2_flush_local(struct vcpu *v)
 {
-	struct vmx_vcpu *x = v->arch;
-	bool single = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE;
-
 	CHECK(vmx_cpu_this()->on);
-	CHECK(vmx_invept(single ? INVEPT_SINGLE : INVEPT_ALL, x->eptp));
+	vmx_flush(v->arch);
 }
 
 /*
@@ -509,11 +506,14 @@ static void vmx_run(struct vcpu *v)
 		vmx_vmcs_host(); /* this CPU's: the VMCS runs only here */
 	vmx_kgs_switch(x);
 	vmx_regs_to_vmcs(v);
-	bool alone = x86_this_cpu()->tick_paused;
-	if (alone != x->preempt_alone) { /* tickless when alone: the timer too */
-		vmx_vmcs_preempt_rearm(alone);
-		x->preempt_alone = alone;
-	}
+	/*
+	 * Not tickless on VMX: the preemption timer stays on when the vCPU runs
+	 * alone. Measured under Bochs 2.7: with it at its longest period, an
+	 * NMI kick did not force the lone vCPU out (vmx-tlb's reader kept its
+	 * stale translation until its own console exit), so the timer's 2 ms
+	 * is what bounds a shootdown's wait there. vmx_vmcs_preempt_rearm(true)
+	 * is kept for when that is understood.
+	 */
 	x->entry_rc = vmx_enter(&v->regs, x->launched);
 }
 
