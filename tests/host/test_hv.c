@@ -14,6 +14,7 @@
 #include "test_s2_env.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -90,9 +91,18 @@ static void fake_step_db(struct vcpu *v)
 
 static unsigned fake_flushes;
 
+/* Each fake CPU's cached second-level translation (one entry is enough for
+ * the race test below): dropped only by a local flush. */
+static __thread struct {
+	bool valid;
+	uint64_t gfn, frame;
+	unsigned round; /* the alloc round it was filled in */
+} fake_tlb;
+
 static void fake_s2_flush_local(struct vcpu *v)
 {
 	(void)v;
+	fake_tlb.valid = false;
 	__atomic_fetch_add(&fake_flushes, 1, __ATOMIC_RELAXED);
 }
 
@@ -713,6 +723,148 @@ static void test_tlb_shootdown(void **state)
 	assert_int_equal(fake_flushes - f, 1);
 }
 
+/*
+ * The race on fake CPUs (threads), against the real hv/tlb.c and
+ * mem_protect: CPUs 1-3 each run a vCPU of one VM and, in "guest mode"
+ * (tlb_enter .. tlb_exit), read a heap GPA through a cached translation,
+ * filled by a walk when absent and kept until a local flush; each leaves
+ * guest mode when kicked (an NMI) or every so often by itself. CPU 0 maps
+ * and frees (or donates) that page round after round. A use of a cached
+ * translation after the call that unmapped it returned is a stale use;
+ * there must be none, and with FIX_REMOTE_FLUSH off (nobody kicked) there
+ * must be some.
+ */
+#define RACE_ROUNDS 100
+#define RACE_CPUS   4
+
+struct race {
+	struct vm *a, *b;
+	volatile unsigned round, returned; /* alloc rounds started; unmap calls returned */
+	volatile bool stop;
+	unsigned stale[RACE_CPUS], uses[RACE_CPUS];
+};
+
+struct race_arg {
+	struct race *x;
+	unsigned id;
+};
+
+static void *race_cpu(void *p)
+{
+	struct race *x = ((struct race_arg *)p)->x;
+	unsigned id = ((struct race_arg *)p)->id;
+	struct vcpu *v = &x->a->vcpus[id];
+	unsigned kicks_seen = 0;
+
+	fake_set_cpu(id);
+	fake_tlb.valid = false;
+	while (!x->stop) {
+		tlb_enter(v);
+		for (unsigned i = 0; i < 20000 && !x->stop; i++) {
+			unsigned k = __atomic_load_n(&fake_kicks[id], __ATOMIC_ACQUIRE);
+			if (k != kicks_seen) { /* the NMI: leave guest mode at once */
+				kicks_seen = k;
+				break;
+			}
+			if (!fake_tlb.valid) {
+				/* The round is stored before its PAGE_ALLOC: a walk
+				 * between two equal reads found that round's page. */
+				unsigned r = __atomic_load_n(&x->round, __ATOMIC_ACQUIRE);
+				hpa_t f;
+				bool ok = s2_lookup(&x->a->s2.tree, gpa(W0), &f, NULL) == S2_OK;
+				if (!ok || __atomic_load_n(&x->round, __ATOMIC_ACQUIRE) != r)
+					continue; /* not mapped (a fault), or a round began */
+				fake_tlb.valid = true, fake_tlb.frame = f.pa, fake_tlb.round = r;
+			}
+			/* A use: stale if the unmap of its round had returned before. */
+			if (__atomic_load_n(&x->returned, __ATOMIC_ACQUIRE) >= fake_tlb.round)
+				x->stale[id]++;
+			x->uses[id]++;
+		}
+		tlb_exit();
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void race_run(struct race *x, bool donate)
+{
+	pthread_t t[RACE_CPUS];
+	struct race_arg args[RACE_CPUS];
+	unsigned base = x->returned;
+
+	for (unsigned c = 1; c < RACE_CPUS; c++) {
+		args[c] = (struct race_arg){x, c};
+		assert_int_equal(pthread_create(&t[c], NULL, race_cpu, &args[c]), 0);
+	}
+	for (unsigned r = base + 1; r <= base + RACE_ROUNDS; r++) {
+		__atomic_store_n(&x->round, r, __ATOMIC_RELEASE);
+		assert_int_equal(hc(x->a, HC_PAGE_ALLOC, W0, 0, 0), 0);
+		for (unsigned spin = 0; spin < 50; spin++)
+			sched_yield(); /* let the readers cache it */
+		if (donate) {
+			assert_int_equal(hc(x->b, HC_PAGE_ACCEPT, W0, 1, 0), 0);
+			assert_int_equal(hc(x->a, HC_PAGE_DONATE, W0, x->b->id, W0), 0);
+			assert_int_equal(hc(x->b, HC_PAGE_FREE, W0, 0, 0), 0);
+		} else {
+			assert_int_equal(hc(x->a, HC_PAGE_FREE, W0, 0, 0), 0);
+		}
+		__atomic_store_n(&x->returned, r, __ATOMIC_RELEASE);
+	}
+	x->stop = true;
+	for (unsigned c = 1; c < RACE_CPUS; c++)
+		assert_int_equal(pthread_join(t[c], NULL), 0);
+}
+
+static unsigned race_sum(const unsigned *v)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 1; c < RACE_CPUS; c++)
+		n += v[c];
+	return n;
+}
+
+static void race_setup(struct race *x)
+{
+	*x = (struct race){.a = make_vm_n(1, "a", 2 * MiB, 0, false, RACE_CPUS),
+	                   .b = make_vm(2, "b", 2 * MiB, 0, false)};
+	fake_set_cpus_online(RACE_CPUS);
+	for (unsigned k = 1; k < RACE_CPUS; k++)
+		assert_int_equal(hc(x->a, HC_VCPU_ON, k, 0x8000, 0), 0);
+}
+
+static void test_tlb_race(void **state)
+{
+	static struct race x;
+
+	(void)state;
+	race_setup(&x);
+	race_run(&x, false);
+	assert_true(race_sum(x.uses) > 0);
+	assert_int_equal(race_sum(x.stale), 0);
+	x.stop = false;
+	race_run(&x, true);
+	assert_int_equal(race_sum(x.stale), 0);
+	printf("tlb race: %u uses by 3 CPUs over %u free and %u donate rounds, 0 stale\n",
+	       race_sum(x.uses), RACE_ROUNDS, RACE_ROUNDS);
+}
+
+/* The same race with the remote flush off: stale uses must show. */
+static void test_tlb_race_negative(void **state)
+{
+	static struct race x;
+
+	(void)state;
+	race_setup(&x);
+	lab_fix_off |= FIX_REMOTE_FLUSH;
+	race_run(&x, false);
+	lab_fix_off &= ~(unsigned)FIX_REMOTE_FLUSH;
+	printf("tlb race, remote flush off: %u of %u uses stale\n", race_sum(x.stale),
+	       race_sum(x.uses));
+	assert_true(race_sum(x.stale) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +883,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sched_two_cpus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vcpu_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_shootdown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tlb_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tlb_race_negative, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
