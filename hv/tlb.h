@@ -30,9 +30,10 @@
  * can then exist but never be used before they are flushed.
  *
  * Why it cannot deadlock: the waiter waits only for a CPU in guest mode,
- * which leaves it on the kick whatever the guest does (an NMI exits even a
- * guest running with interrupts off) and makes its epoch even before it
- * takes any lock. A CPU that waits is in host mode (epoch even), so no one
+ * which leaves it whatever the guest does (on the kick, an NMI, which exits
+ * a guest running with interrupts off under QEMU; at the latest at the
+ * VMX-preemption timer's exit, which Bochs needed in measurement) and
+ * makes its epoch even before it takes any lock. A CPU that waits is in host mode (epoch even), so no one
  * waits for it. No lock, no interrupt and no reply is needed from the
  * target: the waiter's lock and interrupts-off state do not matter.
  */
