@@ -176,7 +176,7 @@ static void run_slice(struct vcpu *v)
  * end them: vm_end is idempotent). */
 static void sched_end_until_others(void)
 {
-	if (vm_running_count(false) > 0)
+	if (vm_running_others() > 0)
 		return;
 	for (unsigned i = 0, n = vm_slots_used(); i < n; i++)
 		if (vm_slot(i)->state == VM_RUNNING)

@@ -123,16 +123,9 @@ struct vm *vm_by_id(uint64_t id)
 	return &vms[id - 1];
 }
 
-unsigned vm_running_count(bool count_until_others)
+unsigned vm_running_others(void)
 {
-	unsigned n = 0;
-
-	if (!count_until_others)
-		return atomic_load_acquire(&running_others);
-	for (unsigned i = 0; i < VM_MAX; i++)
-		if (vms[i].state == VM_RUNNING)
-			n++;
-	return n;
+	return atomic_load_acquire(&running_others);
 }
 
 unsigned vm_slots_used(void)

@@ -93,7 +93,8 @@ void vm_promise_mapped(struct vm *vm); /* a RAM page of vm was just mapped */
  * them until vm_promises_unreserve(), or false (nothing held). */
 bool vm_promises_reserve(uint64_t frames);
 void vm_promises_unreserve(uint64_t frames);
-unsigned vm_running_count(bool count_until_others);
+/* Running VMs that are not until=others. */
+unsigned vm_running_others(void);
 struct vm *vm_slot(unsigned i); /* 0 .. VM_MAX-1 */
 /* Slots 0 .. vm_slots_used()-1 may hold a VM (the highest id created). */
 unsigned vm_slots_used(void);

@@ -511,8 +511,7 @@ static void vmx_run(struct vcpu *v)
 	 * alone. Measured under Bochs 2.7: with it at its longest period, an
 	 * NMI kick did not force the lone vCPU out (vmx-tlb's reader kept its
 	 * stale translation until its own console exit), so the timer's 2 ms
-	 * is what bounds a shootdown's wait there. vmx_vmcs_preempt_rearm(true)
-	 * is kept for when that is understood.
+	 * is what bounds a shootdown's wait there.
 	 */
 	x->entry_rc = vmx_enter(&v->regs, x->launched);
 }
@@ -558,7 +557,7 @@ static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 		vmx_emul_ac(v, e);
 		break;
 	case VMX_ACT_TIMER:
-		vmx_vmcs_preempt_rearm(x->preempt_alone);
+		vmx_vmcs_preempt_rearm();
 		break;
 	}
 }
