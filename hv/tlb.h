@@ -31,9 +31,8 @@
  *
  * Why it cannot deadlock: the waiter waits only for a CPU in guest mode,
  * which leaves it whatever the guest does (on the kick, an NMI, which exits
- * a guest running with interrupts off under QEMU; at the latest at the
- * VMX-preemption timer's exit, which Bochs needed in measurement) and
- * makes its epoch even before it takes any lock. A CPU that waits is in host mode (epoch even), so no one
+ * a guest running with interrupts off; on VMX once the backend cleared the
+ * guest's NMI blocking that Bochs saves at an NMI exit) and makes its epoch even before it takes any lock. A CPU that waits is in host mode (epoch even), so no one
  * waits for it. No lock, no interrupt and no reply is needed from the
  * target: the waiter's lock and interrupts-off state do not matter.
  */

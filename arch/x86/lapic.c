@@ -189,6 +189,7 @@ void arch_timer_pause(bool paused)
 
 	if (!c->timer_on)
 		return;
+	c->tick_paused = paused; /* the VMX backend's preemption timer follows it */
 	lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR | LVT_PERIODIC | (paused ? LVT_MASKED : 0));
 }
 

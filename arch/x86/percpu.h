@@ -55,6 +55,7 @@ struct x86_cpu {
 	uint64_t timer_ticks;  /* (o) LAPIC timer interrupts */
 	uint64_t nmis;         /* (o) NMIs taken in host mode (kicks) */
 	bool timer_on;         /* (o) arch_timer_start() ran here */
+	bool tick_paused;      /* (o) arch_timer_pause(true): one vCPU runs here alone */
 	uint64_t live_xcr0;    /* (o) this CPU's XCR0 (arch/x86/extstate.c) */
 	void (*tick_fn)(void); /* (i) the scheduler's tick */
 	struct vmx_cpu vmx;    /* (o) the VMX backend's */

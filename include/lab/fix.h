@@ -24,6 +24,8 @@ enum lab_fix {
 	FIX_AUDIT_BOUND = 1u << 9,    /* the AUDIT hypercall is bounded per call */
 	FIX_REMOTE_FLUSH = 1u << 10,  /* SMP: other CPUs in guest mode of the VM are forced out
 	                               * before an unmapped frame changes owner */
+	FIX_NMI_UNBLOCK = 1u << 11,   /* VMX: a guest's "blocking by NMI" cleared after an NMI
+	                               * exit (Bochs saves it set: later kicks were blocked) */
 };
 
 #ifdef LAB_TESTING

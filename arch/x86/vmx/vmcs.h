@@ -268,6 +268,7 @@ enum vmx_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR 
 /* Guest interruptibility state (§25.4.2). */
 #define INTERRUPTIBILITY_STI    (1u << 0)
 #define INTERRUPTIBILITY_MOV_SS (1u << 1)
+#define INTERRUPTIBILITY_NMI    (1u << 3)
 
 /* Segment access rights as the VMCS holds them (§25.4.1). */
 #define AR_TYPE(t)  ((uint32_t)(t)&0xfu)

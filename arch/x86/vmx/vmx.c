@@ -493,6 +493,22 @@ static void vmx_entry_failed(struct vmx_vcpu *x, int rc, struct vm_exit *e)
 }
 
 /*
+ * An NMI exit (NMI exiting, no virtual NMIs) delivered nothing to the guest,
+ * so no NMI of its own is in service and its "blocking by NMI" (§25.4.2)
+ * has nothing to stand for. Bochs 2.7 saves it as 1 (it blocks the NMI before the
+ * exit and stores the blocking as the guest's), and every later entry then
+ * blocked the next kick: the lone vCPU of vmx-tlb kept running through all
+ * of them. Labyrinth never gives a guest an NMI, so the bit is always 0.
+ */
+static void vmx_clear_nmi_blocking(void)
+{
+	uint64_t s = vmcs_read(VMCS_GUEST_INTERRUPTIBILITY);
+
+	if (s & INTERRUPTIBILITY_NMI)
+		vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, s & ~(uint64_t)INTERRUPTIBILITY_NMI);
+}
+
+/*
  * Enter the guest and decode its exit. Exits the backend answers itself
  * (a reflected #UD, CR4.VMXE) come back as EXIT_NONE: hv/ re-enters,
  * checking its scheduler first.
@@ -507,12 +523,15 @@ static void vmx_run(struct vcpu *v)
 	vmx_kgs_switch(x);
 	vmx_regs_to_vmcs(v);
 	/*
-	 * Not tickless on VMX: the preemption timer stays on when the vCPU runs
-	 * alone. Measured under Bochs 2.7: with it at its longest period, an
-	 * NMI kick did not force the lone vCPU out (vmx-tlb's reader kept its
-	 * stale translation until its own console exit), so the timer's 2 ms
-	 * is what bounds a shootdown's wait there.
+	 * Tickless when alone: the scheduler paused this CPU's tick, so the
+	 * preemption timer goes to its longest period too; a kick (NMI) is
+	 * what brings the vCPU out when another becomes runnable here or a
+	 * shootdown waits for it.
 	 */
+	if (x->preempt_alone != x86_this_cpu()->tick_paused) {
+		x->preempt_alone = x86_this_cpu()->tick_paused;
+		vmx_vmcs_preempt_rearm(x->preempt_alone);
+	}
 	x->entry_rc = vmx_enter(&v->regs, x->launched);
 }
 
@@ -542,6 +561,8 @@ static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 		vmx_emul_ud(v, e);
 		break;
 	case VMX_ACT_NMI:
+		if (lab_fix_on(FIX_NMI_UNBLOCK))
+			vmx_clear_nmi_blocking();
 		vmx_host_nmi();
 		break;
 	case VMX_ACT_MOV_CR:
@@ -557,7 +578,7 @@ static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 		vmx_emul_ac(v, e);
 		break;
 	case VMX_ACT_TIMER:
-		vmx_vmcs_preempt_rearm();
+		vmx_vmcs_preempt_rearm(x->preempt_alone);
 		break;
 	}
 }

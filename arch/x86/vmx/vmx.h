@@ -13,17 +13,18 @@
 struct vmx_vcpu {
 	void *vmcs; /* VMCS region: one EXIT_HANDLER frame */
 	hpa_t vmcs_pa;
-	uint64_t eptp;     /* EPT pointer built from the root by ept_format */
-	struct s2_tree s2; /* the VM's EPT tree, to read guest code (#UD) */
-	uint16_t vpid;     /* the VM's tag, 1.. */
-	unsigned cpu;      /* the CPU its VMCS is active on, once loaded */
-	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
-	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
-	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
-	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
-	uint64_t kgs;      /* its IA32_KERNEL_GS_BASE while another's is live */
-	int entry_rc;      /* vmx_enter()'s result at the last run */
-	char why[64];      /* text of the last EXIT_ENTRY_FAILED */
+	uint64_t eptp;      /* EPT pointer built from the root by ept_format */
+	struct s2_tree s2;  /* the VM's EPT tree, to read guest code (#UD) */
+	uint16_t vpid;      /* the VM's tag, 1.. */
+	unsigned cpu;       /* the CPU its VMCS is active on, once loaded */
+	bool loaded;        /* VMPTRLD done on `cpu` since the VMCLEAR */
+	bool launched;      /* VMLAUNCH succeeded: VMRESUME from now on */
+	uint64_t exit_rip;  /* guest RIP at the last exit (did hv/ skip?) */
+	uint8_t tpr;        /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
+	uint64_t kgs;       /* its IA32_KERNEL_GS_BASE while another's is live */
+	int entry_rc;       /* vmx_enter()'s result at the last run */
+	bool preempt_alone; /* its preemption timer set to the longest period */
+	char why[64];       /* text of the last EXIT_ENTRY_FAILED */
 };
 
 /* The capabilities and control settings, read once by the first
@@ -41,7 +42,7 @@ extern uint32_t vmx_preempt_ticks;
 void vmx_vmcs_controls(const struct vmx_vcpu *x);
 void vmx_vmcs_host(void);
 void vmx_vmcs_guest(uint32_t entry);
-void vmx_vmcs_preempt_rearm(void);
+void vmx_vmcs_preempt_rearm(bool alone);
 
 /* vmx_emul.c: exits the backend answers itself (see there); each leaves
  * *e as EXIT_NONE when it did, or sets what hv/ must see. */

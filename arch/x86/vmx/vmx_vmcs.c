@@ -56,7 +56,7 @@ void vmx_vmcs_controls(const struct vmx_vcpu *x)
 	vmcs_write(VMCS_ENTRY_INTR_INFO, 0);
 	vmcs_write(VMCS_EPTP, x->eptp);
 	vmcs_write(VMCS_VPID, x->vpid);
-	vmx_vmcs_preempt_rearm();
+	vmx_vmcs_preempt_rearm(false);
 	/*
 	 * CR4 bits VMX fixes to 1 (VMXE) belong to the host (§25.6.6): the
 	 * guest reads them from the shadow as 0, its writes of 0 leave them
@@ -69,11 +69,13 @@ void vmx_vmcs_controls(const struct vmx_vcpu *x)
 	vmcs_write(VMCS_CR4_SHADOW, 0);
 }
 
-/* A full period of the VMX-preemption timer (§26.5.1), when it is on. */
-void vmx_vmcs_preempt_rearm(void)
+/* A full period of the VMX-preemption timer (§26.5.1), when it is on; the
+ * longest one the field holds (2^32 ticks, minutes of guest time) while the
+ * vCPU runs alone on its CPU, whose tick is paused too (tickless). */
+void vmx_vmcs_preempt_rearm(bool alone)
 {
 	if (vmx_controls.pin & PIN_PREEMPTION_TIMER)
-		vmcs_write(VMCS_GUEST_PREEMPT_TIMER, vmx_preempt_ticks);
+		vmcs_write(VMCS_GUEST_PREEMPT_TIMER, alone ? 0xffffffffu : vmx_preempt_ticks);
 }
 
 /* Base address of the TSS that TR selects, from its 16-byte descriptor
