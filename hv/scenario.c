@@ -12,6 +12,7 @@
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"
+#include "mm/palloc.h"
 #include "mm/pdb_seed.h"
 
 static uint64_t free_frames(void)
@@ -28,6 +29,22 @@ static const struct bi_module *find_module(const struct boot_info *bi, const cha
 		if (!strcmp(bi->modules[i].name, name))
 			return &bi->modules[i];
 	return NULL;
+}
+
+/* How the allocator's zeroing went: off the fast path (idle CPUs) or inline. */
+static void log_scrub_figures(void)
+{
+	uint64_t allocs = 0, inline_zeroed = 0;
+
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_stats s;
+		palloc_zone_stats((enum palloc_zone)z, &s);
+		allocs += s.allocs;
+		inline_zeroed += s.allocs_dirty;
+	}
+	log_printf("scenario: %lu frames zeroed by idle CPUs; %lu of %lu allocations zeroed "
+	           "their frame inline\n",
+	           sched_idle_scrubbed(), inline_zeroed, allocs);
 }
 
 /* The VMs of the manifest's valid vm lines, with the ids of their lines. */
@@ -76,6 +93,7 @@ int scenario_run(const struct boot_info *bi, const struct manifest *man, const s
 	uint64_t hz = arch_tsc_hz();
 	log_printf("scenario: all VMs ended after %lu ms\n",
 	           hz ? (arch_tsc() - t0) * 1000 / hz : 0);
+	log_scrub_figures();
 	pdb_log_summary();
 	unsigned violations = hv_audit(true);
 	uint64_t after = free_frames();

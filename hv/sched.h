@@ -37,3 +37,5 @@ void sched_end_slice(void);
 /* Make CPU `cpu` look at its vCPUs again at once (a vCPU became runnable
  * there, a VM of one of its vCPUs ended): forces it out of guest mode. */
 void sched_kick(unsigned cpu);
+/* Dirty frames zeroed by idle CPUs so far (all CPUs). */
+uint64_t sched_idle_scrubbed(void);

@@ -511,7 +511,13 @@ static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c)
 	return true;
 }
 
-unsigned palloc_scrub(unsigned budget)
+/* Clean frames the idle scrubber keeps waiting in a zone's shared pool. */
+static uint64_t clean_target(const struct palloc_zone_state *zs)
+{
+	return PALLOC_CLEAN_TARGET_HIGHS * zs->high;
+}
+
+static unsigned scrub(unsigned budget, bool to_target)
 {
 	unsigned cpu = arch_cpu_id(), done = 0;
 	struct palloc_cpu *pc = &palloc_cpus[cpu];
@@ -528,6 +534,8 @@ unsigned palloc_scrub(unsigned budget)
 
 		if (zs->lo >= zs->hi)
 			continue;
+		if (to_target && palloc_pool_count(&zs->pool[PALLOC_CLEAN]) >= clean_target(zs))
+			continue;
 		if (c->count[PALLOC_DIRTY])
 			drain(zs, c, PALLOC_DIRTY);
 		while (done < budget && scrub_one(zs, c))
@@ -536,6 +544,16 @@ unsigned palloc_scrub(unsigned budget)
 	barrier();
 	pc->busy = 0;
 	return done;
+}
+
+unsigned palloc_scrub(unsigned budget)
+{
+	return scrub(budget, false);
+}
+
+unsigned palloc_scrub_idle(unsigned budget)
+{
+	return scrub(budget, true);
 }
 
 void palloc_flush(void)

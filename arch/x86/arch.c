@@ -13,9 +13,16 @@ hpa_t arch_va_to_pa(const void *va)
 	return hpa((uint64_t)(uintptr_t)va);
 }
 
+/*
+ * 512 quadword stores: as fast as REP STOSB on CPUs with fast string
+ * operations (Intel SDM vol. 1 §7.3.9.3), faster on those without, and 8x
+ * fewer iterations under emulators that count each one (QEMU's TCG, Bochs).
+ */
 void arch_page_zero(void *va)
 {
-	memset(va, 0, PAGE_SIZE);
+	size_t n = PAGE_SIZE / 8;
+
+	__asm__ volatile("rep stosq" : "+D"(va), "+c"(n) : "a"(0ul) : "memory");
 }
 
 unsigned long arch_irq_save(void)

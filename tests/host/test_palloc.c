@@ -400,6 +400,52 @@ static void test_scrub_batches_and_inline(void **state)
 	t_assert_stats_match_pdb();
 }
 
+/* The idle scrubber: budgeted, and it stops once each zone's pool holds its
+ * clean target (PALLOC_CLEAN_TARGET_HIGHS x high), not at the last frame. */
+static void test_idle_scrub_stops_at_target(void **state)
+{
+	uint64_t target[ZONE_COUNT], total = 0;
+	unsigned n;
+
+	(void)state;
+	pfx_fini();
+	t_layout_kind(PDB_FREE_DIRTY);
+	pfx_init(T_MEM, t_layout, ARRAY_SIZE(t_layout), true);
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		target[z] = MIN(PALLOC_CLEAN_TARGET_HIGHS * t_stats(z).high, t_stats(z).total);
+		assert_int_equal(t_stats(z).free_clean, 0);
+		assert_true(target[z] < t_stats(z).total); /* the test means something */
+	}
+	while ((n = palloc_scrub_idle(16)) > 0) {
+		assert_true(n <= 16);
+		total += n;
+		assert_true(total < (1u << 20));
+	}
+	for (unsigned z = 0; z < ZONE_COUNT; z++) {
+		struct palloc_zone_stats st = t_stats(z);
+
+		/* at the target, overshooting by less than one batch */
+		assert_true(st.free_clean >= target[z]);
+		assert_true(st.free_clean < target[z] + 16);
+		assert_int_equal(st.free_dirty, st.total - st.free_clean);
+	}
+	t_assert_stats_match_pdb();
+	/* An allocation takes a clean frame: nothing zeroed inline. */
+	void *p = palloc_alloc(PALLOC_ATOMIC, PDB_HYPERVISOR, 1);
+
+	assert_non_null(p);
+	assert_true(pfx_page_is_zero(p));
+	assert_int_equal(t_stats(ZONE_NORMAL).allocs_dirty + t_stats(ZONE_DMA32).allocs_dirty +
+	                     t_stats(ZONE_DMA).allocs_dirty,
+	                 0);
+	assert_int_equal(palloc_free(p, PDB_HYPERVISOR, 1), PALLOC_OK);
+	/* palloc_scrub() still zeroes everything. */
+	while (palloc_scrub(1 << 20))
+		;
+	for (unsigned z = 0; z < ZONE_COUNT; z++)
+		assert_int_equal(t_stats(z).free_dirty, 0);
+}
+
 /* ---- per-CPU caches: stealing, nesting ---------------------------------- */
 
 static void test_frames_in_other_cpu_caches_are_reachable(void **state)
@@ -557,6 +603,7 @@ int main(void)
 	    T(test_exhaustion_returns_null_and_counts),
 	    T(test_free_refusals_leave_frame_untouched),
 	    T(test_scrub_batches_and_inline),
+	    T(test_idle_scrub_stops_at_target),
 	    T(test_frames_in_other_cpu_caches_are_reachable),
 	    T(test_nested_call_bypasses_the_cache),
 	    T(test_dirty_cache_drains_into_pool),
