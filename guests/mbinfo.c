@@ -84,7 +84,8 @@ static void mbinfo_flags(void)
 {
 	con_printf("flags:%s%s%s%s%s\n", mbinfo_flag(MB_INFO_MEM) ? " mem" : "",
 	           mbinfo_flag(MB_INFO_CMDLINE) ? " cmdline" : "",
-	           mbinfo_flag(MB_INFO_MODS) ? " mods" : "", mbinfo_flag(MB_INFO_MMAP) ? " mmap" : "",
+	           mbinfo_flag(MB_INFO_MODS) ? " mods" : "",
+	           mbinfo_flag(MB_INFO_MMAP) ? " mmap" : "",
 	           mbinfo_flag(MB_INFO_NAME) ? " loader-name" : "");
 	check(!(mbi->flags & ~MB_INFO_KNOWN), "no-other-flags", "flags 0x%x", mbi->flags);
 }
@@ -96,7 +97,8 @@ static void mbinfo_unused_zero(void)
 
 	if (!mbinfo_flag(MB_INFO_BOOTDEV) && mbi->boot_device)
 		bad |= MB_INFO_BOOTDEV;
-	if (!mbinfo_flag(MB_INFO_SYMS) && (mbi->syms[0] | mbi->syms[1] | mbi->syms[2] | mbi->syms[3]))
+	if (!mbinfo_flag(MB_INFO_SYMS) &&
+	    (mbi->syms[0] | mbi->syms[1] | mbi->syms[2] | mbi->syms[3]))
 		bad |= MB_INFO_SYMS;
 	if (!mbinfo_flag(MB_INFO_DRIVES) && (mbi->drives_length | mbi->drives_addr))
 		bad |= MB_INFO_DRIVES;
@@ -118,7 +120,8 @@ static bool mbinfo_module(unsigned i, const struct mbinfo_mod *m, uint64_t *prev
 	          m->end <= boot.mem;
 
 	con_printf("module %u: '%s', %lu bytes, fnv1a 0x%x, at image end + 0x%lx\n", i,
-	           mbinfo_mod_name(cmd), len, mbinfo_fnv1a((const uint8_t *)(uintptr_t)m->start, len),
+	           mbinfo_mod_name(cmd), len,
+	           mbinfo_fnv1a((const uint8_t *)(uintptr_t)m->start, len),
 	           m->start - mbinfo_after_image);
 	if (!ok)
 		con_printf("module %u: [0x%x, 0x%x), previous end 0x%lx, RAM end 0x%lx\n", i,
