@@ -1,8 +1,8 @@
 /*
  * Files from the ESP: \labyrinth.cfg (the configuration, kept as text in
  * boot_info.cmdline for hv/ to parse) and every guest image it names with
- * the `image=` of each vm line (loaded into LoaderData pages, listed in
- * boot_info.modules).
+ * the `image=` and `module=` options of each vm line (loaded into
+ * LoaderData pages, listed in boot_info.modules).
  * A missing config is not an error: the hypervisor then runs no guest.
  */
 #include "boot/efi.h"
@@ -98,7 +98,7 @@ static void load_module(EFI_FILE_HANDLE root, struct boot_info *bi, const char *
 	if (module_known(bi, m->name))
 		return;
 	if (bi->module_count == BI_MAX_MODULES) {
-		log_printf("boot: more than %u images: %s ignored\n", BI_MAX_MODULES, m->name);
+		log_printf("boot: more than %u files: %s ignored\n", BI_MAX_MODULES, m->name);
 		return;
 	}
 	void *buf = read_file(root, wpath, m->name, &m->length);
@@ -116,9 +116,14 @@ static void load_modules(EFI_FILE_HANDLE root, struct boot_info *bi)
 	static struct manifest m;
 
 	manifest_parse(bi->cmdline, &m, false);
-	for (unsigned i = 0; i < MIN(m.vm_count, (unsigned)MANIFEST_VMS_MAX); i++)
-		if (m.vm[i].ok)
-			load_module(root, bi, m.vm[i].image, strlen(m.vm[i].image));
+	for (unsigned i = 0; i < MIN(m.vm_count, (unsigned)MANIFEST_VMS_MAX); i++) {
+		if (!m.vm[i].ok)
+			continue;
+		load_module(root, bi, m.vm[i].image, strlen(m.vm[i].image));
+		for (unsigned k = 0; k < m.vm[i].module_count; k++)
+			load_module(root, bi, manifest_module(&m.vm[i], k),
+			            manifest_module_path_len(&m.vm[i], k));
+	}
 }
 
 void boot_load_files(EFI_HANDLE image, struct boot_info *bi)

@@ -51,6 +51,14 @@ static bool span_is(struct span k, const char *key)
 	return k.n == strlen(key) && !strncmp(k.s, key, k.n);
 }
 
+static bool span_has(struct span v, char c)
+{
+	for (size_t i = 0; i < v.n; i++)
+		if (v.s[i] == c)
+			return true;
+	return false;
+}
+
 /* cpus=A,B,...: CPU ids (0 .. 63), at most one per vCPU. */
 static const char *parse_cpus(struct manifest_vm *vm, struct span v)
 {
@@ -112,6 +120,56 @@ static const char *vm_check(const struct manifest_vm *vm)
 	return NULL;
 }
 
+/* Store one module's command line "PATH [ARGS]" (the value of module=). */
+static const char *add_module(struct manifest_vm *vm, struct span v)
+{
+	size_t path = 0, used = 0;
+
+	while (path < v.n && v.s[path] != ' ' && v.s[path] != '\t')
+		path++;
+	if (path == 0)
+		return "module= has no path";
+	if (path >= MANIFEST_IMAGE_MAX)
+		return "module= path too long (at most 47 bytes)";
+	if (v.n >= MANIFEST_CMDLINE_MAX)
+		return "module= command line too long (at most 199 bytes)";
+	if (vm->module_count == MANIFEST_MODULES_MAX)
+		return "more than 16 module= options";
+	if (vm->module_count)
+		used = vm->module_off[vm->module_count - 1] +
+		       strlen(manifest_module(vm, vm->module_count - 1)) + 1;
+	if (used + v.n + 1 > sizeof(vm->modules))
+		return "module= command lines longer than 1024 bytes in all";
+	memcpy(vm->modules + used, v.s, v.n);
+	vm->modules[used + v.n] = '\0';
+	vm->module_off[vm->module_count++] = (uint16_t)used;
+	return NULL;
+}
+
+/* module=PATH or module="PATH ARGS" at t.s, in a line ending at end; *len:
+ * the token's length. NULL, or why it is refused. */
+static const char *module_option(struct manifest_vm *vm, struct span t, const char *end,
+                                 size_t *len)
+{
+	struct span v = {t.s + 7, t.n - 7};
+
+	*len = t.n;
+	if (v.n && v.s[0] == '"') {
+		const char *q = v.s + 1;
+		while (q < end && *q != '"')
+			q++;
+		if (q == end)
+			return "module=\" has no closing quote";
+		if (q + 1 < end && q[1] != ' ' && q[1] != '\t')
+			return "module=\"...\" not followed by a space";
+		v = (struct span){v.s + 1, (size_t)(q - v.s - 1)};
+		*len = (size_t)(q + 1 - t.s);
+	} else if (span_has(v, '"')) {
+		return "module= has a quote inside its path";
+	}
+	return add_module(vm, v);
+}
+
 /* A vm line (after "vm "); NULL, or why it is refused (*bad: the token). */
 static const char *vm_line(struct manifest_vm *vm, struct span l, struct span *bad)
 {
@@ -133,6 +191,14 @@ static const char *vm_line(struct manifest_vm *vm, struct span l, struct span *b
 			memcpy(vm->cmdline, v.s, v.n);
 			vm->cmdline[v.n] = '\0';
 			break;
+		}
+		if (t.n >= 7 && !strncmp(t.s, "module=", 7)) {
+			const char *why = module_option(vm, t, l.s + l.n, &t.n);
+			*bad = t;
+			if (why)
+				return why;
+			i += t.n;
+			continue;
 		}
 		size_t k = 0;
 		while (k < t.n && t.s[k] != '=')

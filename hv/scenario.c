@@ -7,6 +7,7 @@
 #include "arch/arch.h"
 #include "hv/audit_svc.h"
 #include "hv/inject.h"
+#include "hv/loader.h"
 #include "hv/scenario.h"
 #include "hv/sched.h"
 #include "hv/vm.h"
@@ -23,10 +24,11 @@ static uint64_t free_frames(void)
 	return c.by_owner[PDB_FREE_CLEAN] + c.by_owner[PDB_FREE_DIRTY];
 }
 
-static const struct bi_module *find_module(const struct boot_info *bi, const char *name)
+/* The file boot/ read for path [name, name + n), or NULL. */
+static const struct bi_module *find_module(const struct boot_info *bi, const char *name, size_t n)
 {
 	for (uint32_t i = 0; i < bi->module_count; i++)
-		if (!strcmp(bi->modules[i].name, name))
+		if (strlen(bi->modules[i].name) == n && !strncmp(bi->modules[i].name, name, n))
 			return &bi->modules[i];
 	return NULL;
 }
@@ -47,24 +49,48 @@ static void log_scrub_figures(void)
 	           sched_idle_scrubbed(), inline_zeroed, allocs);
 }
 
+/* The files of p's module= options, or false (logged with p's line). */
+static bool find_vm_modules(const struct boot_info *bi, const struct manifest_vm *p,
+                            struct loader_module *mods)
+{
+	for (unsigned k = 0; k < p->module_count; k++) {
+		const char *c = manifest_module(p, k);
+		size_t n = manifest_module_path_len(p, k);
+		const struct bi_module *m = find_module(bi, c, n);
+		if (!m) {
+			log_printf("scenario: %s (line %u): module %.*s was not loaded (id %u "
+			           "unused)\n",
+			           p->name, p->line, (int)n, c, p->id);
+			return false;
+		}
+		mods[k] = (struct loader_module){arch_pa_to_va(hpa(m->base)), m->length, c};
+	}
+	return true;
+}
+
 /* The VMs of the manifest's valid vm lines, with the ids of their lines. */
 static unsigned create_vms(const struct boot_info *bi, const struct manifest *man,
                            const struct virt_ops *ops)
 {
+	static struct loader_module mods[LOADER_MODULES_MAX]; /* one VM at a time, boot CPU */
 	unsigned created = 0;
 
 	for (unsigned i = 0; i < MIN(man->vm_count, (unsigned)MANIFEST_VMS_MAX); i++) {
 		const struct manifest_vm *p = &man->vm[i];
-		const struct bi_module *m = p->ok ? find_module(bi, p->image) : NULL;
+		const struct bi_module *m =
+		    p->ok ? find_module(bi, p->image, strlen(p->image)) : NULL;
 		if (!p->ok)
 			continue; /* refused by the parser, logged; its id stays unused */
 		if (!m)
 			log_printf("scenario: %s: image %s was not loaded (id %u unused)\n",
 			           p->name, p->image, p->id);
-		else if (vm_create(p, ops, arch_pa_to_va(hpa(m->base)), m->length))
+		else if (!find_vm_modules(bi, p, mods))
+			continue;
+		else if (vm_create(p, ops, arch_pa_to_va(hpa(m->base)), m->length, mods))
 			created++;
 		else
-			log_printf("scenario: %s: not started (id %u unused)\n", p->name, p->id);
+			log_printf("scenario: %s (line %u): not started (id %u unused)\n", p->name,
+			           p->line, p->id);
 	}
 	if (man->vm_count > MANIFEST_VMS_MAX)
 		log_printf("scenario: %u vm lines: those after the %uth are ignored\n",

@@ -200,8 +200,9 @@ static void vm_init_vcpus(struct vm *vm, const struct manifest_vm *p, const stru
 }
 
 struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
-                     uint64_t image_len)
+                     uint64_t image_len, const struct loader_module *mods)
 {
+	const struct loader_boot boot = {p->cmdline, mods, p->module_count};
 	unsigned id = p->id;
 	uint32_t entry, mbi;
 
@@ -230,7 +231,7 @@ struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, co
 		return NULL;
 	}
 	vm->state = VM_RUNNING;
-	if (!loader_load(vm, image, image_len, p->cmdline, &entry, &mbi) ||
+	if (!loader_load(vm, image, image_len, &boot, &entry, &mbi) ||
 	    !ops->vcpu_init(v0, vm->s2.tree.root, vm->id, entry, 0x2badb002u, mbi)) {
 		log_printf("hv: %s: not started\n", p->name);
 		vm_release_memory(vm);

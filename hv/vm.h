@@ -63,9 +63,11 @@ struct vm {
 };
 
 /* Create VM p->id on the backend `ops` (1..VM_MAX: its manifest line's rank, so ids follow the
- * manifest even when a line is refused). NULL, logged, if it cannot start. */
+ * manifest even when a line is refused), with the files of p's modules in `mods` (p->module_count
+ * of them). NULL, logged, if it cannot start. */
+struct loader_module;
 struct vm *vm_create(const struct manifest_vm *p, const struct virt_ops *ops, const void *image,
-                     uint64_t image_len);
+                     uint64_t image_len, const struct loader_module *mods);
 /* End a VM from any CPU: log why; its vCPUs' home CPUs are kicked, drop
  * them, and the last one reclaims every frame (vm_vcpu_released()). */
 void vm_end(struct vm *vm, int status, const char *why);

@@ -5,7 +5,7 @@
 #   make guests              build them all
 #   make test-guests-qemu    run the plain-QEMU suite (tests/guests/)
 
-GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack smp smpbench storm
+GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack smp smpbench storm mbinfo
 GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
 # Guests written in nasm alone (no guest library: they stay in 32-bit mode):
 # guests/<name>.asm is a Multiboot a.out-kludge image, $(BUILD)/guests/<name>.bin.
@@ -24,8 +24,21 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -m64 -ffreestanding -fno-builtin \
 	-Iguests/lib -Iguests
 GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z noexecstack --no-warn-rwx-segments --gc-sections -T guests/lib/guest.ld
 
+# Multiboot modules for mbinfo (tests/scenario/*-main.cfg, run-qemu.sh):
+# generated, never committed. a: 5000 bytes (i * 7 + 3) mod 256, so it ends
+# inside its second page; b: one line of text.
+GUEST_MODS := $(BUILD)/guests/mbinfo-a.mod $(BUILD)/guests/mbinfo-b.mod
+
 .PHONY: guests test-guests-qemu
-guests: $(GUEST_ELFS) $(GUEST_BINS)
+guests: $(GUEST_ELFS) $(GUEST_BINS) $(GUEST_MODS)
+
+$(BUILD)/guests/mbinfo-a.mod: mk/guests.mk
+	@mkdir -p $(@D)
+	$(Q)python3 -c 'import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) % 256 for i in range(5000)))' >$@
+
+$(BUILD)/guests/mbinfo-b.mod: mk/guests.mk
+	@mkdir -p $(@D)
+	$(Q)printf 'a second module\n' >$@
 
 $(BUILD)/guests/%.bin: guests/%.asm mk/guests.mk
 	@mkdir -p $(@D)
@@ -54,7 +67,7 @@ $(BUILD)/guests/%.elf: $(BUILD)/guests/%.elf64 guests/lib/mbcheck.py
 	$(Q)python3 guests/lib/mbcheck.py $@.tmp && mv $@.tmp $@
 
 TEST_SUITES += test-guests-qemu
-test-guests-qemu: $(GUEST_ELFS)
+test-guests-qemu: $(GUEST_ELFS) $(GUEST_MODS)
 	$(Q)tests/guests/expect-selftest.sh
 	$(Q)tests/guests/expect-labels.sh
 	$(Q)tests/guests/run-qemu.sh

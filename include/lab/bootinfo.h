@@ -33,9 +33,9 @@ struct bi_region {
  * Vol. 3A §4.1.4). boot/ refuses a map that does not fit. */
 #define BI_PA_LIMIT (1ull << 52)
 
-#define BI_MAX_MODULES 16
+#define BI_MAX_MODULES 32 /* guest images and Multiboot modules */
 
-/* A guest image (or manifest) read from the ESP by boot/. */
+/* A guest image or a Multiboot module read from the ESP by boot/. */
 struct bi_module {
 	uint64_t base; /* host-physical, page aligned, HYPERVISOR-owned */
 	uint64_t length;

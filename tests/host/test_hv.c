@@ -169,7 +169,7 @@ static struct vm *make_vm_n(unsigned id, const char *name, uint64_t mem, uint64_
 
 	strcpy(p.name, name);
 	strcpy(p.image, "/x.elf");
-	struct vm *vm = vm_create(&p, &fake_ops, image, sizeof(image));
+	struct vm *vm = vm_create(&p, &fake_ops, image, sizeof(image), NULL);
 	assert_non_null(vm);
 	return vm;
 }

@@ -185,6 +185,92 @@ static void test_empty(void **state)
 	assert_int_equal(m.errors, 0);
 }
 
+/* module= (QEMU's -initrd "a args,b"): repeatable, in order, a bare path or
+ * a quoted "PATH ARGS" anywhere on the line; cmdline= still takes the rest. */
+static void test_modules(void **state)
+{
+	(void)state;
+	parse("vm name=a image=/a mem=4M module=\"/guests/m1.mod alpha  beta=1\" "
+	      "module=/guests/m2.mod vcpus=2 cmdline=module=/not/this\n"
+	      "vm name=b image=/b mem=4M\n");
+	assert_int_equal(m.errors, 0);
+	assert_true(m.vm[0].ok);
+	assert_int_equal(m.vm[0].module_count, 2);
+	assert_string_equal(manifest_module(&m.vm[0], 0), "/guests/m1.mod alpha  beta=1");
+	assert_int_equal(manifest_module_path_len(&m.vm[0], 0), strlen("/guests/m1.mod"));
+	assert_string_equal(manifest_module(&m.vm[0], 1), "/guests/m2.mod");
+	assert_int_equal(manifest_module_path_len(&m.vm[0], 1), strlen("/guests/m2.mod"));
+	assert_int_equal(m.vm[0].vcpus, 2);
+	assert_string_equal(m.vm[0].cmdline, "module=/not/this");
+	assert_int_equal(m.vm[1].module_count, 0);
+	parse("vm name=a image=/a mem=4M module=\"/m x\"\n"); /* a quote at the line end */
+	assert_true(m.vm[0].ok);
+	assert_string_equal(manifest_module(&m.vm[0], 0), "/m x");
+}
+
+/* The most modules and the longest command lines fit; one more is refused. */
+static void test_module_limits(void **state)
+{
+	static char line[4096];
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(line, sizeof(line), "vm name=a image=/a mem=4M");
+	for (unsigned i = 0; i < MANIFEST_MODULES_MAX; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " module=/guests/m%u.mod", i);
+	parse(line);
+	assert_true(m.vm[0].ok);
+	assert_int_equal(m.vm[0].module_count, MANIFEST_MODULES_MAX);
+	assert_string_equal(manifest_module(&m.vm[0], 15), "/guests/m15.mod");
+	snprintf(line + n, sizeof(line) - n, " module=/guests/m16.mod");
+	refused(line, "more than 16 module= options ('module=/guests/m16.mod')");
+
+	/* A path of 47 bytes is the longest; a command line of 199 bytes too. */
+	char path[64], args[256];
+	memset(path, 'p', 47);
+	path[0] = '/';
+	path[47] = '\0';
+	snprintf(line, sizeof(line), "vm name=a image=/a mem=4M module=%s", path);
+	parse(line);
+	assert_true(m.vm[0].ok);
+	snprintf(line, sizeof(line), "vm name=a image=/a mem=4M module=%sp", path);
+	refused(line, "module= path too long (at most 47 bytes)");
+	memset(args, 'x', 199 - 48);
+	args[199 - 48] = '\0';
+	snprintf(line, sizeof(line), "vm name=a image=/a mem=4M module=\"%s %s\"", path, args);
+	parse(line);
+	assert_true(m.vm[0].ok);
+	assert_int_equal(strlen(manifest_module(&m.vm[0], 0)), 199);
+	snprintf(line, sizeof(line), "vm name=a image=/a mem=4M module=\"%s %sx\"", path, args);
+	refused(line, "module= command line too long (at most 199 bytes)");
+
+	/* Six command lines of 199 bytes: 1200 bytes, more than the 1024 a VM keeps. */
+	n = (size_t)snprintf(line, sizeof(line), "vm name=a image=/a mem=4M");
+	for (unsigned i = 0; i < 6; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " module=\"%s %s\"", path, args);
+	refused(line, "module= command lines longer than 1024 bytes in all");
+}
+
+static void test_module_malformed(void **state)
+{
+	(void)state;
+	refused("vm name=a image=/a mem=4M module=", "module= has no path ('module=')");
+	refused("vm name=a image=/a mem=4M module=\"\"", "module= has no path");
+	refused("vm name=a image=/a mem=4M module=\" /m\"", "module= has no path");
+	refused("vm name=a image=/a mem=4M module=\"/m x", "module=\" has no closing quote");
+	refused("vm name=a image=/a mem=4M module=\"/m x\"y mem=4M",
+	        "module=\"...\" not followed by a space");
+	refused("vm name=a image=/a mem=4M module=/m\"x", "module= has a quote inside its path");
+	/* The refusal of one line leaves the next alone. */
+	parse("vm name=a image=/a mem=4M module=\"/m\n"
+	      "vm name=b image=/b mem=4M module=/m\n");
+	assert_int_equal(m.vm_count, 2);
+	assert_int_equal(m.errors, 1);
+	assert_false(m.vm[0].ok);
+	assert_true(m.vm[1].ok);
+	expect_log("manifest: line 1: vm 1 refused: module=\" has no closing quote");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +282,9 @@ int main(void)
 	    cmocka_unit_test(test_vcpus_cpus),
 	    cmocka_unit_test(test_too_many),
 	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_modules),
+	    cmocka_unit_test(test_module_limits),
+	    cmocka_unit_test(test_module_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

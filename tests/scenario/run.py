@@ -113,7 +113,7 @@ def boot(sc, name, efi, launcher):
         if sc["fix_off"]:
             f.write(f"fix_off={sc['fix_off']}\n")
     guests = sorted(os.path.join(BUILD, "guests", g) for g in os.listdir(os.path.join(BUILD, "guests"))
-                    if g.endswith((".elf", ".bin")))
+                    if g.endswith((".elf", ".bin", ".mod")))  # images and Multiboot modules
     subprocess.run(["tools/mkesp.sh", esp, efi, cfg] + guests, check=True)
     cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"], cpus=sc["cpus"]) for a in launcher]
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
