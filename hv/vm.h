@@ -18,6 +18,7 @@
  */
 #pragma once
 
+#include "hv/devices.h"
 #include "hv/gmem.h"
 #include "hv/manifest.h"
 #include "hv/vcpu.h"
@@ -51,6 +52,7 @@ struct vm {
 	int exit_status;                        /* (l) -1 until it ends with a status */
 	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (l) ports whose first access was logged */
 	unsigned ports_logged_count;            /* (l) */
+	struct devices_vm dev;                  /* (l) PICs, fw_cfg (hv/devices.h) */
 	uint64_t promise_left;                  /* (p) RAM frames promised but not mapped yet */
 	/* Receive window (PAGE_ACCEPT): donations land only at GPAs in
 	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */

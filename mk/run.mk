@@ -4,22 +4,58 @@
 #
 #   make run                         the demo scenario, guests/demo.cfg
 #   make run GUEST=path/to/g.elf     one VM running your Multiboot guest
-#   make run GUEST=... GUEST_MEM=64M GUEST_ARGS="..."
+#   make run GUEST=a.elf,b.elf       one VM per image, side by side
+#   make run GUEST=... GUEST_MEM=64M GUEST_ARGS="..."   (GUEST_MEM: 2M .. 3G)
+#   make run CFG=path/to/my.cfg      your own manifest: each image=/guests/NAME
+#                                    is the file NAME next to my.cfg, else
+#                                    $(BUILD)/guests/NAME (the house guests)
 #   make run CPUS=4                  the machine's processors (default 2)
+# The machine's RAM (MEM, default 1G) grows to fit GUEST_MEM unless MEM is
+# given.
 CPUS ?= 2
 export CPUS
 GUEST_MEM ?= 64M
 GUEST_ARGS ?=
 
+comma := ,
+# A size in MiB: 3G -> 3072, 64M -> 64.
+megs = $(shell echo '$(1)' | awk '/[Gg]$$/ { print $$0 * 1024; next } { print $$0 + 0 }')
+
 ifneq ($(GUEST),)
+GUEST_LIST := $(subst $(comma), ,$(GUEST))
+$(foreach g,$(GUEST_LIST),$(if $(wildcard $(g)),,$(error GUEST: no file $(g))))
 RUN_CFG := $(BUILD)/run-guest.cfg
-ESP_FILES := $(GUEST)
+ESP_FILES := $(GUEST_LIST)
+# One VM line per image: name = the file's base name (23 characters at
+# most), image = /guests/<file name>.
 .PHONY: $(RUN_CFG)
 $(RUN_CFG):
 	@mkdir -p $(@D)
-	$(Q)printf 'vm name=%s image=/guests/%s mem=%s cmdline=%s\n' \
-		"$$(echo '$(basename $(notdir $(GUEST)))' | cut -c1-23)" "$(notdir $(GUEST))" "$(GUEST_MEM)" \
-		"$(GUEST_ARGS)" > $@
+	$(Q): > $@
+	$(Q)for g in $(GUEST_LIST); do \
+		f=$$(basename "$$g"); \
+		printf 'vm name=%s image=/guests/%s mem=%s cmdline=%s\n' \
+			"$$(echo "$${f%.*}" | cut -c1-23)" "$$f" "$(GUEST_MEM)" "$(GUEST_ARGS)" >> $@; \
+	done
+ifeq ($(origin MEM),file)
+MEM := $(shell m=$$(( $(words $(GUEST_LIST)) * $(call megs,$(GUEST_MEM)) + 512 )); \
+	[ $$m -lt 1024 ] && m=1024; echo $${m}M)
+endif
+else ifneq ($(CFG),)
+ifeq ($(wildcard $(CFG)),)
+$(error CFG: no file $(CFG))
+endif
+RUN_CFG := $(CFG)
+# The image= names of the vm lines (not comments), each found next to the
+# cfg or among the house guests; an image= outside /guests/ is refused.
+CFG_IMAGES := $(shell sed -n 's/^[[:space:]]*vm[[:space:]].*image=\([^[:space:]]*\).*/\1/p' '$(CFG)')
+$(foreach i,$(CFG_IMAGES),$(if $(filter /guests/%,$(i)),,$(error $(CFG): image=$(i): \
+	images must be /guests/NAME (NAME: a file next to $(CFG) or in $(BUILD)/guests))))
+cfg_image = $(firstword $(wildcard $(dir $(CFG))$(1)) \
+	$(filter $(BUILD)/guests/$(1),$(GUEST_ELFS) $(GUEST_BINS)))
+$(foreach i,$(CFG_IMAGES),$(if $(call cfg_image,$(notdir $(i))),,$(error $(CFG): image=$(i): \
+	no file $(dir $(CFG))$(notdir $(i)), and no house guest $(BUILD)/guests/$(notdir $(i)))))
+ESP_FILES := $(sort $(foreach i,$(CFG_IMAGES),$(call cfg_image,$(notdir $(i)))))
 else
 RUN_CFG := guests/demo.cfg
 ESP_FILES := $(GUEST_ELFS)

@@ -11,15 +11,17 @@ BUILD=${BUILD:-build}
 G=$BUILD/guests
 HERE=$(dirname "$0")
 
-# qemu_run ELF ARGS CPU SECONDS OUT [INITRD]: QEMU's exit status. SeaBIOS's
-# serial console (sercon) is turned off, so OUT holds only what the guest
-# printed. INITRD: Multiboot modules, "FILE ARGS,FILE..." as -initrd takes them.
+# qemu_run ELF ARGS CPU SECONDS OUT [SMP [INITRD]]: QEMU's exit status.
+# SeaBIOS's serial console (sercon) is turned off, so OUT holds only what the
+# guest printed. 64 MiB and SMP (default 1) processors: what the scenario VM
+# compared with the run has (fw_cfg reports both). INITRD: Multiboot modules,
+# "FILE ARGS,FILE..." as -initrd takes them.
 qemu_run() {
-	timeout "$4" qemu-system-x86_64 -accel tcg -machine q35 -cpu "$3" -m 64M \
+	timeout "$4" qemu-system-x86_64 -accel tcg -machine q35 -cpu "$3" -m 64M -smp "${6:-1}" \
 		-nographic -nodefaults -serial stdio -no-reboot \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-fw_cfg name=etc/sercon-port,string=0 \
-		-kernel "$1" -append "$2" ${6:+-initrd "$6"} >"$5" 2>"$5.err" </dev/null
+		-kernel "$1" -append "$2" ${7:+-initrd "$7"} >"$5" 2>"$5.err" </dev/null
 }
 
 # How the guest ended: QEMU exits with (value << 1) | 1 for a write of value
@@ -32,13 +34,13 @@ result_of() {
 	esac
 }
 
-# run_case RUN CPU SECONDS [INITRD]: RUN is <name> or <name>.<variant>.
+# run_case RUN CPU SECONDS [SMP [INITRD]]: RUN is <name> or <name>.<variant>.
 run_case() {
 	run=$1 name=${1%%.*}
 	expect=guests/$run.expect
 	out=$G/$run.qemu.out
 	args=$(sed -n 's/^args //p' "$expect")
-	qemu_run "$G/$name.elf" "$args" "$2" "$3" "$out" "${4:-}"
+	qemu_run "$G/$name.elf" "$args" "$2" "$3" "$out" "${4:-1}" "${5:-}"
 	result=$(result_of $?)
 	python3 "$HERE/expect.py" "$expect" "$out" "$result" >"$G/$run.qemu.check"
 	grep '^FAIL' "$G/$run.qemu.check" | sed "s|^|  $run: |"
@@ -79,5 +81,6 @@ run_case intruder.nested-vmx qemu64 30
 run_case intruder.cpuid qemu64,-svm 30
 run_case intruder.triple-fault qemu64 30
 run_case spinner qemu64 3
-run_case mbinfo qemu64 30 "$G/mbinfo-a.mod alpha beta=1,$G/mbinfo-b.mod"
+run_case mbinfo qemu64 30 1 "$G/mbinfo-a.mod alpha beta=1,$G/mbinfo-b.mod"
+run_case pc qemu64 30 2
 check_trap_report
