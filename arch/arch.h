@@ -189,6 +189,8 @@ void arch_extstate_init(void);
 void arch_extstate_reset(struct arch_extstate *s);
 /* Save the live state into `from` (if not NULL), load `to`. */
 void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to);
+/* Save the live state into `s`, loading nothing (the vCPU leaves this CPU). */
+void arch_extstate_save(struct arch_extstate *s);
 /* The XCR0 bits a guest may set (x87|SSE where the CPU has XSAVE, else 0);
  * a vCPU's XCR0, and set it (it must be the vCPU whose state is live). */
 uint64_t arch_xcr0_allowed(void);

@@ -1,6 +1,7 @@
 /*
  * The scheduler. Each CPU runs the vCPUs whose home it is (hv/vm.c places
- * them: cpus= of the manifest, else round robin), round-robin, each until
+ * them: cpus= of the manifest, pinned, else round robin; an idle CPU takes
+ * over unpinned ones from a busier CPU, see sched_ask_for_work), round-robin, each until
  * its time slice ends (the CPU's tick sets need_resched), it yields, its
  * VM ends, or another CPU kicks this one (a vCPU became runnable here, a
  * VM of one of its vCPUs ended). A CPU with one runnable vCPU takes no
@@ -50,6 +51,7 @@ static uint64_t hold_gen;
 static uint64_t held_gen[ARCH_MAX_CPUS];
 static unsigned ready_cpus;                   /* application processors whose backend is on */
 static uint64_t idle_scrubbed[ARCH_MAX_CPUS]; /* each CPU's own */
+static unsigned runnable_here[ARCH_MAX_CPUS]; /* each CPU's count at its last pass */
 
 /* At a scheduling point of `c`: hold still while another CPU asks it. */
 static void sched_hold_still(struct cpu *c)
@@ -253,6 +255,78 @@ uint64_t sched_idle_scrubbed(void)
 	return sum;
 }
 
+/*
+ * Moving vCPUs (work stealing, pull only). A CPU with nothing to run asks
+ * for one unpinned vCPU of a CPU that had two or more runnable ones (the
+ * asked-for one waits for its turn there): it sets the vCPU's move_to
+ * from none to itself and kicks the home CPU. Only the home CPU moves it,
+ * between two slices, and only while it keeps one runnable vCPU itself:
+ * it saves what of the vCPU is live in this CPU (extended state, and the
+ * backend's: VMCLEAR on VMX), publishes the new home and kicks it. So a
+ * vCPU is never in guest mode on two CPUs, and each of its exits is
+ * handled where it ran.
+ */
+static bool sched_ask_for_work(struct cpu *c)
+{
+	for (unsigned i = 0, n = vm_slots_used(); i < n; i++) {
+		struct vm *vm = vm_slot(i);
+		if (atomic_load_acquire(&vm->state) != VM_RUNNING)
+			continue;
+		for (unsigned k = 0; k < vm->vcpu_count; k++) {
+			struct vcpu *v = &vm->vcpus[k];
+			unsigned home = atomic_load_acquire(&v->home_cpu), none = VCPU_NO_CPU;
+			if (v->pinned || home == c->id ||
+			    atomic_load_acquire(&v->state) != VCPU_ON ||
+			    atomic_load_relaxed(&runnable_here[home]) < 2 ||
+			    !atomic_cas_acq_rel(&v->move_to, &none, c->id))
+				continue;
+			sched_kick(home);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Hand `v` to the CPU that asked for it: nothing of it stays bound here. */
+static void hand_over(struct cpu *c, struct vcpu *v, unsigned to)
+{
+	if (c->ext_owner == v) {
+		arch_extstate_save(&v->ext);
+		c->ext_owner = NULL;
+	}
+	if (v->ops->vcpu_unload)
+		v->ops->vcpu_unload(v);
+	atomic_fetch_add_relaxed(&v->vm->moves, 1);
+	atomic_store_release(&v->home_cpu, to);
+	atomic_store_release(&v->move_to, VCPU_NO_CPU);
+	sched_kick(to);
+}
+
+/* Answer the requests for this CPU's vCPUs while it keeps one to run;
+ * refuse the others. Returns the vCPUs left runnable here. */
+static unsigned sched_answer_requests(struct cpu *c, unsigned runnable)
+{
+	for (unsigned i = 0, n = vm_slots_used(); i < n; i++) {
+		struct vm *vm = vm_slot(i);
+		if (atomic_load_acquire(&vm->state) != VM_RUNNING)
+			continue;
+		for (unsigned k = 0; k < vm->vcpu_count; k++) {
+			struct vcpu *v = &vm->vcpus[k];
+			unsigned to = atomic_load_acquire(&v->move_to);
+			if (to == VCPU_NO_CPU || v->home_cpu != c->id)
+				continue;
+			if (runnable >= 2 && atomic_load_acquire(&v->state) == VCPU_ON) {
+				hand_over(c, v, to);
+				runnable--;
+			} else {
+				atomic_store_release(&v->move_to, VCPU_NO_CPU);
+			}
+		}
+	}
+	atomic_store_relaxed(&runnable_here[c->id], runnable);
+	return runnable;
+}
+
 void sched_run(void)
 {
 	struct cpu *c = arch_this_cpu();
@@ -261,7 +335,7 @@ void sched_run(void)
 		atomic_store_relaxed(&c->kick_pending, false);
 		sched_hold_still(c);
 		sched_end_until_others();
-		unsigned runnable = sched_pass(c, false);
+		unsigned runnable = sched_answer_requests(c, sched_pass(c, false));
 		if (vm_all_done())
 			break;
 		bool alone = runnable == 1;
@@ -274,6 +348,7 @@ void sched_run(void)
 		 * a kick that landed before the halt. */
 		if (tick_paused[c->id])
 			arch_timer_pause(tick_paused[c->id] = false);
+		sched_ask_for_work(c); /* the answer is a kick */
 		sched_idle_scrub(c);
 		if (atomic_load_relaxed(&c->kick_pending))
 			continue;

@@ -99,14 +99,19 @@ enum vcpu_state { VCPU_OFF = 0, VCPU_ON, VCPU_RELEASED };
  * One virtual CPU. Legend (as hv/vm.h): (c) set at creation, read-only
  * after; (s) set when it starts (under the VM's lock), read-only after;
  * (r) touched only by its home CPU, which runs it (struct cpu's `current`
- * names it while it is in guest mode).
+ * names it while it is in guest mode); (h) written by its home CPU only,
+ * read by any: the home changes only by that CPU handing the vCPU over.
  */
+#define VCPU_NO_CPU (~0u)
+
 struct vcpu {
 	struct guest_regs regs;     /* (r) authoritative while the vCPU is out of guest mode */
 	struct vm *vm;              /* (c) */
 	const struct virt_ops *ops; /* (c) its backend (hv/ calls v->ops->...) */
 	unsigned index;             /* (c) 0 .. vcpu_count-1 */
-	unsigned home_cpu;          /* (c) the CPU that runs it (cpus= of the manifest) */
+	unsigned home_cpu;          /* (h) the CPU that runs it (hv/sched.c moves it) */
+	bool pinned;                /* (c) cpus= placed it: it never moves */
+	unsigned move_to;           /* a CPU with nothing to run asks for it (hv/sched.c) */
 	volatile enum vcpu_state state;
 	bool long_mode;           /* (r) 64-bit mode at the last exit: arguments not truncated */
 	void *arch;               /* (s) backend state (VMCB or VMCS and friends) */
@@ -139,6 +144,13 @@ struct virt_ops {
 
 	/* Free everything vcpu_init allocated. */
 	void (*vcpu_fini)(struct vcpu *v);
+
+	/*
+	 * Leave nothing of `v` bound to this CPU: it runs on another next
+	 * (VMX: VMCLEAR, §25.11.1, and its lazily switched MSRs saved). NULL
+	 * when nothing is (SVM: the VMCB is memory, ASIDs are per CPU).
+	 */
+	void (*vcpu_unload)(struct vcpu *v);
 
 	/*
 	 * Enter the guest and return at its next exit, having done nothing

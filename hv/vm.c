@@ -147,6 +147,9 @@ static void vm_release_memory(struct vm *vm)
 
 	vm_unpromise(vm);
 	mem_protect_vm_teardown(&vm->s2, &t);
+	if (vm->moves)
+		log_printf("hv: vm %u (%s): %lu moves of a vCPU to another CPU\n", vm->id, vm->name,
+		           vm->moves);
 	if (vm->remote_flushes)
 		log_printf("hv: vm %u (%s): %lu local flushes, %lu waits for another CPU to leave "
 		           "it\n",
@@ -195,6 +198,8 @@ static void vm_init_vcpus(struct vm *vm, const struct manifest_vm *p, const stru
 		v->ops = ops;
 		v->index = k;
 		v->home_cpu = vm_place(p, k);
+		v->pinned = p->cpus_count > 0;
+		v->move_to = VCPU_NO_CPU;
 		arch_extstate_reset(&v->ext);
 	}
 }

@@ -62,6 +62,7 @@ struct vm {
 	uint64_t tlb_gen;                                       /* (t) flush generation, from 1 */
 	uint64_t tlb_done[ARCH_MAX_CPUS];       /* (t) the generation each CPU last flushed */
 	uint64_t local_flushes, remote_flushes; /* (v) flushes on entry; CPUs waited for */
+	uint64_t moves;                         /* (v) vCPUs handed to another CPU (hv/sched.c) */
 };
 
 /* Create VM p->id on the backend `ops` (1..VM_MAX: its manifest line's rank, so ids follow the

@@ -122,22 +122,27 @@ void arch_extstate_reset(struct arch_extstate *st)
 #define DR_GET(n, v) __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v))
 #define DR_SET(n, v) __asm__ volatile("mov %0, %%dr" #n : : "r"(v))
 
+void arch_extstate_save(struct arch_extstate *st)
+{
+	struct x86_extstate *from = xs(st);
+
+	__asm__ volatile("fxsave64 %0" : "=m"(from->fx));
+	DR_GET(0, from->dr[0]);
+	DR_GET(1, from->dr[1]);
+	DR_GET(2, from->dr[2]);
+	DR_GET(3, from->dr[3]);
+	DR_GET(6, from->dr6);
+	from->cr2 = read_cr2();
+	if (have_pku && lab_fix_on(FIX_XCR0_SWITCH))
+		from->pkru = rdpkru();
+}
+
 void arch_extstate_switch(struct arch_extstate *from_st, const struct arch_extstate *to_st)
 {
-	struct x86_extstate *from = from_st ? xs(from_st) : NULL;
 	const struct x86_extstate *to = xs((struct arch_extstate *)to_st);
 
-	if (from) {
-		__asm__ volatile("fxsave64 %0" : "=m"(from->fx));
-		DR_GET(0, from->dr[0]);
-		DR_GET(1, from->dr[1]);
-		DR_GET(2, from->dr[2]);
-		DR_GET(3, from->dr[3]);
-		DR_GET(6, from->dr6);
-		from->cr2 = read_cr2();
-		if (have_pku && lab_fix_on(FIX_XCR0_SWITCH))
-			from->pkru = rdpkru();
-	}
+	if (from_st)
+		arch_extstate_save(from_st);
 	__asm__ volatile("fxrstor64 %0" : : "m"(to->fx));
 	DR_SET(0, to->dr[0]);
 	DR_SET(1, to->dr[1]);

@@ -254,6 +254,11 @@ uint64_t arch_extstate_xcr0(const struct arch_extstate *s)
 __thread struct arch_extstate fake_live_ext; /* each fake CPU's registers */
 __thread unsigned fake_ext_switches;
 
+void arch_extstate_save(struct arch_extstate *s)
+{
+	*s = fake_live_ext;
+}
+
 void arch_extstate_switch(struct arch_extstate *from, const struct arch_extstate *to)
 {
 	if (from)

@@ -23,7 +23,16 @@
 struct fake_vcpu {
 	unsigned runs, exit_after; /* EXIT hypercall at run number exit_after (0: never) */
 	int last_vector;
+	/* Moves between fake CPUs (test_sched_moves): */
+	int in_guest;      /* set while fake_run runs it */
+	unsigned overlaps; /* runs that found it in guest mode elsewhere */
+	unsigned ext_bad;  /* runs whose live extended state was not its own */
+	unsigned last_cpu, unloads, unloads_seen;
+	unsigned bad_moves; /* runs on a new CPU with no vcpu_unload on the old one */
 };
+
+/* Where fake_run keeps a vCPU's run count in its extended state. */
+#define FAKE_EXT_RUNS 200
 
 static struct fake_vcpu fake_vcpus[VM_MAX + 1][VM_VCPUS_MAX];
 static unsigned fake_cpl;
@@ -56,6 +65,8 @@ static void fake_vcpu_fini(struct vcpu *v)
 
 /* Each run is one time slice: the tick (EXIT_INTR), or the EXIT hypercall
  * at the run the test chose. */
+static volatile bool cpu1_started; /* sched_cpu1 is about to schedule */
+
 static void fake_run(struct vcpu *v)
 {
 	struct fake_vcpu *f = v->arch;
@@ -63,7 +74,32 @@ static void fake_run(struct vcpu *v)
 	unsigned cpu = arch_cpu_id();
 	if (cpu < 2 && order_lens[cpu] < ARRAY_SIZE(orders[0]))
 		orders[cpu][order_lens[cpu]++] = v->vm->id;
+	if (__atomic_exchange_n(&f->in_guest, 1, __ATOMIC_SEQ_CST))
+		f->overlaps++;
+	/* The live extended state must be this vCPU's, wherever it ran last. */
+	uint32_t live;
+	memcpy(&live, fake_live_ext.opaque + FAKE_EXT_RUNS, sizeof(live));
+	if (live != f->runs)
+		f->ext_bad++;
+	live = f->runs + 1;
+	memcpy(fake_live_ext.opaque + FAKE_EXT_RUNS, &live, sizeof(live));
+	if (f->runs && f->last_cpu != cpu && f->unloads == f->unloads_seen)
+		f->bad_moves++;
+	f->unloads_seen = f->unloads;
+	f->last_cpu = cpu;
 	f->runs++;
+	__atomic_store_n(&f->in_guest, 0, __ATOMIC_SEQ_CST);
+	/* CPU 0 must not finish everything before the thread of CPU 1 runs. */
+	for (unsigned spins = 0; cpu == 0 && !cpu1_started && spins < 1000000000; spins++)
+		;
+}
+
+static void fake_vcpu_unload(struct vcpu *v)
+{
+	struct fake_vcpu *f = v->arch;
+
+	if (f->last_cpu == arch_cpu_id())
+		f->unloads++;
 }
 
 static void fake_decode(struct vcpu *v, struct vm_exit *e)
@@ -124,6 +160,7 @@ static const struct virt_ops fake_ops = {
     .cpu_init = fake_cpu_init,
     .vcpu_init = fake_vcpu_init,
     .vcpu_fini = fake_vcpu_fini,
+    .vcpu_unload = fake_vcpu_unload,
     .run = fake_run,
     .decode = fake_decode,
     .inject = fake_inject,
@@ -480,6 +517,7 @@ static void *sched_cpu1(void *p)
 {
 	(void)p;
 	fake_set_cpu(1);
+	cpu1_started = true;
 	sched_run();
 	return NULL;
 }
@@ -496,6 +534,7 @@ static void test_sched_two_cpus(void **state)
 	for (unsigned i = 1; i <= 5; i++) {
 		vm[i] = make_vm(i, "v", 2 * MiB, 0, i == 5);
 		vm[i]->vcpus[0].home_cpu = home[i];
+		vm[i]->vcpus[0].pinned = true; /* as cpus= does: the orders below stay */
 		((struct fake_vcpu *)vm[i]->vcpus[0].arch)->exit_after = runs[i];
 	}
 	assert_int_equal(pthread_create(&t, NULL, sched_cpu1, NULL), 0);
@@ -518,6 +557,48 @@ static void test_sched_two_cpus(void **state)
 		assert_int_equal(vm[i]->state, VM_DONE);
 	assert_int_equal(vm[5]->exit_status, -1);
 	assert_null(arch_this_cpu()->current);
+}
+
+/*
+ * Moves: four VMs start on CPU 0, the last one unpinned; CPU 1, with
+ * nothing of its own, takes that one over (it is the one whose extended
+ * state is live on CPU 0 between passes, so the move must save it). Each
+ * ran exactly to its exit, never on two CPUs at once, always with its own
+ * extended state live, and the move was preceded by vcpu_unload on CPU 0.
+ */
+static void test_sched_moves(void **state)
+{
+	struct vm *vm[5];
+	uint64_t moves = 0;
+	pthread_t t;
+
+	(void)state;
+	fake_set_cpus_online(2);
+	for (unsigned i = 1; i <= 4; i++) {
+		vm[i] = make_vm(i, "m", 2 * MiB, 0, false);
+		vm[i]->vcpus[0].home_cpu = 0;
+		vm[i]->vcpus[0].pinned = i < 4;
+		((struct fake_vcpu *)vm[i]->vcpus[0].arch)->exit_after = 400;
+	}
+	cpu1_started = false;
+	assert_int_equal(pthread_create(&t, NULL, sched_cpu1, NULL), 0);
+	sched_run();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	for (unsigned i = 1; i <= 4; i++) {
+		struct fake_vcpu *f = &fake_vcpus[i][0];
+
+		assert_int_equal(vm[i]->state, VM_DONE);
+		assert_int_equal(vm[i]->exit_status, (int)i);
+		assert_int_equal(f->runs, 400);
+		assert_int_equal(f->overlaps, 0);
+		assert_int_equal(f->ext_bad, 0);
+		assert_int_equal(f->bad_moves, 0);
+		moves += vm[i]->moves;
+	}
+	assert_int_equal(vm[4]->moves, 1);
+	assert_int_equal(moves, 1);
+	assert_int_equal(fake_vcpus[4][0].last_cpu, 1);
+	assert_true(order_lens[1] > 0); /* CPU 1 ran it */
 }
 
 /*
@@ -881,6 +962,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sched_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_smp_consent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sched_two_cpus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_moves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vcpu_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_shootdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_race, setup, teardown),

@@ -8,8 +8,8 @@
  *              the exit (vmx_exit.c); the few exits the backend answers
  *              itself (vmx_emul.c) come back as EXIT_NONE
  *
- * Each vCPU runs on the CPU that first loaded its VMCS: moving it would
- * need a VMCLEAR on the old CPU first (§25.11.1), which nothing does yet.
+ * A vCPU moves between CPUs (hv/sched.c) through vcpu_unload on the old
+ * one: VMCLEAR there (§25.11.1), VMPTRLD and VMLAUNCH on the new one.
  */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
@@ -508,6 +508,28 @@ static void vmx_clear_nmi_blocking(void)
 		vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, s & ~(uint64_t)INTERRUPTIBILITY_NMI);
 }
 
+/* Its next run is on another CPU: make its VMCS current nowhere (the data
+ * reaches memory, launch state "clear": the new CPU VMLAUNCHes it and
+ * writes its own host state, §25.11.1) and take its KERNEL_GS_BASE along. */
+static void vmx_vcpu_unload(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+	struct vmx_cpu *c = vmx_cpu_this();
+
+	CHECK(!x->loaded || x->cpu == arch_cpu_id());
+	if (c->kgs_owner == x) {
+		x->kgs = rdmsr(MSR_KERNEL_GS_BASE);
+		c->kgs_owner = NULL;
+	}
+	if (!x->loaded)
+		return;
+	CHECK(vmx_vmclear(x->vmcs_pa));
+	if (c->current == x)
+		c->current = NULL;
+	x->loaded = false;
+	x->launched = false;
+}
+
 /*
  * Enter the guest and decode its exit. Exits the backend answers itself
  * (a reflected #UD, CR4.VMXE) come back as EXIT_NONE: hv/ re-enters,
@@ -589,6 +611,7 @@ const struct virt_ops vmx_ops = {
     .cpu_init = vmx_cpu_init,
     .vcpu_init = vmx_vcpu_init,
     .vcpu_fini = vmx_vcpu_fini,
+    .vcpu_unload = vmx_vcpu_unload,
     .run = vmx_run,
     .decode = vmx_decode,
     .inject = vmx_inject,
