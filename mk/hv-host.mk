@@ -4,4 +4,4 @@
 # (tests/host/test_hv.c): the walker, the loader, the manifest parser, VMs,
 # hypercalls, the exit dispatcher, the scheduler, devices, the audit service.
 HOST_HV_SRCS := hv/gmem.c hv/loader.c hv/manifest.c hv/vm.c hv/hypercall.c hv/exit.c \
-	hv/sched.c hv/devices.c hv/audit_svc.c hv/tlb.c
+	hv/sched.c hv/devices.c hv/audit_svc.c hv/tlb.c hv/msr.c
