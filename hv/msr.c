@@ -39,9 +39,18 @@ struct msr_entry {
 	enum msr_check check; /* MK_HW */
 };
 
-#define ONE(msr, kind)          {msr, msr, kind, 0, MC_ANY}
-#define RANGE(first, last)      {first, last, MK_PMU, 0, MC_ANY}
-#define HW(msr, which, check)   {msr, msr, MK_HW, which, check}
+#define ONE(msr, kind)                                                                             \
+	{                                                                                          \
+		msr, msr, kind, 0, MC_ANY                                                          \
+	}
+#define RANGE(first, last)                                                                         \
+	{                                                                                          \
+		first, last, MK_PMU, 0, MC_ANY                                                     \
+	}
+#define HW(msr, which, check)                                                                      \
+	{                                                                                          \
+		msr, msr, MK_HW, which, check                                                      \
+	}
 
 static const struct msr_entry msr_table[] = {
     ONE(MSR_TSC, MK_TSC),
