@@ -163,8 +163,8 @@ struct virt_ops {
 	 * the second-level root `s2_root` (EPTP or nCR3 built by the backend),
 	 * translations tagged with `tag` (ASID or VPID, 1..). Callable on any
 	 * CPU: nothing is left bound to the calling CPU (the VMCS is clear),
-	 * the vCPU runs on its home CPU. Every I/O port,
-	 * every MSR, CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
+	 * the vCPU runs on its home CPU. Every I/O port, every
+	 * MSR (SVM may pass FS/GS/KERNEL_GS_BASE through), CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
 	 * shutdown and host interrupts exit. False (nothing left allocated)
 	 * when frames are short.
 	 */
