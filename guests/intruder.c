@@ -24,7 +24,8 @@
  *   cr4-vmxe     setting CR4.VMXE is refused (#GP or not set); prints
  *                "attempt cr4-vmxe" first: see attack_cr4_vmxe()
  *   cpuid        CPUID shows neither VMX nor SVM
- *   msr          EFER shows no SVME and refuses it; virtualization MSRs #GP
+ *   msr          EFER shows no SVME and refuses it; virtualization MSRs,
+ *                the x2APIC, TSC-deadline and TSC_ADJUST MSRs #GP
  *       These print ok / not ok lines and exit 0 when all pass.
  */
 #include "guest.h"
@@ -347,6 +348,10 @@ static void attack_msr(void)
 	intruder_expect_rdmsr_gp("vm-hsave-pa-gp", MSR_VM_HSAVE_PA);
 	intruder_expect("vm-hsave-pa-write-gp",
 	                intruder_wrmsr(MSR_VM_HSAVE_PA, (uintptr_t)intruder_scratch), VEC_GP);
+	intruder_expect_rdmsr_gp("x2apic-id-gp", 0x802);
+	intruder_expect("x2apic-icr-write-gp", intruder_wrmsr(0x830, 0x4000), VEC_GP);
+	intruder_expect_rdmsr_gp("tsc-deadline-gp", 0x6e0);
+	intruder_expect("tsc-adjust-write-gp", intruder_wrmsr(0x3b, 1ul << 40), VEC_GP);
 }
 
 static const struct {

@@ -7,6 +7,13 @@
  *          and checks after every yield that each still holds its value;
  *   read:  yields first (the writer has run), then checks that each holds
  *          its reset value, never another VM's.
+ * The MSRs of docs/abi.md's table go the same way: the writer sets each
+ * to a pattern (and the TSC far ahead, an offset), the readers must see
+ * the reset values; the writer also checks the rules (#GP for a
+ * non-canonical LSTAR or SYSENTER_EIP, a reserved PAT type, APIC_BASE.EXTD,
+ * a write to MTRRCAP, an absent MSR; PMU MSRs read 0) and Labyrinth's
+ * CPUID leaf 0x40000000. RDTSCP (where CPUID offers it) must return the
+ * vCPU's own TSC_AUX.
  * Both check that CPUID.1:ECX.OSXSAVE and CPUID.7.0:ECX.OSPKE follow their
  * own CR4.OSXSAVE and CR4.PKE. A feature the CPU lacks is named in an
  * information line instead ("regs: no XSAVE ..."): the expect files of
@@ -43,7 +50,7 @@ const char guest_name[] = "regs";
 #define GS_SEL  0x18
 #define GS_TAG  0x6b67735f74616721ul
 
-static bool have_xsave, have_pku;
+static bool have_xsave, have_pku, have_rdtscp;
 static volatile uint64_t regs_gs_tag = GS_TAG;
 
 /* Null, boot.asm's code (0x08) and data (0x10), and a data descriptor
@@ -189,8 +196,156 @@ static void regs_features(void)
 		cpuid_follows_cr4("ospke-follows-cr4", 7, 2, CPUID7_OSPKE, CR4_PKE);
 	else
 		con_printf("regs: no PKU (CPUID.7.0:ECX[3] clear): PKRU not checked\n");
+	have_rdtscp =
+	    cpuid_reg(0x80000000, 0) >= 0x80000001 && (cpuid_reg(0x80000001, 3) & (1u << 27));
+	if (!have_rdtscp)
+		con_printf(
+		    "regs: no RDTSCP (CPUID.80000001H:EDX[27] clear): TSC_AUX not checked by it\n");
 	have_xsave = have_xsave && (read_cr4() & CR4_OSXSAVE);
 	have_pku = have_pku && (read_cr4() & CR4_PKE);
+}
+
+/* ---- MSRs */
+
+static int regs_rdmsr(uint32_t msr, uint64_t *value)
+{
+	uint32_t lo = 0, hi = 0;
+
+	trap_arm();
+	__asm__ volatile(TRAP_GUARD("rdmsr") : "+a"(lo), "+d"(hi) : "c"(msr) : "r11", "memory");
+	*value = (uint64_t)hi << 32 | lo;
+	return trap_disarm();
+}
+
+static int regs_wrmsr(uint32_t msr, uint64_t value)
+{
+	trap_arm();
+	__asm__ volatile(TRAP_GUARD("wrmsr")
+	                 :
+	                 : "a"((uint32_t)value), "d"((uint32_t)(value >> 32)), "c"(msr)
+	                 : "r11", "memory");
+	return trap_disarm();
+}
+
+static uint64_t regs_rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static uint32_t regs_rdtscp_aux(void)
+{
+	uint32_t lo, hi, aux;
+
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	return aux;
+}
+
+#define MSR_TSC          0x10u
+#define MSR_APIC_BASE    0x1bu
+#define MSR_MTRRCAP      0xfeu
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_MISC_ENABLE  0x1a0u
+#define MSR_PAT          0x277u
+#define MSR_LSTAR        0xc0000082u
+#define MSR_KGS          0xc0000102u
+#define MSR_TSC_AUX      0xc0000103u
+#define TSC_FAR          (1ul << 60) /* the writer's TSC: years ahead of any host's */
+#define NONCANONICAL     0x8000000000000000ul
+#define TSC_AUX_PATTERN  0x5ec2e7d0u
+
+struct regs_msr {
+	uint32_t msr;
+	uint64_t pattern, reset; /* the writer's value; what every other VM reads */
+};
+
+/* Canonical addresses for the base MSRs, valid memory types for PAT and
+ * the MTRRs, APIC_BASE moved with the BSP bit clear (the readers are
+ * vCPU 0 of their VM: BSP set). */
+static const struct regs_msr regs_msrs[] = {
+    {0xc0000100u, 0x00005ec2e7d01000ul, 0}, /* FS_BASE */
+    {0xc0000101u, 0x00005ec2e7d02000ul, 0}, /* GS_BASE */
+    {0xc0000081u, PATTERN, 0},              /* STAR */
+    {MSR_LSTAR, 0xffff8ec2e7d03000ul, 0},
+    {0xc0000083u, 0x00005ec2e7d04000ul, 0}, /* CSTAR */
+    {0xc0000084u, 0x5ec2e7d0ul, 0},         /* SFMASK */
+    {0x174u, 0x5ec20008ul, 0},              /* SYSENTER_CS */
+    {0x175u, 0xffff8ec2e7d05000ul, 0},      /* SYSENTER_ESP */
+    {MSR_SYSENTER_EIP, 0x00005ec2e7d06000ul, 0},
+    {MSR_PAT, 0x0001040500070406ul, 0x0007040600070406ul},
+    {MSR_TSC_AUX, TSC_AUX_PATTERN, 0},
+    {MSR_APIC_BASE, 0xfed00800ul, 0xfee00900ul},
+    {0x2ffu, 0xc06ul, 0},              /* MTRR_DEF_TYPE: enabled, WB */
+    {0x250u, 0x0606060606060606ul, 0}, /* MTRR_FIX64K_00000 */
+    {0x26fu, 0x0504010005040100ul, 0}, /* MTRR_FIX4K_F8000 */
+    {0x200u, 0x0000000000000006ul, 0}, /* MTRR_PHYSBASE0 */
+    {0x20fu, 0x00000000ffc00800ul, 0}, /* MTRR_PHYSMASK7 */
+};
+
+/* The first MSR of the table whose value is not `role`'s (pattern or
+ * reset), or -1: *seen is what it read. */
+static int regs_msrs_differ(bool pattern, uint64_t *seen)
+{
+	for (unsigned i = 0; i < sizeof(regs_msrs) / sizeof(regs_msrs[0]); i++) {
+		const struct regs_msr *m = &regs_msrs[i];
+		uint64_t want = pattern ? m->pattern : m->reset;
+
+		if (regs_rdmsr(m->msr, seen) >= 0 || *seen != want)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void regs_msr_gp(const char *label, uint32_t msr, uint64_t value)
+{
+	uint64_t before = 0, after = 0;
+	int rb = regs_rdmsr(msr, &before), v = regs_wrmsr(msr, value);
+
+	regs_rdmsr(msr, &after);
+	check(rb < 0 && v == VEC_GP && after == before, label,
+	      "WRMSR 0x%x <- 0x%lx: %s, value 0x%lx -> 0x%lx", msr, value,
+	      v < 0 ? "no exception" : trap_names[v & 31], before, after);
+}
+
+/* The rules of docs/abi.md's MSR table, as the guest sees them. */
+static void regs_msr_rules(void)
+{
+	uint64_t val = 1;
+	int v;
+
+	regs_msr_gp("lstar-noncanonical-gp", MSR_LSTAR, NONCANONICAL);
+	regs_msr_gp("sysenter-eip-noncanonical-gp", MSR_SYSENTER_EIP, NONCANONICAL | 0x1000);
+	regs_msr_gp("pat-reserved-type-gp", MSR_PAT, 0x0007040600070402ul);
+	regs_msr_gp("apic-base-x2apic-gp", MSR_APIC_BASE, 0xfee00d00ul);
+	regs_msr_gp("mtrrcap-write-gp", MSR_MTRRCAP, 0x508);
+	v = regs_rdmsr(MSR_MTRRCAP, &val);
+	check(v < 0 && val == 0x508, "mtrrcap-value", "MTRRCAP 0x%lx", val);
+	v = regs_rdmsr(MSR_MISC_ENABLE, &val);
+	check(v < 0 && val == 0x1801, "misc-enable-value", "MISC_ENABLE 0x%lx", val);
+	v = regs_wrmsr(0x186, 0x430076); /* PERFEVTSEL0 */
+	int r = regs_rdmsr(0x186, &val);
+	check(v < 0 && r < 0 && val == 0, "pmu-reads-zero", "PERFEVTSEL0: 0x%lx", val);
+	v = regs_rdmsr(0x6e0, &val); /* IA32_TSC_DEADLINE: not offered */
+	check(v == VEC_GP, "absent-msr-gp", "MSR 0x6e0: %s", v < 0 ? "read" : trap_names[v & 31]);
+}
+
+/* CPUID 0x40000000: Labyrinth's signature and highest leaf; x2APIC and
+ * TSC-deadline hidden. */
+static void regs_cpuid_hv(void)
+{
+	uint32_t r[4];
+	char sig[13] = {0};
+
+	cpuid(0x40000000, 0, r);
+	for (unsigned i = 0; i < 12; i++)
+		sig[i] = (char)(r[1 + i / 4] >> (8 * (i % 4)));
+	check(r[0] == 0x40000001 && !strcmp(sig, "LabyrinthHV"), "cpuid-hv-signature",
+	      "leaf 0x40000000: max 0x%x, \"%s\"", r[0], sig);
+	cpuid(1, 0, r);
+	check(!(r[2] & ((1u << 21) | (1u << 24))), "cpuid-no-x2apic-deadline", "leaf 1 ECX 0x%x",
+	      r[2]);
 }
 
 /* ---- the two roles */
@@ -210,7 +365,9 @@ static void regs_write_xcr0(void)
 }
 
 struct regs_kept {
-	unsigned fx_dr, cr2, cr8, kgs, xcr0, pkru;
+	unsigned fx_dr, cr2, cr8, kgs, xcr0, pkru, msrs, tsc, tsc_aux;
+	int msr_bad; /* the last MSR of regs_msrs seen changed, or -1 */
+	uint64_t msr_seen;
 };
 
 static void regs_kept_count(struct regs_kept *k)
@@ -223,6 +380,12 @@ static void regs_kept_count(struct regs_kept *k)
 	k->kgs += regs_kgs_is(GS_BASE, &seen);
 	k->xcr0 += have_xsave && xgetbv0() == XCR0_X87_SSE;
 	k->pkru += have_pku && rdpkru() == PKRU_PATTERN;
+	int bad = regs_msrs_differ(true, &seen);
+	if (bad >= 0)
+		k->msr_bad = bad, k->msr_seen = seen;
+	k->msrs += bad < 0;
+	k->tsc += regs_rdmsr(MSR_TSC, &seen) < 0 && seen >= TSC_FAR && regs_rdtsc() >= TSC_FAR;
+	k->tsc_aux += have_rdtscp && regs_rdtscp_aux() == TSC_AUX_PATTERN;
 }
 
 static void regs_kept_check(const char *label, unsigned kept)
@@ -230,9 +393,21 @@ static void regs_kept_check(const char *label, unsigned kept)
 	check(kept == YIELDS, label, "kept after %u of %u yields", kept, YIELDS);
 }
 
+static void regs_write_msrs(void)
+{
+	for (unsigned i = 0; i < sizeof(regs_msrs) / sizeof(regs_msrs[0]); i++) {
+		int v = regs_wrmsr(regs_msrs[i].msr, regs_msrs[i].pattern);
+		if (v >= 0)
+			check(false, "msr-write", "WRMSR 0x%x <- 0x%lx: %s", regs_msrs[i].msr,
+			      regs_msrs[i].pattern, trap_names[v & 31]);
+	}
+	regs_wrmsr(MSR_TSC, TSC_FAR);
+}
+
 static void regs_write(void)
 {
-	struct regs_kept k = {0};
+	struct regs_kept k = {.msr_bad = -1};
+	uint64_t kgs = 0;
 
 	__asm__ volatile("mov %0, %%cr2" : : "r"(PATTERN));
 	__asm__ volatile("movq %0, %%xmm0" : : "r"(PATTERN));
@@ -244,6 +419,11 @@ static void regs_write(void)
 		regs_write_xcr0();
 	if (have_pku)
 		__asm__ volatile("wrpkru" : : "a"(PKRU_PATTERN), "c"(0), "d"(0) : "memory");
+	regs_msr_rules();
+	regs_cpuid_hv();
+	regs_write_msrs();
+	int v = regs_rdmsr(MSR_KGS, &kgs);
+	check(v < 0 && kgs == GS_BASE, "kgs-msr-after-swapgs", "IA32_KERNEL_GS_BASE 0x%lx", kgs);
 	for (unsigned i = 0; i < YIELDS; i++) {
 		hc_yield();
 		regs_kept_count(&k);
@@ -256,6 +436,12 @@ static void regs_write(void)
 		regs_kept_check("xcr0-kept-across-switches", k.xcr0);
 	if (have_pku)
 		regs_kept_check("pkru-kept-across-switches", k.pkru);
+	check(k.msrs == YIELDS, "msrs-kept-across-switches",
+	      "kept after %u of %u yields; MSR 0x%x read 0x%lx", k.msrs, YIELDS,
+	      k.msr_bad < 0 ? 0 : regs_msrs[k.msr_bad].msr, k.msr_seen);
+	regs_kept_check("tsc-offset-kept-across-switches", k.tsc);
+	if (have_rdtscp)
+		regs_kept_check("rdtscp-tsc-aux-kept-across-switches", k.tsc_aux);
 }
 
 static void regs_read(void)
@@ -279,6 +465,17 @@ static void regs_read(void)
 	if (have_pku) {
 		uint32_t pkru = rdpkru();
 		check(pkru == 0, "pkru-not-another-vms", "PKRU = 0x%x", pkru);
+	}
+	int bad = regs_msrs_differ(false, &seen);
+	check(bad < 0, "msrs-not-another-vms", "MSR 0x%x reads 0x%lx, not its reset value",
+	      bad < 0 ? 0 : regs_msrs[bad].msr, seen);
+	uint64_t tsc = 0;
+	regs_rdmsr(MSR_TSC, &tsc);
+	check(tsc < TSC_FAR / 2 && regs_rdtsc() < TSC_FAR / 2, "tsc-not-another-vms",
+	      "IA32_TSC 0x%lx", tsc);
+	if (have_rdtscp) {
+		uint32_t aux = regs_rdtscp_aux();
+		check(aux == 0, "rdtscp-tsc-aux-not-another-vms", "RDTSCP's TSC_AUX 0x%x", aux);
 	}
 }
 

@@ -9,10 +9,12 @@
 #include "hv/exit.h"
 #include "hv/guest_x86.h"
 #include "hv/hypercall.h"
+#include "hv/msr.h"
 #include "hv/sched.h"
 #include "hv/vm.h"
 #include "lab/fix.h"
 #include "lab/log.h"
+#include "lab/string.h"
 #include "mm/palloc.h"
 
 #define REFUSED_LOGGED 16 /* refused instructions logged per VM */
@@ -29,17 +31,47 @@ static void inject_gp(struct vcpu *v)
 	v->ops->inject(v, GUEST_VECTOR_GP, true, 0);
 }
 
-/* Leaf 1 and leaf 7 features that follow the guest's own CR4 (OSXSAVE,
- * OSPKE) or that the guest cannot use here: VMX, SMX and MONITOR/MWAIT
- * (they raise #UD), and every AVX form (XCR0 is limited to x87|SSE). */
+/*
+ * Leaf 1 features that follow the guest's own CR4 (OSXSAVE) or that the
+ * guest cannot use here: MONITOR/MWAIT, VMX and SMX raise #UD; AVX, FMA
+ * and F16C need XCR0 state beyond x87|SSE; x2APIC and TSC-deadline are not
+ * offered (their MSRs are #GP); PDCM, DS-CPL, DTES64, EST and TM2 name MSRs
+ * that are not emulated (PERF_CAPABILITIES reads 0, but there is no PMU).
+ */
 #define CPUID1_ECX_HIDE                                                                            \
-	((1u << 3) | (1u << 5) | (1u << 6) | (1u << 12) | (1u << 27) | (1u << 28) | (1u << 29))
+	((1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |       \
+	 (1u << 12) | (1u << 15) | (1u << 21) | (1u << 24) | (1u << 27) | (1u << 28) | (1u << 29))
+/* Leaf 1 EDX: machine checks (MCE, MCA: no MCG/MCi MSRs), debug store,
+ * thermal monitor and ACPI thermal MSRs are not emulated. */
+#define CPUID1_EDX_HIDE ((1u << 7) | (1u << 14) | (1u << 21) | (1u << 22) | (1u << 29))
+/* Leaf 7.0 EBX: TSC_ADJUST (MSR not offered), SGX, AVX2, MPX (XCR0 state),
+ * AVX-512. ECX: AVX-512 forms, OSPKE (recomputed), WAITPKG (its MSR), CET
+ * shadow stacks. EDX: AVX-512 forms, CET IBT, AMX, and the speculation
+ * controls and capabilities whose MSRs (SPEC_CTRL, PRED_CMD, FLUSH_CMD,
+ * ARCH_CAPABILITIES, CORE_CAPABILITIES) are #GP. */
 #define CPUID7_EBX_HIDE                                                                            \
-	((1u << 5) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | \
-	 (1u << 30) | (1u << 31))
-#define CPUID7_ECX_HIDE ((1u << 1) | (1u << 4) | (1u << 6) | (1u << 11) | (1u << 12) | (1u << 14))
+	((1u << 1) | (1u << 2) | (1u << 5) | (1u << 14) | (1u << 16) | (1u << 17) | (1u << 21) |   \
+	 (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31))
+#define CPUID7_ECX_HIDE                                                                            \
+	((1u << 1) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 11) | (1u << 12) |     \
+	 (1u << 14))
 #define CPUID7_EDX_HIDE                                                                            \
-	((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25))
+	((1u << 2) | (1u << 3) | (1u << 8) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 24) |   \
+	 (1u << 25) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) | (1u << 30) | (1u << 31))
+/* 0x80000001 ECX: SVM, OSVW, IBS, WDT, LWP, topology extensions, the core,
+ * northbridge and LLC performance counters, data breakpoint extensions. */
+#define CPUID81_ECX_HIDE                                                                           \
+	((1u << 2) | (1u << 9) | (1u << 10) | (1u << 13) | (1u << 15) | (1u << 22) | (1u << 23) |  \
+	 (1u << 24) | (1u << 26) | (1u << 28))
+/* 0x80000008 EBX: IBPB, IBRS, STIBP, SSBD, VIRT_SSBD (their MSRs are #GP). */
+#define CPUID88_EBX_HIDE ((1u << 12) | (1u << 14) | (1u << 15) | (1u << 24) | (1u << 25))
+
+/* Leaf 0x40000000: Labyrinth's own signature (never KVM's or Hyper-V's),
+ * the highest hypervisor leaf 0x40000001, which reads as zero (no
+ * paravirtual interface). */
+#define CPUID_HV_BASE 0x40000000u
+#define CPUID_HV_MAX  0x40000001u
+#define CPUID_HV_SIG  "LabyrinthHV\0"
 
 static void cpuid_xsave_leaf(uint32_t sub, struct arch_cpuid *c)
 {
@@ -55,9 +87,52 @@ static void cpuid_xsave_leaf(uint32_t sub, struct arch_cpuid *c)
 	}
 }
 
+static void cpuid_hv_leaf(uint32_t leaf, struct arch_cpuid *c)
+{
+	static const char sig[12] = CPUID_HV_SIG;
+
+	*c = (struct arch_cpuid){0};
+	if (leaf != CPUID_HV_BASE)
+		return;
+	c->eax = CPUID_HV_MAX;
+	memcpy(&c->ebx, sig, 4);
+	memcpy(&c->ecx, sig + 4, 4);
+	memcpy(&c->edx, sig + 8, 4);
+}
+
+/* Leaf 1: the vCPU's index as its initial APIC ID (EBX[31:24]) and the
+ * VM's vCPU count as its logical processor count (EBX[23:16]). */
+static void cpuid_leaf1(struct vcpu *v, const struct guest_paging *p, struct arch_cpuid *c)
+{
+	c->ebx = (c->ebx & 0xffffu) | (v->vm->vcpu_count & 0xffu) << 16 | (v->index & 0xffu) << 24;
+	c->ecx &= ~CPUID1_ECX_HIDE;
+	c->ecx |= 1u << 31; /* hypervisor present */
+	if ((p->cr4 & GUEST_CR4_OSXSAVE) && arch_xcr0_allowed())
+		c->ecx |= 1u << 27;
+	c->edx &= ~CPUID1_EDX_HIDE;
+}
+
+static bool cpuid_zeroed(uint32_t leaf)
+{
+	switch (leaf) {
+	case 0x6:        /* thermal and power management (APERF/MPERF: #GP) */
+	case 0xa:        /* no architectural PMU: RDPMC is #GP */
+	case 0xb:        /* no x2APIC topology: leaf 1's APIC ID is the one */
+	case 0x12:       /* SGX */
+	case 0x1f:       /* V2 extended topology */
+	case 0x23:       /* architectural performance monitoring extensions */
+	case 0x8000000a: /* SVM features */
+	case 0x8000001e: /* AMD extended APIC ID and topology */
+	case 0x80000022: /* AMD performance monitoring v2 */
+		return true;
+	}
+	return false;
+}
+
 /*
- * CPUID as the guest sees it: no SVM, no VMX, no PMU, "hypervisor
- * present", and the OS-enable bits read from the guest's own CR4.
+ * CPUID as the guest sees it (the table in docs/abi.md): no SVM, no VMX,
+ * no PMU, no x2APIC, "hypervisor present" with Labyrinth's own leaves,
+ * and the OS-enable bits read from the guest's own CR4.
  */
 static void exit_cpuid(struct vcpu *v)
 {
@@ -68,11 +143,12 @@ static void exit_cpuid(struct vcpu *v)
 
 	if (leaf == 1 || leaf == 7)
 		v->ops->paging(v, &p);
-	if (leaf == 1) {
-		c.ecx &= ~CPUID1_ECX_HIDE;
-		c.ecx |= 1u << 31; /* hypervisor present */
-		if ((p.cr4 & GUEST_CR4_OSXSAVE) && arch_xcr0_allowed())
-			c.ecx |= 1u << 27;
+	if ((leaf >> 28) == 4) {
+		cpuid_hv_leaf(leaf, &c);
+	} else if (cpuid_zeroed(leaf)) {
+		c = (struct arch_cpuid){0};
+	} else if (leaf == 1) {
+		cpuid_leaf1(v, &p, &c);
 	} else if (leaf == 7 && sub == 0) {
 		c.ebx &= ~CPUID7_EBX_HIDE;
 		c.ecx &= ~CPUID7_ECX_HIDE;
@@ -81,32 +157,29 @@ static void exit_cpuid(struct vcpu *v)
 			c.ecx |= 1u << 4; /* OSPKE */
 	} else if (leaf == 7) {
 		c = (struct arch_cpuid){0};
-	} else if (leaf == 0xa) {
-		c = (struct arch_cpuid){0}; /* no architectural PMU: RDPMC is #GP */
 	} else if (leaf == 0xd) {
 		cpuid_xsave_leaf(sub, &c);
 	} else if (leaf == 0x80000001) {
-		c.ecx &= ~(1u << 2); /* SVM */
-	} else if (leaf == 0x8000000a) {
-		c = (struct arch_cpuid){0}; /* SVM features */
+		c.ecx &= ~CPUID81_ECX_HIDE;
+	} else if (leaf == 0x80000008) {
+		c.ebx &= ~CPUID88_EBX_HIDE;
 	}
 	r->rax = c.eax, r->rbx = c.ebx, r->rcx = c.ecx, r->rdx = c.edx;
 }
 
-/* Only EFER is the guest's to use (long mode); every other MSR is #GP. */
+/* RDMSR and WRMSR: hv/msr.c's table; false means #GP(0). */
 static bool exit_msr(struct vcpu *v, bool write)
 {
 	uint32_t msr = (uint32_t)v->regs.rcx;
+	uint64_t val = 0;
 
-	if (msr != GUEST_MSR_EFER || !v->ops->efer_read)
+	if (write)
+		return msr_write(v, msr, (v->regs.rdx << 32) | (uint32_t)v->regs.rax);
+	if (!msr_read(v, msr, &val))
 		return false;
-	if (!write) {
-		uint64_t val = v->ops->efer_read(v);
-		v->regs.rax = (uint32_t)val;
-		v->regs.rdx = val >> 32;
-		return true;
-	}
-	return v->ops->efer_write(v, (v->regs.rdx << 32) | (uint32_t)v->regs.rax);
+	v->regs.rax = (uint32_t)val;
+	v->regs.rdx = val >> 32;
+	return true;
 }
 
 /*

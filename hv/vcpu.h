@@ -96,6 +96,39 @@ enum vcpu_state { VCPU_OFF = 0, VCPU_ON, VCPU_RELEASED };
 #define VCPU_LINE_MAX 128
 
 /*
+ * The MSRs the CPU itself uses while the guest runs, which each backend
+ * keeps where its hardware reads them (VMCB, VMCS, or loaded before entry):
+ * hv/msr.c checks a value, the backend's msr_set holds it.
+ */
+enum vcpu_msr {
+	VMSR_FS_BASE,
+	VMSR_GS_BASE,
+	VMSR_KERNEL_GS_BASE,
+	VMSR_STAR,
+	VMSR_LSTAR,
+	VMSR_CSTAR,
+	VMSR_SFMASK,
+	VMSR_SYSENTER_CS,
+	VMSR_SYSENTER_ESP,
+	VMSR_SYSENTER_EIP,
+	VMSR_PAT,
+	VMSR_TSC_AUX,
+	VMSR_TSC_OFFSET, /* guest TSC = host TSC + this (IA32_TSC reads and writes) */
+	VMSR_COUNT
+};
+
+/* MSRs that are storage only (hv/msr.c; nothing of the host uses them). */
+#define VCPU_MTRR_FIXED 11 /* 0x250, 0x258, 0x259, 0x268-0x26F */
+#define VCPU_MTRR_VAR   8  /* pairs at 0x200-0x20F (MTRRCAP.VCNT) */
+struct vcpu_msrs {
+	bool ready; /* reset values set (at the vCPU's first RDMSR/WRMSR) */
+	uint64_t apic_base;
+	uint64_t mtrr_def_type;
+	uint64_t mtrr_fixed[VCPU_MTRR_FIXED];
+	uint64_t mtrr_var[2 * VCPU_MTRR_VAR]; /* PHYSBASE0, PHYSMASK0, ... */
+};
+
+/*
  * One virtual CPU. Legend (as hv/vm.h): (c) set at creation, read-only
  * after; (s) set when it starts (under the VM's lock), read-only after;
  * (r) touched only by its home CPU, which runs it (struct cpu's `current`
@@ -116,6 +149,7 @@ struct vcpu {
 	bool long_mode;           /* (r) 64-bit mode at the last exit: arguments not truncated */
 	void *arch;               /* (s) backend state (VMCB or VMCS and friends) */
 	struct arch_extstate ext; /* (r) state VM entry does not switch: the scheduler does */
+	struct vcpu_msrs msrs;    /* (r) storage-only MSRs (hv/msr.c) */
 	char line[VCPU_LINE_MAX]; /* (r) console line being assembled */
 	unsigned line_len;        /* (r) */
 };
@@ -134,8 +168,8 @@ struct virt_ops {
 	 * the second-level root `s2_root` (EPTP or nCR3 built by the backend),
 	 * translations tagged with `tag` (ASID or VPID, 1..). Callable on any
 	 * CPU: nothing is left bound to the calling CPU (the VMCS is clear),
-	 * the vCPU runs on its home CPU. Every I/O port,
-	 * every MSR, CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
+	 * the vCPU runs on its home CPU. Every I/O port, every
+	 * MSR (SVM may pass FS/GS/KERNEL_GS_BASE through), CPUID, HLT, VMMCALL/VMCALL, the SVM/VMX instructions,
 	 * shutdown and host interrupts exit. False (nothing left allocated)
 	 * when frames are short.
 	 */
@@ -201,6 +235,16 @@ struct virt_ops {
 	 */
 	uint64_t (*efer_read)(struct vcpu *v);
 	bool (*efer_write)(struct vcpu *v, uint64_t val);
+
+	/*
+	 * The vCPU's value of MSR `m`, wherever the backend keeps it, and set
+	 * it to `val`, which hv/msr.c has checked (canonical, valid memory
+	 * types, no reserved bits): the guest's next instruction sees it.
+	 * msr_set returns false when the backend cannot hold it (hv/ injects
+	 * #GP). Optional: NULL means #GP for all of them.
+	 */
+	uint64_t (*msr_get)(struct vcpu *v, enum vcpu_msr m);
+	bool (*msr_set)(struct vcpu *v, enum vcpu_msr m, uint64_t val);
 };
 
 extern const struct virt_ops svm_ops; /* arch/x86/svm/svm.c */

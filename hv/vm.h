@@ -29,6 +29,7 @@
 #define VM_VCPUS_MAX    MANIFEST_VCPUS_MAX /* vCPUs a VM may have (vcpus=) */
 #define VM_NAME_MAX     MANIFEST_NAME_MAX
 #define VM_PORTS_LOGGED 16
+#define VM_MSRS_LOGGED  16 /* unknown MSRs logged per VM (hv/msr.c) */
 
 /* The PAGE_ALLOC window (docs/abi.md): GPA [4 GiB, 5 GiB). */
 #define HEAP_BASE (4ull << 30)
@@ -53,6 +54,8 @@ struct vm {
 	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (l) ports whose first access was logged */
 	unsigned ports_logged_count;            /* (l) */
 	struct devices_vm dev;                  /* (l) PICs, fw_cfg (hv/devices.h) */
+	uint32_t msrs_logged[VM_MSRS_LOGGED];   /* (l) unknown MSRs whose first access was logged */
+	unsigned msrs_logged_count;             /* (l) */
 	uint64_t promise_left;                  /* (p) RAM frames promised but not mapped yet */
 	/* Receive window (PAGE_ACCEPT): donations land only at GPAs in
 	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */

@@ -26,7 +26,7 @@ struct vmx_cpu {
 	bool on;                    /* VMXON done */
 	void *vmxon;                /* VMXON region (EXIT_HANDLER frame) */
 	struct vmx_vcpu *current;   /* the VMCS loaded with VMPTRLD */
-	struct vmx_vcpu *kgs_owner; /* whose IA32_KERNEL_GS_BASE is live */
+	struct vmx_vcpu *kgs_owner; /* whose KERNEL_GS_BASE, STAR.. TSC_AUX are live */
 };
 
 /* Per-CPU SVM state (arch/x86/svm/svm.c): every vCPU run on this CPU

@@ -7,6 +7,7 @@
 #include "hv/abi.h"
 #include "hv/exit.h"
 #include "hv/hypercall.h"
+#include "hv/msr.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"
@@ -946,6 +947,312 @@ static void test_tlb_race_negative(void **state)
 	assert_true(race_sum(x.stale) > 0);
 }
 
+/* ==== MSRs and CPUID (hv/msr.c, hv/exit.c's exit_cpuid) ==================
+ * A fake backend that holds the MSRs the CPU uses as plain storage per
+ * vCPU, and RDMSR / WRMSR / CPUID through exit_handle, as a guest sees
+ * them: a value, or #GP(0) with RIP left on the instruction. */
+
+static uint64_t fake_hw_msrs[VM_MAX + 1][VM_VCPUS_MAX][VMSR_COUNT];
+
+static uint64_t *fake_hw_slot(struct vcpu *v, enum vcpu_msr m)
+{
+	assert_true((unsigned)m < VMSR_COUNT);
+	return &fake_hw_msrs[v->vm->id][v->index][m];
+}
+
+static uint64_t fake_msr_get(struct vcpu *v, enum vcpu_msr m)
+{
+	return *fake_hw_slot(v, m);
+}
+
+static bool fake_msr_set(struct vcpu *v, enum vcpu_msr m, uint64_t val)
+{
+	*fake_hw_slot(v, m) = val;
+	return true;
+}
+
+static bool fake_msr_vcpu_init(struct vcpu *v, hpa_t root, unsigned tag, uint32_t entry,
+                               uint32_t eax, uint32_t ebx)
+{
+	memset(fake_hw_msrs[tag][v->index], 0, sizeof(fake_hw_msrs[tag][v->index]));
+	fake_hw_msrs[tag][v->index][VMSR_PAT] = MSR_PAT_RESET;
+	return fake_vcpu_init(v, root, tag, entry, eax, ebx);
+}
+
+static struct virt_ops fake_msr_ops;
+
+static struct vm *make_msr_vm(unsigned id, unsigned vcpus)
+{
+	struct manifest_vm p = {.id = id, .ok = true, .mem_bytes = 4 * MiB, .vcpus = vcpus};
+
+	fake_msr_ops = fake_ops;
+	fake_msr_ops.vcpu_init = fake_msr_vcpu_init;
+	fake_msr_ops.msr_get = fake_msr_get;
+	fake_msr_ops.msr_set = fake_msr_set;
+	snprintf(p.name, sizeof(p.name), "m%u", id);
+	strcpy(p.image, "/x.elf");
+	struct vm *vm = vm_create(&p, &fake_msr_ops, image, sizeof(image));
+	assert_non_null(vm);
+	for (unsigned k = 1; k < vcpus; k++)
+		assert_int_equal(vm_vcpu_on(vm, k, 0x100000, 0), 0);
+	return vm;
+}
+
+#define MSR_OK (-1)
+
+/* One intercepted RDMSR / WRMSR: MSR_OK, or the vector injected. */
+static int msr_exit(struct vcpu *v, bool write, uint32_t msr, uint64_t *val)
+{
+	struct fake_vcpu *f = v->arch;
+	struct vm_exit e = {.kind = write ? EXIT_MSR_WRITE : EXIT_MSR_READ, .insn_len = 2};
+	uint64_t rip = v->regs.rip;
+
+	f->last_vector = -1;
+	v->regs.rcx = msr;
+	v->regs.rax = write ? (uint32_t)*val : 0xdeadbeef;
+	v->regs.rdx = write ? *val >> 32 : 0xdeadbeef;
+	exit_handle(v, &e);
+	if (f->last_vector >= 0) {
+		assert_int_equal(v->regs.rip, rip);
+		return f->last_vector;
+	}
+	assert_int_equal(v->regs.rip, rip + 2);
+	if (!write)
+		*val = v->regs.rdx << 32 | (uint32_t)v->regs.rax;
+	return MSR_OK;
+}
+
+static uint64_t msr_rd(struct vcpu *v, uint32_t msr)
+{
+	uint64_t val = 0;
+
+	assert_int_equal(msr_exit(v, false, msr, &val), MSR_OK);
+	return val;
+}
+
+static int msr_wr(struct vcpu *v, uint32_t msr, uint64_t val)
+{
+	return msr_exit(v, true, msr, &val);
+}
+
+/* Written, read back; then the refused value: #GP, the value kept. */
+static void msr_check_value(struct vcpu *v, uint32_t msr, uint64_t good, uint64_t bad)
+{
+	assert_int_equal(msr_wr(v, msr, good), MSR_OK);
+	assert_int_equal(msr_rd(v, msr), good);
+	assert_int_equal(msr_wr(v, msr, bad), 13);
+	assert_int_equal(msr_rd(v, msr), good);
+}
+
+#define NONCANONICAL 0x8000000000000000ull /* for 48- and 57-bit addresses */
+#define CANON_HIGH   0xffff800000001000ull
+
+/* The MSRs the CPU uses: reset values, read-back, canonical and reserved
+ * bits; every value lands in the backend's slot for that vCPU only. */
+static void test_msr_backend_held(void **state)
+{
+	struct vm *a = make_msr_vm(1, 1), *b = make_msr_vm(2, 1);
+	struct vcpu *v = &a->vcpus[0], *w = &b->vcpus[0];
+	static const uint32_t canonical[] = {MSR_FS_BASE,     MSR_GS_BASE, MSR_KERNEL_GS_BASE,
+	                                     MSR_LSTAR,       MSR_CSTAR,   MSR_SYSENTER_ESP,
+	                                     MSR_SYSENTER_EIP};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(canonical); i++) {
+		assert_int_equal(msr_rd(v, canonical[i]), 0);
+		msr_check_value(v, canonical[i], CANON_HIGH + i, NONCANONICAL);
+		assert_int_equal(msr_rd(w, canonical[i]), 0); /* never the other VM's */
+	}
+	assert_int_equal(fake_hw_msrs[1][0][VMSR_LSTAR], CANON_HIGH + 3);
+	assert_int_equal(msr_wr(v, MSR_STAR, ~0ull), MSR_OK); /* every bit defined */
+	assert_int_equal(msr_rd(v, MSR_STAR), ~0ull);
+	msr_check_value(v, MSR_SFMASK, 0x47700, 1ull << 32);
+	msr_check_value(v, MSR_TSC_AUX, 0xfeedf00d, 1ull << 40);
+	assert_int_equal(msr_wr(v, MSR_SYSENTER_CS, 0x1234500000010ull), MSR_OK);
+	assert_int_equal(msr_rd(v, MSR_SYSENTER_CS), 0x00010); /* bits 63:32 ignored */
+
+	/* PAT: reset value; every valid type; 2, 3 and > 7 reserved. */
+	assert_int_equal(msr_rd(v, MSR_PAT), MSR_PAT_RESET);
+	msr_check_value(v, MSR_PAT, 0x0706050401000006ull, 0x0706050401000206ull);
+	assert_int_equal(msr_wr(v, MSR_PAT, 0x0300000000000000ull), 13);
+	assert_int_equal(msr_wr(v, MSR_PAT, 0x0000000000000008ull), 13);
+	assert_int_equal(msr_rd(w, MSR_PAT), MSR_PAT_RESET);
+}
+
+/* IA32_TSC: the host TSC plus this vCPU's offset; a write sets it. */
+static void test_msr_tsc(void **state)
+{
+	struct vm *a = make_msr_vm(1, 2), *b = make_msr_vm(2, 1);
+	const uint64_t far = 1ull << 62;
+
+	(void)state;
+	uint64_t before = arch_tsc(), t = msr_rd(&a->vcpus[0], MSR_TSC);
+	assert_true(t >= before && t <= arch_tsc());
+	assert_int_equal(msr_wr(&a->vcpus[0], MSR_TSC, far), MSR_OK);
+	t = msr_rd(&a->vcpus[0], MSR_TSC);
+	assert_true(t >= far && t - far < (1ull << 40)); /* it runs on from `far` */
+	assert_true(msr_rd(&b->vcpus[0], MSR_TSC) < far);
+	assert_true(msr_rd(&a->vcpus[1], MSR_TSC) < far); /* per vCPU */
+}
+
+/* APIC_BASE, MTRRs, MTRRCAP, MISC_ENABLE: storage with the CPU's checks. */
+static void test_msr_storage(void **state)
+{
+	struct vm *a = make_msr_vm(1, 2), *b = make_msr_vm(2, 1);
+	struct vcpu *v = &a->vcpus[0];
+	uint64_t maxphy = 1ull << (arch_cpuid(0x80000008, 0).eax & 0xff);
+
+	(void)state;
+	assert_int_equal(msr_rd(v, MSR_APIC_BASE), 0xfee00900ull); /* BSP, enabled */
+	assert_int_equal(msr_rd(&a->vcpus[1], MSR_APIC_BASE), 0xfee00800ull);
+	msr_check_value(v, MSR_APIC_BASE, 0xfed00800ull, 0xfed00c00ull); /* EXTD: no x2APIC */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00a00ull), 13);   /* bit 9 */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00801ull), 13);   /* bit 0 */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, maxphy | 0x800), 13);
+	assert_int_equal(msr_rd(&b->vcpus[0], MSR_APIC_BASE), 0xfee00900ull);
+
+	assert_int_equal(msr_rd(v, MSR_MTRRCAP), 0x508);
+	assert_int_equal(msr_wr(v, MSR_MTRRCAP, 0x508), 13);
+	assert_int_equal(msr_rd(v, MSR_MTRR_DEF_TYPE), 0);
+	msr_check_value(v, MSR_MTRR_DEF_TYPE, 0xc06, 0xc02); /* type 2 reserved */
+	assert_int_equal(msr_wr(v, MSR_MTRR_DEF_TYPE, 0x1006), 13);
+	static const uint32_t fixed[] = {0x250, 0x258, 0x259, 0x268, 0x26f};
+	static const uint8_t types[] = {0, 1, 4, 5, 6}; /* the MTRR types; 2, 3, 7 reserved */
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+		assert_int_equal(msr_rd(v, fixed[i]), 0);
+		msr_check_value(v, fixed[i], 0x0605040100060500ull | types[i],
+		                0x0605040100070504ull);
+		assert_int_equal(msr_wr(v, fixed[i], 0x0300000000000000ull), 13);
+	}
+	assert_int_equal(msr_rd(v, 0x250), 0x0605040100060500ull); /* its own slot */
+	assert_int_equal(msr_wr(v, 0x251, 0), 13);                 /* not an MTRR */
+	msr_check_value(v, 0x200, 0x80000006ull, 0x80000106ull);   /* PHYSBASE0: 11:8 */
+	assert_int_equal(msr_wr(v, 0x20e, maxphy | 6), 13);
+	msr_check_value(v, 0x20f, 0xfff00800ull, 0xfff00801ull); /* PHYSMASK7: 10:0 */
+	assert_int_equal(msr_rd(v, 0x201), 0);
+	assert_int_equal(msr_wr(v, 0x210, 0), 13); /* beyond MTRRCAP.VCNT = 8 */
+	assert_int_equal(msr_rd(&b->vcpus[0], 0x20f), 0);
+
+	assert_int_equal(msr_rd(v, MSR_MISC_ENABLE), MSR_MISC_ENABLE_VALUE);
+	assert_int_equal(msr_wr(v, MSR_MISC_ENABLE, MSR_MISC_ENABLE_VALUE), MSR_OK);
+	assert_int_equal(msr_wr(v, MSR_MISC_ENABLE, MSR_MISC_ENABLE_VALUE | (1ull << 22)), 13);
+	assert_int_equal(msr_rd(v, MSR_MISC_ENABLE), MSR_MISC_ENABLE_VALUE);
+}
+
+static unsigned count_of(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* PMU MSRs read 0 and drop writes; every other MSR is #GP(0), logged the
+ * first time each VM touches it. */
+static void test_msr_pmu_and_unknown(void **state)
+{
+	struct vm *a = make_msr_vm(1, 1), *b = make_msr_vm(2, 1);
+	struct vcpu *v = &a->vcpus[0];
+	static const uint32_t pmu[] = {0xc1,       0xc8,       0x186,     0x18d, 0x309,
+	                               0x30b,      0x345,      0x38d,     0x390, 0xc0010000,
+	                               0xc0010007, 0xc0010200, 0xc001020b};
+	static const uint32_t absent[] = {0x3a,  0x3b,  0x48,       0x6e0,      0x802,
+	                                  0x8b,  0xc0,  0xc9,       0x30c,      0x391,
+	                                  0x480, 0x1d9, 0xc0010008, 0xc001020c, 0xc0010114};
+	uint64_t val;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(pmu); i++) {
+		assert_int_equal(msr_wr(v, pmu[i], 0x430076), MSR_OK);
+		assert_int_equal(msr_rd(v, pmu[i]), 0);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(absent); i++) {
+		assert_int_equal(msr_exit(v, false, absent[i], &val), 13);
+		assert_int_equal(msr_wr(v, absent[i], 0), 13);
+	}
+	assert_int_equal(msr_exit(v, false, 0x3a, &val), 13);
+	assert_int_equal(count_of(fake_console_text(), "(m1): rdmsr of MSR 0x3a -> #GP"), 1);
+	assert_int_equal(count_of(fake_console_text(), "MSR 0x3a "), 1);
+	assert_int_equal(count_of(fake_console_text(), "no more MSRs logged"), 0);
+	assert_int_equal(msr_wr(&b->vcpus[0], 0x3a, 1), 13);
+	assert_int_equal(count_of(fake_console_text(), "(m2): wrmsr of MSR 0x3a -> #GP"), 1);
+	/* A VM probing many: VM_MSRS_LOGGED lines (0x3a was its first), the
+	 * last says so. */
+	for (uint32_t m = 0x1000; m < 0x1000 + 2 * VM_MSRS_LOGGED; m++)
+		assert_int_equal(msr_exit(&b->vcpus[0], false, m, &val), 13);
+	assert_int_equal(count_of(fake_console_text(), "(m2): rdmsr of MSR 0x10"),
+	                 VM_MSRS_LOGGED - 1);
+	assert_int_equal(count_of(fake_console_text(),
+	                          "(m2): rdmsr of MSR 0x100e -> #GP (not "
+	                          "offered; logged once); no more MSRs logged"),
+	                 1);
+	/* EFER without the backend's EFER operations (the fake has none): #GP. */
+	assert_int_equal(msr_exit(v, false, 0xc0000080u, &val), 13);
+}
+
+static void cpuid_exit(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	struct vm_exit e = {.kind = EXIT_CPUID, .insn_len = 2};
+
+	v->regs.rax = leaf, v->regs.rcx = sub;
+	exit_handle(v, &e);
+	r[0] = (uint32_t)v->regs.rax, r[1] = (uint32_t)v->regs.rbx;
+	r[2] = (uint32_t)v->regs.rcx, r[3] = (uint32_t)v->regs.rdx;
+}
+
+static void assert_zero_leaf(const uint32_t r[4])
+{
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
+/* CPUID: Labyrinth's hypervisor leaves, the vCPU's APIC ID, and what is
+ * hidden (x2APIC, TSC-deadline, PDCM, PMU, topology, TSC_ADJUST,
+ * PERFCTR_CORE, speculation-control MSRs). */
+static void test_cpuid_hidden(void **state)
+{
+	struct vm *a = make_msr_vm(1, 3);
+	struct vcpu *v = &a->vcpus[2];
+	uint32_t r[4];
+	char sig[13] = {0};
+
+	(void)state;
+	cpuid_exit(v, 0x40000000, 0, r);
+	assert_int_equal(r[0], 0x40000001);
+	memcpy(sig, &r[1], 4), memcpy(sig + 4, &r[2], 4), memcpy(sig + 8, &r[3], 4);
+	assert_string_equal(sig, "LabyrinthHV");
+	static const uint32_t zero_leaves[] = {
+	    0x40000001, 0x40000002, 0x400000ff, 0x40000100, 0x40000000 + 0x100 * 3, 0x6, 0xa, 0xb,
+	    0x1f,       0x8000000a, 0x8000001e, 0x80000022};
+	for (size_t i = 0; i < ARRAY_SIZE(zero_leaves); i++) {
+		cpuid_exit(v, zero_leaves[i], 0, r);
+		assert_zero_leaf(r);
+	}
+	cpuid_exit(v, 0xb, 1, r);
+	assert_zero_leaf(r);
+	cpuid_exit(v, 1, 0, r);
+	assert_int_equal(r[1] >> 24, 2);          /* initial APIC ID: the vCPU index */
+	assert_int_equal((r[1] >> 16) & 0xff, 3); /* the VM's vCPUs */
+	assert_int_equal((r[1] & 0xffff), arch_cpuid(1, 0).ebx & 0xffff);
+	assert_int_equal(r[2] & ((1u << 21) | (1u << 24) | (1u << 15) | (1u << 3) | (1u << 5)), 0);
+	assert_true(r[2] & (1u << 31));
+	assert_int_equal(r[3] & ((1u << 7) | (1u << 14)), 0); /* MCE, MCA */
+	assert_int_equal(r[3] & ~((1u << 7) | (1u << 14) | (1u << 21) | (1u << 22) | (1u << 29)),
+	                 arch_cpuid(1, 0).edx &
+	                     ~((1u << 7) | (1u << 14) | (1u << 21) | (1u << 22) | (1u << 29)));
+	cpuid_exit(&a->vcpus[0], 1, 0, r);
+	assert_int_equal(r[1] >> 24, 0);
+	cpuid_exit(v, 7, 0, r);
+	assert_int_equal(r[1] & (1u << 1), 0); /* TSC_ADJUST */
+	assert_int_equal(r[3] & ((1u << 26) | (1u << 29) | (1u << 31)),
+	                 0); /* IBRS, ARCH_CAP, SSBD */
+	cpuid_exit(v, 0x80000001, 0, r);
+	assert_int_equal(r[2] & ((1u << 2) | (1u << 23) | (1u << 22)), 0);
+	assert_int_equal(r[3], arch_cpuid(0x80000001, 0).edx);
+	cpuid_exit(v, 0, 0, r);
+	assert_int_equal(r[0], arch_cpuid(0, 0).eax); /* passed through */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -967,6 +1274,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tlb_shootdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_race_negative, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_backend_held, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_tsc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_storage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_pmu_and_unknown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpuid_hidden, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

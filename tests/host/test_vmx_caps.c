@@ -85,12 +85,13 @@ static void test_controls_skylake(void **state)
 	assert_true(vmx_controls_compute(&skylake, &c, &r));
 	assert_int_equal(c.pin,
 	                 0x16 | PIN_EXT_INT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER);
-	assert_int_equal(c.proc, 0x04006172u | PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING |
-	                             PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-	                             PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS |
-	                             PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING);
-	assert_int_equal(c.proc, 0xa5186df2u);
-	assert_int_equal(c.proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED);
+	assert_int_equal(
+	    c.proc, 0x04006172u | PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING |
+			PROC_MONITOR_EXITING | PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS |
+			PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING | PROC_TSC_OFFSETTING);
+	assert_int_equal(c.proc, 0xa5186dfau);
+	assert_int_equal(c.proc2, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED |
+	                              PROC2_ENABLE_RDTSCP);
 	/* The TRUE MSRs let "save/load debug controls" be 0 (bit 2 clear in
 	 * the low halves): the policy sets them, so DR7 is the guest's. */
 	assert_int_equal(c.exit, 0x00036dfbu | EXIT_HOST_ADDR_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER |

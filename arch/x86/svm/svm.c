@@ -1,7 +1,8 @@
 /*
  * The AMD SVM backend (AMD APM vol. 2, chapter 15). One VMCB per vCPU from
  * the atomic allocator (EXIT_HANDLER), nested paging with the VM's NPT
- * tree, one ASID per VM, every I/O port and MSR intercepted. Instruction
+ * tree, one ASID per VM, every I/O port and every MSR but FS.base, GS.base
+ * and KernelGsBase intercepted (svm_msrpm_pass). Instruction
  * lengths come from NEXT_RIP where the CPU saves it, else from the bytes
  * at RIP (svm_emul.c; QEMU's SVM has no next-RIP save), and for IOIO from
  * EXITINFO2.
@@ -68,8 +69,8 @@ void svm_vmrun(struct guest_regs *regs, uint64_t vmcb_pa, uint64_t host_save_pa)
 /*
  * The I/O and MSR permission maps must be 12 KiB and 8 KiB of physically
  * contiguous memory (APM vol. 2 §15.10.1, §15.11); the atomic allocator
- * hands out single frames. Every bit is set (intercept everything) and they
- * are the same for every vCPU: one set per CPU, EXIT_HANDLER frames found by
+ * hands out single frames. Every bit is set (intercept everything) but
+ * those of svm_msrpm_pass, and they are the same for every vCPU: one set per CPU, EXIT_HANDLER frames found by
  * svm_alloc_run() at CPU start-up.
  */
 #define IOPM_PAGES   3
@@ -135,6 +136,48 @@ static bool svm_flush_by_asid; /* TLB_CONTROL 3 works (APM vol. 2 §15.16.1) */
 #define SEG_LDT                 0x082
 #define CPUID_SVM_NRIPS         (1u << 3) /* Fn8000_000A EDX: next-RIP save */
 #define CPUID_SVM_FLUSH_BY_ASID (1u << 6)
+#define SVM_MSR_TSC_AUX         0xc0000103u
+
+/*
+ * The MSRs a guest reads and writes without an exit (APM vol. 2 §15.11:
+ * two bits per MSR, read then write; MSRs 0xC0000000-0xC0001FFF from byte
+ * 0x800). FS.base, GS.base and KernelGsBase are in the VMCB, switched by
+ * VMLOAD/VMSAVE around every VMRUN (svm_run.asm), and the CPU checks what
+ * WRMSR writes to them itself; every other MSR exits (hv/msr.c).
+ */
+static void svm_msrpm_pass(uint8_t *msrpm, uint32_t msr)
+{
+	unsigned bit = 2 * (msr - 0xc0000000u) + 0x800 * 8;
+
+	msrpm[bit / 8] &= (uint8_t) ~(3u << (bit % 8));
+}
+
+/*
+ * IA32_TSC_AUX (RDTSCP, RDPID) is in no VMCB and neither intercepted
+ * instruction exits: the guest reads the register itself. Before each
+ * VMRUN the vCPU's value is loaded unless it is the live one; the host
+ * never reads it. Only where the CPU has the MSR (RDTSCP or RDPID).
+ */
+static bool svm_have_tsc_aux;
+static uint64_t svm_tsc_aux_live[ARCH_MAX_CPUS];
+
+static void svm_tsc_aux_init(void)
+{
+	svm_have_tsc_aux = (cpuid(0x80000001, 0).edx & (1u << 27)) ||
+	                   (cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & (1u << 22)));
+	if (svm_have_tsc_aux)
+		svm_tsc_aux_live[arch_cpu_id()] = rdmsr(SVM_MSR_TSC_AUX);
+}
+
+static void svm_tsc_aux_switch(const struct svm_vcpu *sv)
+{
+	uint64_t *live = &svm_tsc_aux_live[arch_cpu_id()];
+
+	if (!svm_have_tsc_aux || *live == sv->tsc_aux)
+		return;
+	wrmsr(SVM_MSR_TSC_AUX, sv->tsc_aux);
+	*live = sv->tsc_aux;
+}
 
 static bool svm_cpu_init(void)
 {
@@ -166,6 +209,10 @@ static bool svm_cpu_init(void)
 	}
 	memset(c->iopm, 0xff, IOPM_PAGES * PAGE_SIZE);
 	memset(c->msrpm, 0xff, MSRPM_PAGES * PAGE_SIZE);
+	svm_msrpm_pass(c->msrpm, MSR_FS_BASE);
+	svm_msrpm_pass(c->msrpm, MSR_GS_BASE);
+	svm_msrpm_pass(c->msrpm, MSR_KERNEL_GS_BASE);
+	svm_tsc_aux_init();
 	c->host_hsave = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
 	c->host_state = labyrinth_void_alloc_page_gfp_atomic_exclusive(PDB_EXIT_HANDLER, 0);
 	if (!c->host_hsave || !c->host_state)
@@ -261,6 +308,7 @@ static bool svm_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 	sv->exit_rip = entry;
 	sv->flush = true;
 	sv->tag = tag;
+	sv->tsc_aux = 0;
 	svm_init_control(&vmcb->ctl, s2_root, 0); /* the ASID: at each VMRUN */
 	svm_init_save(&vmcb->save, entry, eax);
 	memset(&v->regs, 0, sizeof(v->regs));
@@ -641,6 +689,7 @@ static void svm_run(struct vcpu *v)
 	struct svm_vcpu *sv = v->arch;
 
 	svm_regs_to_vmcb(v, sv);
+	svm_tsc_aux_switch(sv);
 	/*
 	 * With V_INTR_MASKING, the host's RFLAGS.IF at VMRUN decides whether
 	 * physical interrupts exit the guest (APM vol. 2 §15.17.1): enter with
@@ -704,6 +753,67 @@ static bool svm_efer_write(struct vcpu *v, uint64_t val)
 	return true;
 }
 
+/*
+ * The MSRs the CPU uses while the guest runs are the VMCB's (VMLOAD and
+ * VMSAVE move FS/GS base, KernelGsBase, STAR, LSTAR, CSTAR, SFMASK and
+ * SYSENTER_*; VMRUN loads G_PAT, used with nested paging, and applies
+ * TSC_OFFSET to RDTSC, RDTSCP and the TSC), TSC_AUX the vCPU's (loaded
+ * before VMRUN). hv/msr.c has checked the value.
+ */
+static uint64_t *svm_msr_slot(struct svm_vcpu *sv, enum vcpu_msr m)
+{
+	struct vmcb_save *s = &sv->vmcb->save;
+
+	switch (m) {
+	case VMSR_FS_BASE:
+		return &s->fs.base;
+	case VMSR_GS_BASE:
+		return &s->gs.base;
+	case VMSR_KERNEL_GS_BASE:
+		return &s->kernel_gs_base;
+	case VMSR_STAR:
+		return &s->star;
+	case VMSR_LSTAR:
+		return &s->lstar;
+	case VMSR_CSTAR:
+		return &s->cstar;
+	case VMSR_SFMASK:
+		return &s->sfmask;
+	case VMSR_SYSENTER_CS:
+		return &s->sysenter_cs;
+	case VMSR_SYSENTER_ESP:
+		return &s->sysenter_esp;
+	case VMSR_SYSENTER_EIP:
+		return &s->sysenter_eip;
+	case VMSR_PAT:
+		return &s->g_pat;
+	case VMSR_TSC_AUX:
+		return &sv->tsc_aux;
+	case VMSR_TSC_OFFSET:
+		return &sv->vmcb->ctl.tsc_offset;
+	case VMSR_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+static uint64_t svm_msr_get(struct vcpu *v, enum vcpu_msr m)
+{
+	uint64_t *slot = svm_msr_slot(v->arch, m);
+
+	return slot ? *slot : 0;
+}
+
+static bool svm_msr_set(struct vcpu *v, enum vcpu_msr m, uint64_t val)
+{
+	uint64_t *slot = svm_msr_slot(v->arch, m);
+
+	if (!slot)
+		return false;
+	*slot = val;
+	return true;
+}
+
 const struct virt_ops svm_ops = {
     .name = "SVM+NPT",
     .s2_format = &npt_format,
@@ -719,4 +829,6 @@ const struct virt_ops svm_ops = {
     .s2_flush_local = svm_s2_flush_local,
     .efer_read = svm_efer_read,
     .efer_write = svm_efer_write,
+    .msr_get = svm_msr_get,
+    .msr_set = svm_msr_set,
 };

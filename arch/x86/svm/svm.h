@@ -16,6 +16,7 @@ struct svm_vcpu {
 	bool flush;        /* flush the guest's translations at the next VMRUN */
 	bool lme;          /* the guest's EFER.LME (in the VMCB only while CR0.PG = 1) */
 	unsigned tag;      /* its VM's id (the owner id of its VMCB frame) */
+	uint64_t tsc_aux;  /* its IA32_TSC_AUX, loaded before VMRUN (svm_tsc_aux_switch) */
 };
 
 /* CPUID Fn8000_000A EDX[3]: the CPU saves the next RIP (set by cpu_init). */

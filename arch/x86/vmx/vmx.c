@@ -28,6 +28,7 @@
 struct vmx_caps vmx_caps;
 struct vmx_controls vmx_controls;
 uint32_t vmx_preempt_ticks;
+static bool vmx_have_tsc_aux; /* the CPU has IA32_TSC_AUX (RDTSCP or RDPID) */
 
 /* This CPU's VMX state (struct vmx_cpu, in its struct x86_cpu). */
 static struct vmx_cpu *vmx_cpu_this(void)
@@ -72,6 +73,8 @@ static bool vmx_setup_controls(void)
 		           r.missing, r.forced);
 		return false;
 	}
+	vmx_have_tsc_aux = (cpuid(0x80000001, 0).edx & (1u << 27)) ||
+	                   (cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & (1u << 22)));
 	vmx_preempt_ticks = vmx_preempt_value(vmx_caps.misc, arch_tsc_hz(), VMX_PREEMPT_US);
 	log_printf(
 	    "vmx: revision 0x%x%s, controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x\n",
@@ -188,6 +191,7 @@ static bool vmx_vcpu_init(struct vcpu *v, hpa_t s2_root, unsigned tag, uint32_t 
 	    .s2 = {.fmt = &ept_format, .root = s2_root},
 	    .vpid = (uint16_t)tag,
 	    .exit_rip = entry,
+	    .pat = VMX_GUEST_PAT,
 	};
 	vmx_region_init(vmcs);
 	CHECK(vmx_vmclear(x->vmcs_pa)); /* launch state "clear" (§25.11.3) */
@@ -363,24 +367,25 @@ static void vmx_s2_flush_local(struct vcpu *v)
  *                         before another vCPU runs; XSETBV always exits and
  *                         hv/ limits XCR0 to x87|SSE, so no AVX, MPX, AMX
  *                         or other XSAVE state is reachable
- *   IA32_KERNEL_GS_BASE   SWAPGS makes it guest-writable: switched here,
- *                         lazily (vmx_kgs_switch)
+ *   IA32_KERNEL_GS_BASE, IA32_STAR, LSTAR, CSTAR, FMASK, TSC_AUX
+ *                         the vCPU's own (hv/msr.c checks what WRMSR
+ *                         writes), loaded before an entry whenever another
+ *                         vCPU's are live (vmx_kgs_switch); SWAPGS changes
+ *                         KERNEL_GS_BASE without an exit, so it is saved
+ *                         there too. The hypervisor has no SYSCALL entry
+ *                         and never uses SWAPGS, RDTSCP or RDPID
  *   CR8 / TPR             never the guest's: MOV CR8 exits (virtual TPR)
- *   IA32_STAR, LSTAR, CSTAR, FMASK, TSC_AUX, PAT, MTRRs, PERF_GLOBAL_CTRL,
- *   SPEC_CTRL, XSS, BNDCFGS, U_CET/S_CET, PL0-3_SSP, and every other MSR
- *                         never written by a guest (every WRMSR but EFER's
- *                         is #GP, no MSR bitmap) and never read (RDMSR is
- *                         #GP too); they hold the host's values, the same
- *                         for every VM. A guest's SYSCALL uses the host's
- *                         STAR/LSTAR (firmware's, the hypervisor has no
- *                         SYSCALL entry): a guest-internal fault, nothing
- *                         from another VM. RDTSCP, RDPID, XSAVES,
- *                         INVPCID raise #UD (their "enable" secondary
- *                         controls are 0), so TSC_AUX and XSS are not read
- *   TSC                   shared and read-only for guests (RDTSC does not
- *                         exit; WRMSR to IA32_TSC or TSC_ADJUST is #GP): a
- *                         clock, not state a VM can leave behind
- *   performance counters  RDPMC exits (#GP); PMU MSRs are #GP
+ *   IA32_PAT, MTRRs       storage in the vCPU (hv/msr.c, vmx_vcpu.pat):
+ *                         EPT leaves set IPAT with WB, so neither decides
+ *                         a memory type
+ *   TSC                   RDTSC and RDTSCP add the vCPU's TSC offset (the
+ *                         VMCS's, written by WRMSR to IA32_TSC); the
+ *                         host's TSC itself is never written
+ *   SPEC_CTRL, XSS, BNDCFGS, U_CET/S_CET, PL0-3_SSP, PERF_GLOBAL_CTRL and
+ *   every other MSR       never written by a guest (every RDMSR and WRMSR
+ *                         exits, no MSR bitmap, and hv/msr.c refuses them)
+ *   performance counters  RDPMC exits (#GP); PMU MSRs read 0, writes are
+ *                         dropped
  *   the LAPIC             not mapped in any EPT; x2APIC MSRs are #GP
  *   TLBs, paging caches   tagged by VPID and EPTP, flushed when a vCPU is
  *                         created (vmx_flush) and on every unmap
@@ -390,14 +395,27 @@ static void vmx_s2_flush_local(struct vcpu *v)
  */
 
 /*
- * IA32_KERNEL_GS_BASE is in neither the guest- nor the host-state area
- * (§25.4, §25.5), and SWAPGS exchanges it with GS.base without exiting:
- * one VM's value would be what the next one swaps in. Each vCPU keeps its
- * own (reset value 0); before a VM entry, if another vCPU's value is live
- * on this CPU, it is saved into that vCPU and this one's is loaded. The
- * hypervisor itself never uses SWAPGS, so the live value is the owner's
- * between its exits. Negative control: FIX_KGS_SWITCH off, no switch.
+ * IA32_KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK and TSC_AUX are in
+ * neither the guest- nor the host-state area (§25.4, §25.5): one VM's
+ * value would be what the next one runs with (SWAPGS, SYSCALL, RDTSCP).
+ * Each vCPU keeps its own (reset value 0); before a VM entry, if another
+ * vCPU's values are live on this CPU, its KERNEL_GS_BASE (which SWAPGS
+ * changes without an exit) is saved into it and this one's are loaded.
+ * The hypervisor itself never uses them, so the live values are the
+ * owner's between its exits. Negative control: FIX_KGS_SWITCH off, no
+ * switch.
  */
+static void vmx_msrs_load(const struct vmx_vcpu *x)
+{
+	wrmsr(MSR_KERNEL_GS_BASE, x->kgs);
+	wrmsr(VMX_MSR_STAR, x->star);
+	wrmsr(VMX_MSR_LSTAR, x->lstar);
+	wrmsr(VMX_MSR_CSTAR, x->cstar);
+	wrmsr(VMX_MSR_FMASK, x->sfmask);
+	if (vmx_have_tsc_aux)
+		wrmsr(VMX_MSR_TSC_AUX, x->tsc_aux);
+}
+
 static void vmx_kgs_switch(struct vmx_vcpu *x)
 {
 	struct vmx_cpu *c = vmx_cpu_this();
@@ -406,8 +424,107 @@ static void vmx_kgs_switch(struct vmx_vcpu *x)
 		return;
 	if (c->kgs_owner)
 		c->kgs_owner->kgs = rdmsr(MSR_KERNEL_GS_BASE);
-	wrmsr(MSR_KERNEL_GS_BASE, x->kgs);
+	vmx_msrs_load(x);
 	c->kgs_owner = x;
+}
+
+/* The VMCS field of an MSR VM entry loads and VM exit saves (0: none). */
+static uint32_t vmx_msr_field(enum vcpu_msr m)
+{
+	switch (m) {
+	case VMSR_FS_BASE:
+		return VMCS_GUEST_ES_BASE + 2 * SEG_FS;
+	case VMSR_GS_BASE:
+		return VMCS_GUEST_ES_BASE + 2 * SEG_GS;
+	case VMSR_SYSENTER_CS:
+		return VMCS_GUEST_SYSENTER_CS;
+	case VMSR_SYSENTER_ESP:
+		return VMCS_GUEST_SYSENTER_ESP;
+	case VMSR_SYSENTER_EIP:
+		return VMCS_GUEST_SYSENTER_EIP;
+	case VMSR_TSC_OFFSET:
+		return VMCS_TSC_OFFSET;
+	default:
+		return 0;
+	}
+}
+
+/* The vmx_vcpu slot of the others and the MSR it is loaded into (0 for
+ * PAT, storage only). */
+static uint64_t *vmx_msr_slot(struct vmx_vcpu *x, enum vcpu_msr m, uint32_t *msr)
+{
+	static const uint32_t msrs[VMSR_COUNT] = {
+	    [VMSR_KERNEL_GS_BASE] = MSR_KERNEL_GS_BASE,
+	    [VMSR_STAR] = VMX_MSR_STAR,
+	    [VMSR_LSTAR] = VMX_MSR_LSTAR,
+	    [VMSR_CSTAR] = VMX_MSR_CSTAR,
+	    [VMSR_SFMASK] = VMX_MSR_FMASK,
+	    [VMSR_TSC_AUX] = VMX_MSR_TSC_AUX,
+	};
+	uint64_t *slots[VMSR_COUNT] = {
+	    [VMSR_KERNEL_GS_BASE] = &x->kgs,
+	    [VMSR_STAR] = &x->star,
+	    [VMSR_LSTAR] = &x->lstar,
+	    [VMSR_CSTAR] = &x->cstar,
+	    [VMSR_SFMASK] = &x->sfmask,
+	    [VMSR_TSC_AUX] = &x->tsc_aux,
+	    [VMSR_PAT] = &x->pat,
+	};
+
+	if ((unsigned)m >= VMSR_COUNT)
+		return NULL;
+	*msr = msrs[m];
+	if (m == VMSR_TSC_AUX && !vmx_have_tsc_aux)
+		*msr = 0;
+	return slots[m];
+}
+
+/* Live on this CPU: the values in the registers are x's (vmx_kgs_switch). */
+static bool vmx_msrs_live(const struct vmx_vcpu *x)
+{
+	return vmx_cpu_this()->kgs_owner == x;
+}
+
+static uint64_t vmx_msr_get(struct vcpu *v, enum vcpu_msr m)
+{
+	struct vmx_vcpu *x = v->arch;
+	uint32_t field = vmx_msr_field(m), msr;
+	uint64_t *slot;
+
+	vmx_load(x);
+	if (field)
+		return vmcs_read(field);
+	slot = vmx_msr_slot(x, m, &msr);
+	if (!slot)
+		return 0;
+	if (m == VMSR_KERNEL_GS_BASE && vmx_msrs_live(x))
+		return rdmsr(MSR_KERNEL_GS_BASE);
+	return *slot;
+}
+
+/* A value hv/msr.c checked (canonical, reserved bits clear), so the
+ * WRMSR of the host cannot fault. The TSC offset needs "use TSC
+ * offsetting". */
+static bool vmx_msr_set(struct vcpu *v, enum vcpu_msr m, uint64_t val)
+{
+	struct vmx_vcpu *x = v->arch;
+	uint32_t field = vmx_msr_field(m), msr;
+	uint64_t *slot;
+
+	vmx_load(x);
+	if (m == VMSR_TSC_OFFSET && !(vmx_controls.proc & PROC_TSC_OFFSETTING))
+		return false;
+	if (field) {
+		vmcs_write(field, val);
+		return true;
+	}
+	slot = vmx_msr_slot(x, m, &msr);
+	if (!slot)
+		return false;
+	*slot = val;
+	if (msr && vmx_msrs_live(x))
+		wrmsr(msr, val);
+	return true;
 }
 
 /* hv/ moved RIP past an instruction it completed: blocking by STI or
@@ -621,4 +738,6 @@ const struct virt_ops vmx_ops = {
     .s2_flush_local = vmx_s2_flush_local,
     .efer_read = vmx_efer_read,
     .efer_write = vmx_efer_write,
+    .msr_get = vmx_msr_get,
+    .msr_set = vmx_msr_set,
 };

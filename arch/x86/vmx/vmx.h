@@ -8,23 +8,35 @@
 #include "hv/vcpu.h"
 #include "mm/s2.h"
 
+/* MSRs the backend loads for the guest (Intel SDM vol. 4, Table 2-2). */
+#define VMX_MSR_STAR    0xc0000081u
+#define VMX_MSR_LSTAR   0xc0000082u
+#define VMX_MSR_CSTAR   0xc0000083u
+#define VMX_MSR_FMASK   0xc0000084u
+#define VMX_MSR_TSC_AUX 0xc0000103u
+#define VMX_GUEST_PAT   0x0007040600070406ull /* the power-on PAT */
+
 /* Per-vCPU backend state (struct vcpu's `arch`), in its own EXIT_HANDLER
  * frame next to the VMCS. Touched only by the CPU running the vCPU. */
 struct vmx_vcpu {
 	void *vmcs; /* VMCS region: one EXIT_HANDLER frame */
 	hpa_t vmcs_pa;
-	uint64_t eptp;      /* EPT pointer built from the root by ept_format */
-	struct s2_tree s2;  /* the VM's EPT tree, to read guest code (#UD) */
-	uint16_t vpid;      /* the VM's tag, 1.. */
-	unsigned cpu;       /* the CPU its VMCS is active on, once loaded */
-	bool loaded;        /* VMPTRLD done on `cpu` since the VMCLEAR */
-	bool launched;      /* VMLAUNCH succeeded: VMRESUME from now on */
-	uint64_t exit_rip;  /* guest RIP at the last exit (did hv/ skip?) */
-	uint8_t tpr;        /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
-	uint64_t kgs;       /* its IA32_KERNEL_GS_BASE while another's is live */
-	int entry_rc;       /* vmx_enter()'s result at the last run */
+	uint64_t eptp;     /* EPT pointer built from the root by ept_format */
+	struct s2_tree s2; /* the VM's EPT tree, to read guest code (#UD) */
+	uint16_t vpid;     /* the VM's tag, 1.. */
+	unsigned cpu;      /* the CPU its VMCS is active on, once loaded */
+	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
+	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
+	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
+	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
+	/* MSRs VM entry and exit do not switch, loaded before an entry when
+	 * another vCPU's are live on the CPU (vmx_msrs_switch); PAT is storage
+	 * (EPT ignores it, EPT_IPAT). kgs is saved there, since SWAPGS writes
+	 * it without an exit; the others change only through hv/msr.c. */
+	uint64_t kgs, star, lstar, cstar, sfmask, tsc_aux, pat;
+	int entry_rc; /* vmx_enter()'s result at the last run */
 	bool preempt_alone; /* its preemption timer set to the longest period */
-	char why[64];       /* text of the last EXIT_ENTRY_FAILED */
+	char why[64]; /* text of the last EXIT_ENTRY_FAILED */
 };
 
 /* The capabilities and control settings, read once by the first

@@ -21,13 +21,18 @@
  *                    CR8"), and a guest TPR of 15 masks the host tick for
  *                    good; with them every MOV to/from CR8 exits (§26.1.3)
  *                    and vmx_emul.c keeps a virtual TPR per vCPU
+ *              want  TSC offsetting (a guest's WRMSR to IA32_TSC sets its
+ *                    vCPU's offset; without it that WRMSR is #GP)
  *              avoid I/O and MSR bitmaps (so every port and every MSR
  *                    exits), CR3 load/store exiting, TPR shadow (it would
  *                    turn the CR8 exits off, §26.3), interrupt/NMI-window
  *                    exiting, monitor trap flag, INVLPG, RDTSC and MOV-DR
  *                    exiting
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
- *                    paging off); everything else stays 0
+ *                    paging off)
+ *              want  enable RDTSCP (RDTSCP and RDPID work, with the vCPU's
+ *                    IA32_TSC_AUX, instead of #UD while CPUID offers them);
+ *                    everything else stays 0
  *   exit       need  64-bit host, save and load IA32_EFER, save debug
  *                    controls (DR7 and IA32_DEBUGCTL go to the guest-state
  *                    area, §28.3.1; a TRUE_EXIT MSR may let it be 0)
@@ -66,6 +71,7 @@ static const struct vmx_ctl_policy proc_policy = {
     .need = PROC_HLT_EXITING | PROC_UNCOND_IO_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
             PROC_RDPMC_EXITING | PROC_SECONDARY_CTLS | PROC_CR8_LOAD_EXITING |
             PROC_CR8_STORE_EXITING,
+    .want = PROC_TSC_OFFSETTING,
     .avoid = PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_CR3_LOAD_EXITING |
              PROC_CR3_STORE_EXITING | PROC_TPR_SHADOW | PROC_INTR_WINDOW | PROC_NMI_WINDOW |
              PROC_MONITOR_TRAP_FLAG | PROC_INVLPG_EXITING | PROC_RDTSC_EXITING |
@@ -75,6 +81,7 @@ static const struct vmx_ctl_policy proc_policy = {
 static const struct vmx_ctl_policy proc2_policy = {
     .field = "secondary",
     .need = PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED,
+    .want = PROC2_ENABLE_RDTSCP,
 };
 
 static const struct vmx_ctl_policy exit_policy = {

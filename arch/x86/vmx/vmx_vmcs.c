@@ -56,6 +56,7 @@ void vmx_vmcs_controls(const struct vmx_vcpu *x)
 	vmcs_write(VMCS_ENTRY_INTR_INFO, 0);
 	vmcs_write(VMCS_EPTP, x->eptp);
 	vmcs_write(VMCS_VPID, x->vpid);
+	vmcs_write(VMCS_TSC_OFFSET, 0); /* used with "use TSC offsetting" (§26.3) */
 	vmx_vmcs_preempt_rearm(false);
 	/*
 	 * CR4 bits VMX fixes to 1 (VMXE) belong to the host (§25.6.6): the
