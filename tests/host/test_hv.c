@@ -991,7 +991,7 @@ static struct vm *make_msr_vm(unsigned id, unsigned vcpus)
 	fake_msr_ops.msr_set = fake_msr_set;
 	snprintf(p.name, sizeof(p.name), "m%u", id);
 	strcpy(p.image, "/x.elf");
-	struct vm *vm = vm_create(&p, &fake_msr_ops, image, sizeof(image));
+	struct vm *vm = vm_create(&p, &fake_msr_ops, image, sizeof(image), NULL);
 	assert_non_null(vm);
 	for (unsigned k = 1; k < vcpus; k++)
 		assert_int_equal(vm_vcpu_on(vm, k, 0x100000, 0), 0);

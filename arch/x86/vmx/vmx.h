@@ -34,9 +34,9 @@ struct vmx_vcpu {
 	 * (EPT ignores it, EPT_IPAT). kgs is saved there, since SWAPGS writes
 	 * it without an exit; the others change only through hv/msr.c. */
 	uint64_t kgs, star, lstar, cstar, sfmask, tsc_aux, pat;
-	int entry_rc; /* vmx_enter()'s result at the last run */
+	int entry_rc;       /* vmx_enter()'s result at the last run */
 	bool preempt_alone; /* its preemption timer set to the longest period */
-	char why[64]; /* text of the last EXIT_ENTRY_FAILED */
+	char why[64];       /* text of the last EXIT_ENTRY_FAILED */
 };
 
 /* The capabilities and control settings, read once by the first
