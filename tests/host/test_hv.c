@@ -932,7 +932,9 @@ static void test_tlb_race(void **state)
 	       race_sum(x.uses), RACE_ROUNDS, RACE_ROUNDS);
 }
 
-/* The same race with the remote flush off: stale uses must show. */
+/* The same race with the remote flush off: stale uses must show. A loaded
+ * host may not run the readers inside a round's window, so up to 20 runs
+ * of 100 rounds are made until one shows it (usually the first). */
 static void test_tlb_race_negative(void **state)
 {
 	static struct race x;
@@ -940,7 +942,10 @@ static void test_tlb_race_negative(void **state)
 	(void)state;
 	race_setup(&x);
 	lab_fix_off |= FIX_REMOTE_FLUSH;
-	race_run(&x, false);
+	for (unsigned run = 0; run < 20 && race_sum(x.stale) == 0; run++) {
+		x.stop = false;
+		race_run(&x, false);
+	}
 	lab_fix_off &= ~(unsigned)FIX_REMOTE_FLUSH;
 	printf("tlb race, remote flush off: %u of %u uses stale\n", race_sum(x.stale),
 	       race_sum(x.uses));
