@@ -161,13 +161,14 @@ static bool load_elf(struct vm *vm, const uint8_t *img, uint64_t len, uint32_t *
 		           vm->name);
 		return false;
 	}
-	const struct elf32_phdr *ph = (const void *)(img + eh->phoff);
 	unsigned loaded = 0;
 	for (unsigned i = 0; i < eh->phnum; i++) {
-		if (ph[i].type != 1 || !ph[i].memsz)
+		struct elf32_phdr ph; /* copied: e_phoff is the image's, maybe unaligned */
+		memcpy(&ph, img + eh->phoff + (size_t)i * sizeof(ph), sizeof(ph));
+		if (ph.type != 1 || !ph.memsz)
 			continue;
-		if (!load_segment(vm, img, len, ph[i].offset, ph[i].filesz, ph[i].paddr,
-		                  ph[i].memsz, image_end))
+		if (!load_segment(vm, img, len, ph.offset, ph.filesz, ph.paddr, ph.memsz,
+		                  image_end))
 			return false;
 		loaded++;
 	}

@@ -251,8 +251,9 @@ static void parse_vm(struct manifest *m, struct span l, unsigned line, bool log)
 	if (why) {
 		m->errors++;
 		if (log)
-			log_printf("manifest: line %u: vm %u refused: %s%s%.*s%s\n", line, vm->id,
-			           why, bad.n ? " ('" : "", (int)bad.n, bad.s, bad.n ? "')" : "");
+			log_printf("manifest: line %u: vm %u refused: %s%s%.*s%s%s\n", line, vm->id,
+			           why, bad.n ? " ('" : "", (int)MIN(bad.n, 80), bad.s,
+			           bad.n > 80 ? "..." : "", bad.n ? "')" : "");
 	}
 }
 

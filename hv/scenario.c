@@ -36,17 +36,18 @@ static const struct bi_module *find_module(const struct boot_info *bi, const cha
 /* How the allocator's zeroing went: off the fast path (idle CPUs) or inline. */
 static void log_scrub_figures(void)
 {
-	uint64_t allocs = 0, inline_zeroed = 0;
+	uint64_t allocs = 0, inline_zeroed = 0, steals = 0;
 
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		struct palloc_zone_stats s;
 		palloc_zone_stats((enum palloc_zone)z, &s);
 		allocs += s.allocs;
 		inline_zeroed += s.allocs_dirty;
+		steals += s.steals;
 	}
 	log_printf("scenario: %lu frames zeroed by idle CPUs; %lu of %lu allocations zeroed "
-	           "their frame inline\n",
-	           sched_idle_scrubbed(), inline_zeroed, allocs);
+	           "their frame inline; %lu taken from another CPU's cache\n",
+	           sched_idle_scrubbed(), inline_zeroed, allocs, steals);
 }
 
 /* The files of p's module= options, or false (logged with p's line). */

@@ -196,10 +196,15 @@ void log_vprintf(const char *fmt, va_list ap)
 {
 	char buf[512];
 	int n = lab_vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t len = n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
 	unsigned long flags = arch_irq_save();
 	bool locked = log_lock_bounded();
 
-	arch_console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	/* A line cut at the buffer's end still ends with its newline: the
+	 * next log line must not run on in the same line (readers parse lines). */
+	if (len < (size_t)n && len > 0)
+		buf[len - 1] = '\n';
+	arch_console_write(buf, len);
 	if (locked)
 		spin_unlock(&log_lock);
 	arch_irq_restore(flags);

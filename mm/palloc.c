@@ -13,6 +13,7 @@
 
 struct palloc_zone_state palloc_zones[ZONE_COUNT];
 struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
+uint64_t palloc_steals[ARCH_MAX_CPUS][ZONE_COUNT];
 uintptr_t palloc_va_offset;
 pfn_t palloc_pfn_limit;
 pfn_t palloc_pfn_span;
@@ -164,6 +165,7 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 {
 	const struct palloc_zone_state *zs;
 	struct palloc_counters s = {0};
+	uint64_t steals = 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((unsigned)z >= ZONE_COUNT)
@@ -178,6 +180,7 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 		s.scrubbed += atomic_load_relaxed(&k->scrubbed);
 		s.failed += atomic_load_relaxed(&k->failed);
 		s.refused += atomic_load_relaxed(&k->refused);
+		steals += atomic_load_relaxed(&palloc_steals[cpu][z]);
 	}
 	out->total = zs->total;
 	out->free_clean =
@@ -193,6 +196,7 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 	out->failed = s.failed;
 	out->refused_frees = s.refused;
 	out->scrubbed = s.scrubbed;
+	out->steals = steals;
 	out->pool_free = atomic_load_relaxed(&zs->avail);
 	out->pressure = zs->present && out->pool_free < (int64_t)zs->low;
 }
@@ -352,6 +356,7 @@ void palloc_init(void)
 
 	CHECK(pdb.entries && pdb.pfn_end > 1 && pdb.pfn_end <= (1ull << 32));
 	memset(palloc_cpus, 0, sizeof(palloc_cpus));
+	memset(palloc_steals, 0, sizeof(palloc_steals));
 	memset(palloc_zones, 0, sizeof(palloc_zones));
 	palloc_cpu_seen = 0;
 	palloc_inject_countdown = 0;

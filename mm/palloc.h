@@ -61,6 +61,7 @@ struct palloc_zone_stats {
 	/* Added by palloc: */
 	uint64_t scrubbed;     /* FREE_DIRTY -> FREE_CLEAN transitions so far */
 	uint64_t allocs_dirty; /* allocations that took a dirty frame and scrubbed it inline */
+	uint64_t steals;       /* frames taken from another CPU's cache (freed there) */
 	int64_t pool_free;     /* free frames in the zone's shared pools, not counting
 			        * per-CPU caches (the figure the watermarks are checked on) */
 };

@@ -136,6 +136,10 @@ struct palloc_cpu {
 };
 static_assert(sizeof(struct palloc_cpu) == 4096, "one shift indexes a CPU");
 
+/* Frames each CPU took from another CPU's cache, per zone (slow path only;
+ * outside struct palloc_cache, whose size is fixed). */
+extern uint64_t palloc_steals[ARCH_MAX_CPUS][ZONE_COUNT];
+
 extern struct palloc_zone_state palloc_zones[ZONE_COUNT];
 extern struct palloc_cpu palloc_cpus[ARCH_MAX_CPUS];
 extern uintptr_t palloc_va_offset;     /* va = palloc_va_offset + pa */

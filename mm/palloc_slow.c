@@ -266,6 +266,8 @@ static pfn_t steal(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
 			if (v == cpu && !nested)
 				continue;
 			pfn = steal_from(&palloc_zones[z], &palloc_cpus[v].cache[z], k, word);
+			if (pfn && v != cpu)
+				palloc_count(&palloc_steals[cpu][z]);
 			if (pfn)
 				return pfn;
 		}

@@ -468,6 +468,10 @@ static void test_frames_in_other_cpu_caches_are_reachable(void **state)
 	n = t_drain(PALLOC_DMA | PALLOC_ATOMIC, PDB_HYPERVISOR, 5, NULL, 0);
 	assert_int_equal(n, st.total - 1);
 	assert_int_equal(pfx_count_owner(PDB_HYPERVISOR, 5), st.total - 1);
+	/* CPU 1's cached frames and CPU 2's freed one: taken by CPU 0 alone. */
+	assert_true(palloc_steals[0][ZONE_DMA] >= 2);
+	assert_int_equal(t_stats(ZONE_DMA).steals, palloc_steals[0][ZONE_DMA]);
+	assert_int_equal(palloc_steals[1][ZONE_DMA] + palloc_steals[2][ZONE_DMA], 0);
 	assert_int_equal(palloc_free(a, PDB_HYPERVISOR, 0), PALLOC_OK);
 	t_assert_stats_match_pdb();
 }
