@@ -57,9 +57,11 @@ static const struct manifest_vm *parse(const char *t)
 	const struct manifest_vm *first = NULL;
 
 	manifest_parse(t, &manifest, true);
-	unsigned logged = fuzz_console_count("\nmanifest: line ") +
-	                  !strncmp(fake_console_text(), "manifest: line ", 15);
-	if (logged != manifest.errors)
+	/* At least one line per refusal. Not exactly one at each line start:
+	 * a token longer than the log's 512-byte buffer loses the line's end
+	 * (its newline), and an echoed token may hold the text itself. */
+	unsigned logged = fuzz_console_count("manifest: line ");
+	if (logged < manifest.errors)
 		fuzz_fail("manifest: %u lines refused, %u logged", manifest.errors, logged);
 	unsigned kept = MIN(manifest.vm_count, (unsigned)MANIFEST_VMS_MAX);
 	for (unsigned i = 0; i < kept; i++) {
