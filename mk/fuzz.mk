@@ -1,0 +1,60 @@
+# fuzz: libFuzzer targets (fuzz/*.c) over the host hv/ build: the same
+# sources as the host library (HOST_LIB_SRCS, mk/hv-host.mk's HOST_HV_SRCS
+# among them), compiled again with Debian's clang into $(BUILD)/fuzz/ with
+# -fsanitize=fuzzer,address,undefined, and fuzz/harness.c (README.md,
+# "Fuzzing").
+#
+#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="hypercalls exits loader"]
+#       each target for FUZZ_SECONDS, one after the other, from the
+#       committed seeds (tests/fuzz/corpus/T) and what earlier runs found
+#       ($(BUILD)/fuzz/corpus/T); a crash leaves its input in
+#       $(BUILD)/fuzz/artifacts/T/ and fails the run.
+#   make test-fuzz
+#       the same for FUZZ_TEST_SECONDS each (make test): one recorded case
+#       per target ("0 crashes"), the execution counts printed.
+#
+# The object lists are the host library's, read when the rules run (the
+# Makefile adds to HOST_LIB_SRCS after the fragments): second expansion.
+FUZZ_CC           := clang
+FUZZ_TARGETS      ?= hypercalls exits loader
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 12
+FUZZ_OUT          := $(BUILD)/fuzz
+FUZZ_CFLAGS        = $(HOST_CFLAGS) -fsanitize=fuzzer-no-link \
+	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
+FUZZ_LIB_SRCS      = $(filter-out boot/%,$(HOST_LIB_SRCS)) fuzz/harness.c
+FUZZ_LIB_OBJS      = $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_BINS         := $(patsubst %,$(FUZZ_OUT)/bin/%,$(FUZZ_TARGETS))
+
+# The checkers the harness runs after every input (the auditor, the table
+# walk) are built without coverage: fuzz/coverage-ignore.txt.
+
+$(FUZZ_OUT)/obj/%.o: %.c fuzz/coverage-ignore.txt mk/fuzz.mk
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  FUZZCC  $<" || true
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) \
+		-MMD -MP -c $< -o $@
+
+.SECONDEXPANSION:
+$(FUZZ_OUT)/libfuzzhost.a: $$(FUZZ_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_OUT)/bin/%: $(FUZZ_OUT)/obj/fuzz/%.o $(FUZZ_OUT)/libfuzzhost.a
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  FUZZLD  $@" || true
+	$(Q)$(FUZZ_CC) $(HOST_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OUT)/libfuzzhost.a -o $@
+
+fuzz-deps:
+	$(Q)tools/deps.sh
+
+fuzz-build: fuzz-deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# fuzz/run.sh SECONDS MODE TARGET...: runs and reports (see there).
+fuzz: fuzz-build
+	$(Q)fuzz/run.sh $(FUZZ_SECONDS) report $(FUZZ_TARGETS)
+
+TEST_SUITES += test-fuzz
+test-fuzz: fuzz-build
+	$(Q)fuzz/run.sh $(FUZZ_TEST_SECONDS) record $(FUZZ_TARGETS)
+.PHONY: fuzz fuzz-build fuzz-deps test-fuzz
