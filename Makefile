@@ -148,13 +148,17 @@ TEST_LANE_MAIN  = $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
 	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests
-	$(Q)( for s in $(TEST_LANE_BOCHS); do \
+	$(Q)rm -f $(BUILD)/test-times.txt
+	$(Q)( for s in $(TEST_LANE_BOCHS); do t0=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \
+		echo "bochs lane: $$s $$(( $$(date +%s) - t0 )) s" >> $(BUILD)/test-times.txt; \
 	done ) > $(BUILD)/test-lane-bochs.log 2>&1 & lane=$$!; \
-	for s in $(TEST_LANE_MAIN); do \
+	for s in $(TEST_LANE_MAIN); do t0=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \
+		echo "main lane:  $$s $$(( $$(date +%s) - t0 )) s" >> $(BUILD)/test-times.txt; \
 	done; \
 	wait $$lane; cat $(BUILD)/test-lane-bochs.log
+	$(Q)cat $(BUILD)/test-times.txt
 	$(Q)tools/summary.sh $(BUILD)/results.txt
 
 test-host: $(HOST_TESTS)
