@@ -11,31 +11,34 @@
 #include "lab/log.h"
 #include "lab/spinlock.h"
 
-#define MSR_APIC_BASE    0x1bu
-#define APIC_BASE_EXTD   (1ull << 10) /* x2APIC mode (§11.12.1) */
-#define APIC_BASE_ENABLE (1ull << 11)
-#define MSR_X2APIC_BASE  0x800u /* + register offset / 16 (§11.12.1.2) */
-#define X2APIC_ID        0x802u
-#define X2APIC_ICR       0x830u
-#define LAPIC_EOI        0x0b0
-#define LAPIC_SVR        0x0f0
-#define LAPIC_ICR_LOW    0x300
-#define LAPIC_ICR_HIGH   0x310
-#define LAPIC_LVT_TIMER  0x320
-#define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_CUR  0x390
-#define LAPIC_TIMER_DIV  0x3e0
-#define SVR_ENABLE       (1u << 8)
-#define ICR_PENDING      (1u << 12) /* xAPIC delivery status */
-#define ICR_SPIN_LIMIT   1000000u
-#define LVT_MASKED       (1u << 16)
-#define LVT_PERIODIC     (1u << 17)
-#define DIV_BY_16        0x3
-#define SPURIOUS_VECTOR  0xff
+#define MSR_APIC_BASE     0x1bu
+#define APIC_BASE_EXTD    (1ull << 10) /* x2APIC mode (§11.12.1) */
+#define APIC_BASE_ENABLE  (1ull << 11)
+#define MSR_X2APIC_BASE   0x800u /* + register offset / 16 (§11.12.1.2) */
+#define X2APIC_ID         0x802u
+#define X2APIC_ICR        0x830u
+#define LAPIC_EOI         0x0b0
+#define LAPIC_SVR         0x0f0
+#define LAPIC_ICR_LOW     0x300
+#define LAPIC_ICR_HIGH    0x310
+#define LAPIC_LVT_TIMER   0x320
+#define LAPIC_TIMER_INIT  0x380
+#define LAPIC_TIMER_CUR   0x390
+#define LAPIC_TIMER_DIV   0x3e0
+#define SVR_ENABLE        (1u << 8)
+#define ICR_PENDING       (1u << 12) /* xAPIC delivery status */
+#define ICR_SPIN_LIMIT    1000000u
+#define LVT_MASKED        (1u << 16)
+#define LVT_PERIODIC      (1u << 17)
+#define DIV_BY_16         0x3
+#define SPURIOUS_VECTOR   0xff
+#define CPUID1_ECX_X2APIC (1u << 21)
 
 /* (i) Set by the boot CPU's first lapic_init(): the MMIO page is at the
- * same address on every CPU and each CPU sees its own LAPIC there; APs
- * follow the boot CPU into x2APIC mode when it runs in it. */
+ * same address on every CPU and each CPU sees its own LAPIC there. Where
+ * the CPU has x2APIC (CPUID.1:ECX[21]) the boot CPU switches to it (if
+ * the firmware did not) and the APs follow: one WRMSR per IPI instead of
+ * two MMIO writes and a delivery-status poll (§11.12). */
 static volatile uint32_t *lapic;
 static bool x2apic;
 
@@ -71,7 +74,7 @@ void lapic_init(void)
 	uint64_t base = rdmsr(MSR_APIC_BASE);
 
 	if (!lapic) {
-		x2apic = base & APIC_BASE_EXTD;
+		x2apic = (base & APIC_BASE_EXTD) || (cpuid(1, 0).ecx & CPUID1_ECX_X2APIC);
 		idt_set_handler(SPURIOUS_VECTOR, spurious_irq);
 		lapic = (volatile uint32_t *)(uintptr_t)(base & ~0xfffull & ((1ull << 52) - 1));
 	}
