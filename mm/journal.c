@@ -104,8 +104,9 @@ void journal_note_slow(struct journal_cpu *jc, uint64_t n, uint64_t seq, uint32_
 	if (!r)
 		r = chunk_claim(jc, k);
 	if (!r) {
-		atomic_fetch_add_relaxed(&jc->lost, 1);
-		atomic_cas_relaxed(&jc->first_lost_seq, &first, seq);
+		journal_claim(&jc->lost); /* one instruction, like `n` */
+		if (!atomic_load_relaxed(&jc->first_lost_seq))
+			atomic_cas_relaxed(&jc->first_lost_seq, &first, seq);
 		return;
 	}
 	r += n & (JOURNAL_CHUNK_RECS - 1);
@@ -229,6 +230,25 @@ static uint64_t dump_cpu(unsigned cpu)
 	}
 	jc->dumped = i;
 	return done;
+}
+
+/* Records kept and not yet logged. */
+static uint64_t undumped(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
+		const struct journal_cpu *jc = &journal_cpus[cpu];
+
+		n += atomic_load_relaxed(&jc->n) - atomic_load_relaxed(&jc->lost) - jc->dumped;
+	}
+	return n;
+}
+
+void journal_dump_some(const char *why, uint64_t min_new)
+{
+	if (undumped() >= min_new)
+		journal_dump(why);
 }
 
 void journal_dump(const char *why)

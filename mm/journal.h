@@ -119,6 +119,9 @@ uint64_t journal_pages_wanted(uint64_t free);
  * returns at once: its records go in the next dump).
  */
 void journal_dump(const char *why);
+/* The same, only if at least `min_new` records wait (the AUDIT hypercall:
+ * a guest calling it in a loop must not fill the console with dumps). */
+void journal_dump_some(const char *why, uint64_t min_new);
 /* Log the page database as runs of equal words ("jb" lines). */
 void journal_log_state(void);
 

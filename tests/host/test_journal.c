@@ -239,6 +239,14 @@ static void test_log_state_and_dump(void **state)
 	t = fake_console_text();
 	assert_null(strstr(t, "jr 0"));
 	assert_non_null(strstr(t, "journal: dump two: 0 records logged; 1 kept"));
+	/* The AUDIT hypercall's form: nothing at all below its threshold. */
+	fake_console_reset();
+	journal_note(0x151, PALLOC_WORD_CLEAN, pdb_make(PDB_HYPERVISOR, 0, 0), JOURNAL_ALLOC);
+	journal_dump_some("three", 2);
+	assert_string_equal(fake_console_text(), "");
+	journal_note(0x152, PALLOC_WORD_CLEAN, pdb_make(PDB_HYPERVISOR, 0, 0), JOURNAL_ALLOC);
+	journal_dump_some("four", 2);
+	assert_non_null(strstr(fake_console_text(), "journal: dump four: 2 records logged"));
 }
 
 int main(void)
