@@ -13,6 +13,7 @@
 #include "hv/vm.h"
 #include "lab/log.h"
 #include "lab/string.h"
+#include "mm/journal.h"
 #include "mm/palloc.h"
 #include "mm/pdb_seed.h"
 
@@ -122,6 +123,7 @@ int scenario_run(const struct boot_info *bi, const struct manifest *man, const s
 	           hz ? (arch_tsc() - t0) * 1000 / hz : 0);
 	log_scrub_figures();
 	pdb_log_summary();
+	journal_dump("end");
 	unsigned violations = hv_audit(true);
 	uint64_t after = free_frames();
 	log_printf("scenario: free frames %lu before the first VM, %lu after the last: %s\n",

@@ -6,9 +6,9 @@
 unsigned lab_fix_off;
 #endif
 
-static const char *const fix_names[] = {"cr8",     "kgs",   "db",           "xcr0",
-                                        "consent", "step",  "insn-len",     "soft-int",
-                                        "cpl",     "audit", "remote-flush", "nmi-unblock"};
+static const char *const fix_names[] = {
+    "cr8",      "kgs", "db",    "xcr0",         "consent",     "step",   "insn-len",
+    "soft-int", "cpl", "audit", "remote-flush", "nmi-unblock", "journal"};
 
 unsigned lab_fix_by_name(const char *name, size_t len)
 {

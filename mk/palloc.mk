@@ -9,9 +9,9 @@
 # failure. Counts (see docs/allocator.md): plain stress 10 million
 # operations, TSan stress 1 million, re-entrancy 1.2 million signals.
 
-PALLOC_SRCS := mm/palloc.c mm/palloc_slow.c mm/palloc_pool.c mm/palloc_boot.c \
+PALLOC_SRCS := mm/palloc.c mm/palloc_slow.c mm/palloc_pool.c mm/palloc_boot.c mm/journal.c \
 	mm/pdb.c lib/printf.c lib/panic.c tests/fake/arch_fake.c
-PALLOC_HDRS := $(wildcard mm/palloc*.h mm/pdb.h include/lab/*.h arch/arch.h \
+PALLOC_HDRS := $(wildcard mm/palloc*.h mm/pdb.h mm/journal.h include/lab/*.h arch/arch.h \
 	tests/fake/fake.h tests/stress/*.h)
 PALLOC_STRESS_CFLAGS := -std=gnu11 -g $(WARN) -Wno-missing-prototypes \
 	-fno-omit-frame-pointer -Iinclude -I. -Itests -DLAB_HOST -DLAB_DEBUG \

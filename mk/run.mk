@@ -76,3 +76,10 @@ $(ESP_IMG): $(EFI_APP) $(RUN_CFG) $(ESP_FILES) tools/mkesp.sh $(ESP_INPUTS)
 $(ISO): $(ESP_IMG) tools/mkiso.sh
 	@[ "$(Q)" ] && echo "  ISO     $@" || true
 	$(Q)tools/mkiso.sh $@ $(ESP_IMG)
+
+# `make run` ends with the ownership map of the run (tools/ownership-map over
+# its serial log) in $(BUILD)/ownership.svg, and one line saying so. `private`:
+# the prerequisites' recipes keep the plain Q.
+RUN_LOG_svm := $(BUILD)/qemu-serial.log
+RUN_LOG_vmx := $(BUILD)/bochs-serial.log
+run: private Q := @trap 'tools/ownership-map $(RUN_LOG_$(BACKEND)) -o $(BUILD)/ownership.svg || true' EXIT;

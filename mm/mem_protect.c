@@ -15,9 +15,11 @@
 #include "arch/arch.h"
 #include "lab/atomic.h"
 #include "lab/check.h"
+#include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
 #include "mm/audit.h"
+#include "mm/journal.h"
 #include "mm/mem_protect.h"
 #include "mm/palloc.h"
 
@@ -84,10 +86,40 @@ static uint64_t rec_guest_unmapped(const struct s2_vm *vm)
 	return pdb_make(PDB_GUEST, vm->id, 0);
 }
 
-/* One ownership step: the whole record from `old` to `new`, or nothing. */
-static bool rec_cas(hpa_t frame, uint64_t old, uint64_t new)
+#ifdef LAB_TESTING
+/* fix_off=journal: the first unmap goes unrecorded (journal-check must notice). */
+static bool rec_skip_once(enum journal_cause why)
 {
-	return atomic_cas_acq_rel(&pdb_entry(hpa_pfn(frame))->word, &old, new);
+	static bool skipped;
+
+	if (lab_fix_on(FIX_JOURNAL) || why != JOURNAL_UNMAP || skipped)
+		return false;
+	skipped = true;
+	return true;
+}
+#else
+static bool rec_skip_once(enum journal_cause why)
+{
+	(void)why;
+	return false;
+}
+#endif
+
+/* One ownership step: the whole record from `old` to `new`, or nothing;
+ * journalled as `why`. */
+static bool rec_cas(hpa_t frame, uint64_t old, uint64_t new, enum journal_cause why)
+{
+	if (!atomic_cas_acq_rel(&pdb_entry(hpa_pfn(frame))->word, &old, new))
+		return false;
+	if (!rec_skip_once(why))
+		journal_note(hpa_pfn(frame), old, new, why);
+	return true;
+}
+
+/* The leaf that mapped `frame` (recorded as `w`) is gone from the tables. */
+static void rec_leaf_cleared(hpa_t frame, uint64_t w)
+{
+	journal_note(hpa_pfn(frame), w, w, JOURNAL_LEAF_CLEAR);
 }
 
 /* ---- argument checks ---------------------------------------------------- */
@@ -143,8 +175,9 @@ static void map_commit(struct s2_vm *vm, gpa_t g, hpa_t frame, struct s2_reserve
 	reserve_release(vm, r); /* left over only if another mapper raced us */
 }
 
-/* All of `vm`'s translations gone on all CPUs when this returns (s2.h). */
-static void vm_invalidate(struct s2_vm *vm)
+/* All of `vm`'s translations gone on all CPUs when this returns (s2.h).
+ * `dead`: the VM is never entered again (teardown). */
+static void vm_invalidate(struct s2_vm *vm, bool dead)
 {
 #ifdef LAB_TESTING
 	if (mem_protect_test_skip_invalidate)
@@ -152,6 +185,8 @@ static void vm_invalidate(struct s2_vm *vm)
 #endif
 	vm->invalidations++;
 	vm->invalidate(vm);
+	journal_note(JOURNAL_NO_PFN, vm->id, vm->id,
+	             dead ? JOURNAL_INVALIDATE_DEAD : JOURNAL_INVALIDATE);
 }
 
 /* Map prepare: the slot at `g` must be free. */
@@ -218,7 +253,7 @@ static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g, unsi
 		return MP_ENOMEM;
 	}
 	frame = arch_va_to_pa(va);
-	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g)));
+	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g), JOURNAL_MAP));
 	map_commit(vm, g, frame, &r);
 	vm->frames_owned++;
 	if (frame_out)
@@ -287,7 +322,7 @@ static enum mem_protect_err guest_map_locked(struct s2_vm *vm, gpa_t g, hpa_t fr
 		return MP_EEXIST;
 	if (!reserve_fill(vm, &r, need))
 		return MP_ENOMEM;
-	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g)));
+	CHECK(rec_cas(frame, rec_guest_unmapped(vm), rec_guest(vm, g), JOURNAL_MAP));
 	map_commit(vm, g, frame, &r);
 	return MP_OK;
 }
@@ -313,8 +348,9 @@ static enum mem_protect_err guest_to_free_locked(struct s2_vm *vm, gpa_t g)
 	if (err != MP_OK)
 		return err;
 	CHECK(s2_unmap_commit(&vm->tree, g).pa == frame.pa);
-	vm_invalidate(vm);
-	CHECK(rec_cas(frame, rec_guest(vm, g), rec_guest_unmapped(vm)));
+	rec_leaf_cleared(frame, rec_guest(vm, g));
+	vm_invalidate(vm, false);
+	CHECK(rec_cas(frame, rec_guest(vm, g), rec_guest_unmapped(vm), JOURNAL_UNMAP));
 	CHECK(palloc_free(arch_pa_to_va(frame), PDB_GUEST, vm->id) == PALLOC_OK);
 	vm->frames_owned--;
 	return MP_OK;
@@ -352,8 +388,9 @@ static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from, stru
 	if (!reserve_fill(to, &r, need))
 		return MP_ENOMEM;
 	CHECK(s2_unmap_commit(&from->tree, g_from).pa == frame.pa);
-	vm_invalidate(from);
-	CHECK(rec_cas(frame, rec_guest(from, g_from), rec_guest(to, g_to)));
+	rec_leaf_cleared(frame, rec_guest(from, g_from));
+	vm_invalidate(from, false);
+	CHECK(rec_cas(frame, rec_guest(from, g_from), rec_guest(to, g_to), JOURNAL_DONATE));
 	map_commit(to, g_to, frame, &r);
 	from->frames_owned--;
 	to->frames_owned++;
@@ -444,8 +481,10 @@ static void teardown_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64
 	hpa_t frame = c->vm->tree.fmt->addr(e, level);
 
 	atomic_store_relaxed(slot, 0);
+	if (level == 0 && pdb_pfn_valid(hpa_pfn(frame)))
+		rec_leaf_cleared(frame, pdb_read(hpa_pfn(frame)));
 	if (level != 0 || !pdb_pfn_valid(hpa_pfn(frame)) ||
-	    !rec_cas(frame, rec_guest(c->vm, g), rec_guest_unmapped(c->vm))) {
+	    !rec_cas(frame, rec_guest(c->vm, g), rec_guest_unmapped(c->vm), JOURNAL_UNMAP)) {
 		teardown_anomaly(c, level ? "large leaf" : "foreign leaf", g, level, e);
 		return;
 	}
@@ -492,7 +531,7 @@ void mem_protect_vm_teardown(struct s2_vm *vm, struct mem_protect_teardown *out)
 	/* No vCPU runs `vm` or will enter it again: after this invalidation
 	 * nothing can use its tables, so each leaf may be cleared and its
 	 * frame freed right away (invariant 6). */
-	vm_invalidate(vm);
+	vm_invalidate(vm, true);
 	s2_visit(&vm->tree, &v, &c);
 	teardown_unmapped(&c, vm->frames_owned - c.n.mapped_frames);
 	vm->tree.root = hpa(0);

@@ -9,6 +9,7 @@
  * the whole ownership check on free); no lock, no shared counter.
  */
 #include "lab/string.h"
+#include "mm/journal.h"
 #include "mm/palloc_internal.h"
 
 struct palloc_zone_state palloc_zones[ZONE_COUNT];
@@ -74,6 +75,7 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 	atomic_store_relaxed(&c->count[PALLOC_CLEAN], (uint32_t)(n - 1));
 	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)))
 		goto unbusy;
+	journal_note(pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
 	palloc_count(&c->ctr.allocs_clean);
 	barrier();
 	pc->busy = 0;
@@ -123,6 +125,7 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 		pc->busy = 0;
 		goto slow;
 	}
+	journal_note(pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
 	atomic_store_release(&c->count[PALLOC_DIRTY], (uint32_t)(n + 1));
 	palloc_count(&c->ctr.frees);
@@ -249,8 +252,9 @@ static uint64_t init_meta_bytes(void)
 /*
  * The highest run of `pages` free frames (highest first, to spare DMA);
  * they become PDB_HYPERVISOR. One pass over the database; boot CPU only.
+ * 0 if there is no such run.
  */
-static pfn_t init_carve(uint64_t pages)
+static pfn_t init_carve_try(uint64_t pages)
 {
 	uint64_t run = 0;
 
@@ -262,8 +266,15 @@ static pfn_t init_carve(uint64_t pages)
 			return pfn;
 		}
 	}
-	CHECK(!"palloc: no room for the allocator's bitmaps");
 	return 0;
+}
+
+static pfn_t init_carve(uint64_t pages)
+{
+	pfn_t pfn = init_carve_try(pages);
+
+	CHECK(pfn || !"palloc: no room for the allocator's bitmaps");
+	return pfn;
 }
 
 static uint64_t init_isqrt(uint64_t v)
@@ -348,10 +359,20 @@ static void init_first_zones(void)
 	}
 }
 
+/* Free frames at set-up (boot CPU, one pass). */
+static uint64_t init_free_count(void)
+{
+	uint64_t n = 0;
+
+	for (pfn_t pfn = 1; pfn < palloc_pfn_limit; pfn++)
+		n += init_is_free(pfn);
+	return n;
+}
+
 void palloc_init(void)
 {
-	uint64_t bytes, pages;
-	pfn_t meta;
+	uint64_t bytes, pages, jpages;
+	pfn_t meta, jmeta = 0;
 	uint64_t *mem;
 
 	CHECK(pdb.entries && pdb.pfn_end > 1 && pdb.pfn_end <= (1ull << 32));
@@ -365,6 +386,10 @@ void palloc_init(void)
 	/* Frame 0 is the empty-slot marker: never free in the allocator's eyes. */
 	if (init_is_free(0))
 		pdb.entries[0].word = pdb_make(PDB_HYPERVISOR, 0, 0);
+	/* The ownership journal's storage first (mm/journal.h), like the bitmaps. */
+	jpages = journal_pages_wanted(init_free_count());
+	if (jpages && !(jmeta = init_carve_try(jpages)))
+		jpages = 0;
 	bytes = init_meta_bytes();
 	pages = (bytes + PAGE_SIZE - 1) / PAGE_SIZE;
 	meta = init_carve(pages);
@@ -385,4 +410,5 @@ void palloc_init(void)
 		init_fill(zs);
 	}
 	init_first_zones();
+	journal_start(jpages ? palloc_pfn_va(jmeta) : NULL, jpages);
 }

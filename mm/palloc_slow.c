@@ -8,6 +8,7 @@
  * PALLOC_TRIES attempts of anything that can lose a race, and the caller's
  * `budget` for palloc_scrub(). Nothing waits for another CPU.
  */
+#include "mm/journal.h"
 #include "mm/palloc_internal.h"
 
 #define NO_FLOOR (-1)
@@ -77,8 +78,10 @@ static pfn_t pop_own(struct palloc_cache *c, enum palloc_kind k, uint64_t word)
 
 		atomic_store_relaxed(&c->count[k], n);
 		if (pfn != PALLOC_EMPTY_SLOT &&
-		    atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word))
+		    atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)) {
+			journal_note(pfn, old, word, JOURNAL_ALLOC);
 			return pfn;
+		}
 	}
 	return 0;
 }
@@ -223,8 +226,12 @@ static pfn_t pool_claim_one(struct palloc_zone_state *zs, enum palloc_kind k, in
 			continue;
 		}
 		pfn = p->base + (uint64_t)w * 64 + ctz64(bits);
-		if (atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word))
+		if (atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)) {
+			journal_note(pfn, old, word,
+			             word == PALLOC_WORD_SCRUBBING ? JOURNAL_SCRUB_BEGIN
+			                                           : JOURNAL_ALLOC);
 			return pfn;
+		}
 	}
 	return 0;
 }
@@ -247,6 +254,7 @@ static pfn_t steal_from(struct palloc_zone_state *zs, struct palloc_cache *vc, e
 		    !atomic_cas_seq_cst(&vc->slot[k][i], &pfn, PALLOC_EMPTY_SLOT) ||
 		    !atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word))
 			continue;
+		journal_note(pfn, old, word, JOURNAL_ALLOC);
 		if (palloc_pool_take(p, palloc_pool_word(p, pfn), palloc_pool_bit(p, pfn)))
 			atomic_fetch_sub_seq_cst(&zs->avail, 1);
 		return pfn;
@@ -440,8 +448,10 @@ static enum palloc_err free_claim(uintptr_t off, enum pdb_owner owner, unsigned 
 	if ((off & PAGE_MASK) || pfn - 1 >= palloc_pfn_limit - 1 || !palloc_owner_ok(owner) ||
 	    id > PDB_ID_MAX)
 		return PALLOC_EINVAL;
-	if (atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, PALLOC_WORD_DIRTY))
+	if (atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, PALLOC_WORD_DIRTY)) {
+		journal_note(pfn, old, PALLOC_WORD_DIRTY, JOURNAL_FREE);
 		return PALLOC_OK;
+	}
 	return free_error(old, owner, id);
 }
 
@@ -508,6 +518,7 @@ static bool scrub_one(struct palloc_zone_state *zs, struct palloc_cache *c)
 		return false;
 	arch_page_zero(palloc_pfn_va(pfn));
 	atomic_store_release(&pdb.entries[pfn].word, PALLOC_WORD_CLEAN);
+	journal_note(pfn, PALLOC_WORD_SCRUBBING, PALLOC_WORD_CLEAN, JOURNAL_SCRUB_END);
 	avail_give(zs, palloc_pool_add(p, palloc_pool_word(p, pfn), palloc_pool_bit(p, pfn)));
 	palloc_count(&c->ctr.scrubbed);
 	return true;

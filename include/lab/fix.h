@@ -26,6 +26,7 @@ enum lab_fix {
 	                               * before an unmapped frame changes owner */
 	FIX_NMI_UNBLOCK = 1u << 11,   /* VMX: a guest's "blocking by NMI" cleared after an NMI
 	                               * exit (Bochs saves it set: later kicks were blocked) */
+	FIX_JOURNAL = 1u << 12,       /* every owner change has its journal record (mm/journal.h) */
 };
 
 #ifdef LAB_TESTING

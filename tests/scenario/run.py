@@ -20,7 +20,8 @@ recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
 the suites' second pass runs every scenario that names no count on
 several CPUs, its files suffixed with $SCENARIO_TAG): the machine's CPU
 count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
-`# status N`: the hypervisor's expected exit status (default 0; 7 for a
+Every run's log also goes through tools/journal-check (the ownership journal
+replayed: one case, journal-check). `# status N`: the hypervisor's expected exit status (default 0; 7 for a
 manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
 had the CPU (LOG.running: a byte '@' + VM id per switch, from COM2).
 
@@ -187,6 +188,19 @@ def check_timeout(rec, rc, lines, log):
     rec("no-timeout", rc != 124, f"the time limit was reached while {running} was running")
 
 
+def check_journal(rec, log):
+    """tools/journal-check over the log: one case. An incomplete journal (it was
+    full) passes if the records it kept replay correctly; journal-check says so."""
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "journal-check")
+    r = subprocess.run([sys.executable, tool, log], capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    summary = lines[-1] if lines else r.stderr.strip()
+    if r.returncode == 3:
+        print(summary)
+    rec("journal-check", r.returncode in (0, 3),
+        "; ".join(lines[:3] + ([summary] if len(lines) > 3 else [])))
+
+
 def record_negative(rec, sc):
     for pattern in sc["must_fail"]:
         hit = [n for n, ok, _ in rec.seen if not ok and re.search(pattern, n)]
@@ -230,6 +244,7 @@ def main(suite, scenario, efi, launcher):
         rec("audit-0-violations", any(re.match(r"^audit: 0 violations \(", l) for l in lines), "no clean audit line")
         rec("no-leak", any(re.search(r"^scenario: free frames (\d+) before the first VM, \1 after the last: no leak", l)
                            for l in lines), "no no-leak line")
+    check_journal(rec, log)
     if sc["must_fail"]:
         record_negative(rec, sc)
     print(f"{'ok' if rec.failed == 0 else 'FAIL'}   {suite}/{name}: {rec.passed} passed, {rec.failed} failed (log: {log})")
