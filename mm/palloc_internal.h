@@ -103,6 +103,14 @@ struct palloc_zone_state {
 	 * one frame per CPU and nesting level; see PALLOC_GUEST_SLACK).
 	 */
 	int64_t avail __attribute__((aligned(64)));
+	/*
+	 * Bumped after every refill that took frames and every drain that gave
+	 * some back: an allocation that found nothing retries while frames
+	 * moved between a cache and a pool during its pass (it may have looked
+	 * at the pool before a drain and at the cache after a refill, missing
+	 * the frame both times: found by the Spin model, docs/allocator.md).
+	 */
+	uint32_t moved;
 };
 
 /* Per-CPU event counters, written only by their CPU (palloc_count()). */

@@ -148,6 +148,8 @@ static unsigned refill(struct palloc_zone_state *zs, struct palloc_cache *c, int
 	got = palloc_pool_take(p, (uint64_t)w, bits);
 	if (got != bits)
 		refill_drop(zs, c, n, bits, got);
+	if (got)
+		atomic_fetch_add_seq_cst(&zs->moved, 1);
 	return palloc_popcount(got);
 }
 
@@ -194,6 +196,8 @@ static void drain(struct palloc_zone_state *zs, struct palloc_cache *c, enum pal
 			atomic_fetch_sub_seq_cst(&zs->avail, 1);
 	}
 	atomic_store_release(&c->count[k], 0);
+	if (n)
+		atomic_fetch_add_seq_cst(&zs->moved, 1);
 }
 
 /* ---- shared pools and other CPUs' caches -------------------------------- */
@@ -309,8 +313,10 @@ static pfn_t take_dirty(struct palloc_zone_state *zs, struct palloc_cache *c, bo
 
 /*
  * GFP_ATOMIC in one zone: own cache, clean pool, own dirty cache, dirty
- * pool, then every other cache. A second pass runs only if a pool gained
- * frames meanwhile (a drain on another CPU moved them behind our back).
+ * pool, then every other cache. Another pass (PALLOC_TRIES at most) runs
+ * only if a pool holds frames or frames moved between a cache and a pool
+ * during this one (zs->moved): nothing free was found, but it may have
+ * been in flight behind our back.
  */
 static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested, uint64_t word,
                                bool *dirty)
@@ -319,7 +325,9 @@ static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested, ui
 	struct palloc_cache *c = &palloc_cpus[cpu].cache[z];
 	pfn_t pfn = 0;
 
-	for (unsigned pass = 0; pass < 2 && zs->present; pass++) {
+	for (unsigned pass = 0; pass < PALLOC_TRIES && zs->present; pass++) {
+		uint32_t moved = atomic_load_seq_cst(&zs->moved);
+
 		*dirty = false;
 		if ((pfn = take_clean(zs, c, nested, NO_FLOOR, word)))
 			break;
@@ -329,7 +337,8 @@ static pfn_t zone_alloc_atomic(enum palloc_zone z, unsigned cpu, bool nested, ui
 		if ((pfn = steal(z, cpu, nested, word, dirty)))
 			break;
 		if (!palloc_pool_count(&zs->pool[PALLOC_CLEAN]) &&
-		    !palloc_pool_count(&zs->pool[PALLOC_DIRTY]))
+		    !palloc_pool_count(&zs->pool[PALLOC_DIRTY]) &&
+		    atomic_load_seq_cst(&zs->moved) == moved)
 			break;
 	}
 	return pfn;

@@ -84,6 +84,7 @@ byte holder[4]; /* OWNER(p) of the process handed the frame, 0 if none */
 byte inalloc;   /* bit p: process p is inside an alloc call */
 byte seen;      /* bit p: no frame was claimable at some instant of that call */
 byte movers;    /* bit p: process p is inside a drain or a refill */
+byte moved;     /* zs->moved, modulo 4: bumped by a refill that took frames and a drain that gave some */
 
 #define INSLOT(c, k, f) ((cnt[CI(c, k)] > 0 && slot[SI(c, k, 0)] == (f)) || \
                          (cnt[CI(c, k)] > 1 && slot[SI(c, k, 1)] == (f)))
@@ -242,7 +243,10 @@ inline refill(c)
 		rgot = POPC(got)
 	:: else -> rgot = 0
 	fi;
-	d_step { n = 0; bits = 0; got = 0; r = 0; i = 0; j = 0; movers = movers & ~BIT(p) }
+	d_step {
+		if :: rgot -> moved = (moved + 1) % 4 :: else -> skip fi;
+		n = 0; bits = 0; got = 0; r = 0; i = 0; j = 0; movers = movers & ~BIT(p)
+	}
 }
 
 /* drain: read the slots, set their bits and give avail, re-read each
@@ -289,7 +293,10 @@ inline drain(c, k)
 	:: else -> skip
 	fi;
 	d_step { cnt[CI(c, k)] = 0; NOTE };
-	d_step { n = 0; s0 = 0; s1 = 0; bits = 0; got = 0; movers = movers & ~BIT(p) }
+	d_step {
+		if :: n > 0 -> moved = (moved + 1) % 4 :: else -> skip fi;
+		n = 0; s0 = 0; s1 = 0; bits = 0; got = 0; movers = movers & ~BIT(p)
+	}
 }
 
 /* ---- the shared pool and other caches (pool_claim_one, steal_from) ---- */
@@ -413,13 +420,14 @@ inline steal(c)
 
 /* ---- palloc_alloc (atomic class) ---- */
 
-/* zone_alloc_atomic: take_clean, take_dirty, steal; a second pass only if
- * a pool held bits. */
+/* zone_alloc_atomic: take_clean, take_dirty, steal; another pass (4 at
+ * most, PALLOC_TRIES) only if a pool held bits or frames moved (zs->moved). */
 inline zone_alloc(c)
 {
 	pass = 0;
 	do
-	:: pass < 2 ->
+	:: pass < 4 ->
+		seq = moved;
 		/* take_clean */
 		if
 		:: nested -> pool_claim_one(CLEAN, me)
@@ -455,17 +463,14 @@ inline zone_alloc(c)
 		steal(c);
 		if :: pfn -> break :: else -> skip fi;
 		if
-		:: leaf[CLEAN] == 0 ->
-			if
-			:: leaf[DIRTY] == 0 -> break
-			:: else -> skip
-			fi
+		:: leaf[CLEAN] == 0 && leaf[DIRTY] == 0 && moved == seq -> break
 		:: else -> skip
 		fi;
 		pass++
 	:: else -> break
 	od;
-	pass = 0
+	pass = 0;
+	seq = 0
 }
 
 /* Entry: the call begins; seen starts as the claimability of this instant. */
@@ -656,7 +661,7 @@ inline palloc_scrub(c)
 }
 
 #define LOCALS \
-	byte n, f, i, j, k, r, t, tc, pass, rgot, added, s0, s1; \
+	byte n, f, i, j, k, r, t, tc, pass, seq, rgot, added, s0, s1; \
 	byte bits, got, pfn; \
 	bool ok, found, nested
 
