@@ -699,26 +699,8 @@ static void test_cell(void **state)
 
 static int cell_setup(void **state)
 {
-	pfn_t end = MATRIX_MEM >> PAGE_SHIFT;
-
 	(void)state;
-	fake_mem_init(MATRIX_MEM);
-	env_pdb_storage = calloc(end, sizeof(*env_pdb_storage));
-	assert_non_null(env_pdb_storage);
-	pdb.entries = env_pdb_storage;
-	pdb.pfn_end = end;
-	pdb.managed_count = 0;
-	for (pfn_t pfn = 0; pfn < end; pfn++) {
-		pdb.entries[pfn].word = pdb_make(env_seed_owner(pfn), 0, 0);
-		pdb.managed_count += env_seed_owner(pfn) != PDB_UNMANAGED;
-	}
-	palloc_init();
-	env_scrub_all();
-	tlb_fake_reset();
-	mem_protect_test_skip_invalidate = false;
-	palloc_inject_failure(0);
-	fake_console_reset();
-	return 0;
+	return env_setup_mem(MATRIX_MEM);
 }
 
 static const struct s2_format *const formats[] = {&ept_format, &npt_format};

@@ -27,7 +27,9 @@
 #include "mm/palloc.h"
 #include "mm/pdb.h"
 
-#define ENV_MEM          (32ull << 20)
+#ifndef ENV_MEM
+#define ENV_MEM (32ull << 20) /* a test may set its own size before including this */
+#endif
 #define ENV_FIRMWARE_END 0x0a0
 #define ENV_HOLE_END     0x100
 #define ENV_HV_END       0x200
@@ -53,13 +55,13 @@ static inline void env_scrub_all(void)
 		;
 }
 
-static inline int env_setup(void **state)
+static inline int env_setup_mem(uint64_t mem)
 {
-	pfn_t end = ENV_MEM >> PAGE_SHIFT;
+	pfn_t end = mem >> PAGE_SHIFT;
 
-	(void)state;
-	fake_mem_init(ENV_MEM);
+	fake_mem_init(mem);
 	env_pdb_storage = calloc(end, sizeof(*env_pdb_storage));
+	assert_non_null(env_pdb_storage);
 	pdb.entries = env_pdb_storage;
 	pdb.pfn_end = end;
 	pdb.managed_count = 0;
@@ -74,6 +76,12 @@ static inline int env_setup(void **state)
 	palloc_inject_failure(0);
 	fake_console_reset();
 	return 0;
+}
+
+static inline int env_setup(void **state)
+{
+	(void)state;
+	return env_setup_mem(ENV_MEM);
 }
 
 static inline int env_teardown(void **state)
