@@ -21,7 +21,11 @@
  *   xsetbv   XSETBV #UD while CR4.OSXSAVE = 0; with XSAVE: XCR0 = 3 works,
  *            #GP for ECX != 0, no x87, a component not offered, bit 63,
  *            CPL 3; CPUID.1:ECX.OSXSAVE follows CR4.OSXSAVE (without XSAVE,
- *            as QEMU's qemu64, only the first: insn.xsetbv-noxsave).
+ *            as QEMU's qemu64, only the first: insn.xsetbv-noxsave);
+ *   strio    string I/O: REP OUTSB of a line to COM1 (and with RCX = 0, a
+ *            32-bit address size, an FS override, 10000 elements), REP
+ *            INSB/INSD from an unused port (all ones), INSW with DF = 1,
+ *            REP INSB from COM1's LSR; as on a plain PC.
  *
  * A wrongly computed instruction length resumes inside the instruction:
  * every instruction under test is followed by a landing pad (INSN_PAD), so
@@ -638,6 +642,103 @@ static void insn_xsetbv_group(void)
 	insn_xsetbv_enabled(cr4);
 }
 
+/* ---- strio: string I/O as a PC does it (the same under plain QEMU) */
+
+#define STRIO_UNUSED 0x2e0 /* no device on a PC, nor in QEMU's q35 */
+#define STRIO_LSR    0x3fd /* COM1's line status: transmitter empty, idle */
+#define STRIO_POST   0x80
+#define STRIO_LONG   10000 /* more than one exit's worth under Labyrinth */
+#define MSR_FS_BASE  0xC0000100u
+
+static const char strio_line[] = "strio: written by rep outsb\n";
+static const char strio_fs_line[] = "strio: read through FS\n";
+static uint8_t strio_buf[STRIO_LONG];
+
+static void strio_wrmsr(uint32_t msr, uint64_t val)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
+}
+
+static bool strio_all(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* REP OUTSB of a line to COM1: the console shows it; RCX ends at 0. */
+static void strio_outs(void)
+{
+	uint64_t si = (uint64_t)strio_line, cx = sizeof(strio_line) - 1;
+
+	__asm__ volatile("rep outsb" : "+S"(si), "+c"(cx) : "d"(0x3f8) : "memory");
+	check(cx == 0 && si == (uint64_t)strio_line + sizeof(strio_line) - 1, "strio-rep-outsb",
+	      "rcx %lu, rsi +%lu", cx, si - (uint64_t)strio_line);
+	/* RCX = 0: nothing written, nothing moved. */
+	cx = 0;
+	__asm__ volatile("rep outsb" : "+S"(si), "+c"(cx) : "d"(0x3f8) : "memory");
+	check(cx == 0 && si == (uint64_t)strio_line + sizeof(strio_line) - 1, "strio-rcx-zero",
+	      "rcx %lu, rsi +%lu", cx, si - (uint64_t)strio_line);
+	/* A 32-bit address size: ESI only, zero-extended into RSI. */
+	si = (1ul << 32) | (uint64_t)strio_line, cx = (1ul << 32);
+	__asm__ volatile("addr32 rep outsb" : "+S"(si), "+c"(cx) : "d"(STRIO_POST) : "memory");
+	check(cx == (1ul << 32) && si == ((1ul << 32) | (uint64_t)strio_line), "strio-addr32-ecx-0",
+	      "rcx 0x%lx, rsi 0x%lx", cx, si);
+	cx = (1ul << 32) | 3;
+	__asm__ volatile("addr32 rep outsb" : "+S"(si), "+c"(cx) : "d"(STRIO_POST) : "memory");
+	check(cx == 0 && si == (uint64_t)strio_line + 3, "strio-addr32", "rcx 0x%lx, rsi 0x%lx", cx,
+	      si);
+	/* An FS override: the line is read at FS.base + RSI. */
+	strio_wrmsr(MSR_FS_BASE, (uint64_t)strio_fs_line - 0x1000);
+	si = 0x1000, cx = sizeof(strio_fs_line) - 1;
+	__asm__ volatile("rep outsb %%fs:(%%rsi), %%dx"
+	                 : "+S"(si), "+c"(cx)
+	                 : "d"(0x3f8)
+	                 : "memory");
+	strio_wrmsr(MSR_FS_BASE, 0);
+	check(cx == 0 && si == 0x1000 + sizeof(strio_fs_line) - 1, "strio-fs-override",
+	      "rcx %lu, rsi 0x%lx", cx, si);
+	/* Many elements: Labyrinth resumes the instruction between exits. */
+	si = (uint64_t)strio_buf, cx = STRIO_LONG;
+	__asm__ volatile("rep outsb" : "+S"(si), "+c"(cx) : "d"(STRIO_POST) : "memory");
+	check(cx == 0 && si == (uint64_t)strio_buf + STRIO_LONG, "strio-rep-outsb-long",
+	      "rcx %lu, rsi +%lu", cx, si - (uint64_t)strio_buf);
+}
+
+/* INS from a port with nothing behind it: all ones; from COM1's LSR 0x60. */
+static void strio_ins(void)
+{
+	uint64_t di = (uint64_t)strio_buf, cx = 8;
+
+	memset(strio_buf, 0x5a, 64);
+	__asm__ volatile("rep insb" : "+D"(di), "+c"(cx) : "d"(STRIO_UNUSED) : "memory");
+	check(cx == 0 && di == (uint64_t)strio_buf + 8 && strio_all(strio_buf, 8, 0xff) &&
+	          strio_buf[8] == 0x5a,
+	      "strio-rep-insb-unused", "rcx %lu, rdi +%lu, bytes %02x %02x", cx,
+	      di - (uint64_t)strio_buf, strio_buf[0], strio_buf[8]);
+	/* DF = 1: INSW stores at RDI, then RDI moves down by 2. */
+	di = (uint64_t)strio_buf + 20;
+	__asm__ volatile("std\n\tinsw\n\tcld" : "+D"(di) : "d"(STRIO_UNUSED) : "memory");
+	check(di == (uint64_t)strio_buf + 18 && strio_all(strio_buf + 20, 2, 0xff) &&
+	          strio_buf[19] == 0x5a && strio_buf[22] == 0x5a,
+	      "strio-insw-df", "rdi +%lu", di - (uint64_t)strio_buf);
+	di = (uint64_t)strio_buf + 32, cx = 2;
+	__asm__ volatile("rep insl" : "+D"(di), "+c"(cx) : "d"(STRIO_UNUSED) : "memory");
+	check(cx == 0 && strio_all(strio_buf + 32, 8, 0xff) && strio_buf[40] == 0x5a,
+	      "strio-rep-insd-unused", "rcx %lu", cx);
+	di = (uint64_t)strio_buf + 48, cx = 2;
+	__asm__ volatile("rep insb" : "+D"(di), "+c"(cx) : "d"(STRIO_LSR) : "memory");
+	check(strio_all(strio_buf + 48, 2, 0x60), "strio-insb-com1-lsr", "LSR 0x%02x",
+	      strio_buf[48]);
+}
+
+static void insn_strio(void)
+{
+	strio_outs();
+	strio_ins();
+}
+
 /* ---- groups */
 
 static const struct {
@@ -647,7 +748,7 @@ static const struct {
     {"prefix", insn_prefix},       {"step", insn_step},   {"softint", insn_softint},
     {"efer", insn_efer},           {"invd", insn_invd},   {"monitor", insn_monitor},
     {"mwait", insn_mwait},         {"rdpmc", insn_rdpmc}, {"icebp", insn_icebp},
-    {"xsetbv", insn_xsetbv_group},
+    {"xsetbv", insn_xsetbv_group}, {"strio", insn_strio},
 };
 
 static bool insn_run_group(const char *name)

@@ -198,21 +198,28 @@ static bool device_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val
 	return true;
 }
 
-static void io_in(struct vcpu *v, const struct vm_exit *e)
+uint32_t devices_port_in(struct vcpu *v, uint16_t port, unsigned size)
 {
-	struct vm *vm = v->vm;
-	uint64_t mask = e->io.size == 4 ? 0xffffffffull : e->io.size == 2 ? 0xffff : 0xff;
+	uint32_t mask = size == 4 ? 0xffffffffu : size == 2 ? 0xffffu : 0xffu;
 	uint32_t val;
 
-	if (!device_in(vm, e->io.port, e->io.size, &val)) {
-		log_port_once(vm, e->io.port, true);
+	if (!device_in(v->vm, port, size, &val)) {
+		log_port_once(v->vm, port, true);
 		val = 0xffffffffu;
 	}
+	return val & mask;
+}
+
+static void io_in(struct vcpu *v, const struct vm_exit *e)
+{
+	uint64_t mask = e->io.size == 4 ? 0xffffffffull : e->io.size == 2 ? 0xffff : 0xff;
+	uint32_t val = devices_port_in(v, e->io.port, e->io.size);
+
 	/* A 32-bit IN zero-extends into RAX; 8/16-bit ones keep the rest. */
 	if (e->io.size == 4)
-		v->regs.rax = val & mask;
+		v->regs.rax = val;
 	else
-		v->regs.rax = (v->regs.rax & ~mask) | (val & mask);
+		v->regs.rax = (v->regs.rax & ~mask) | val;
 }
 
 /* The exit device takes the value at the width written (QEMU's
@@ -255,10 +262,16 @@ static bool device_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t va
 	return true;
 }
 
+void devices_port_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
+{
+	if (!device_out(v, port, size, val))
+		log_port_once(v->vm, port, false);
+}
+
 void devices_io(struct vcpu *v, const struct vm_exit *e)
 {
 	if (e->io.in)
 		io_in(v, e);
-	else if (!device_out(v, e->io.port, e->io.size, (uint32_t)v->regs.rax))
-		log_port_once(v->vm, e->io.port, false);
+	else
+		devices_port_out(v, e->io.port, e->io.size, (uint32_t)v->regs.rax);
 }

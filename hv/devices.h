@@ -30,5 +30,10 @@ struct devices_vm {
 
 /* An IN or OUT (not string) of `v`, RIP already past it. */
 void devices_io(struct vcpu *v, const struct vm_exit *e);
+/* One port access of `size` bytes (1, 2, 4), as IN/OUT or one element of
+ * INS/OUTS (hv/strio.c) does it: a port with nothing behind it reads all
+ * ones (zero-extended to the width) and drops writes, logged once. */
+uint32_t devices_port_in(struct vcpu *v, uint16_t port, unsigned size);
+void devices_port_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);
 /* Log the VM's partial console line, if any. */
 void devices_flush_console(struct vcpu *v);

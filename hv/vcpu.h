@@ -35,7 +35,7 @@ struct guest_regs {
 enum exit_kind {
 	EXIT_NONE,      /* handled inside the backend (an exception reflected): re-enter */
 	EXIT_HYPERCALL, /* VMMCALL or VMCALL (both backends accept both) */
-	EXIT_IO,        /* IN/OUT (string/REP forms: .io.string set) */
+	EXIT_IO,        /* IN/OUT, INS/OUTS (.io.string set) */
 	EXIT_CPUID,
 	EXIT_MSR_READ,  /* RDMSR: .msr; result goes to rdx:rax */
 	EXIT_MSR_WRITE, /* WRMSR: .msr, value in rdx:rax */
@@ -64,7 +64,14 @@ struct vm_exit {
 			uint16_t port;
 			uint8_t size; /* 1, 2 or 4 */
 			bool in;
-			bool string; /* INS/OUTS or REP: not emulated */
+			bool string; /* INS/OUTS (hv/strio.c); the fields below: theirs */
+			/* REP (F3 or F2): RCX elements; the width of RSI/RDI/RCX
+			 * (2, 4, 8: 67, CS.D, mode); the segment (GUEST_SEG_*: ES
+			 * for INS, DS or the override for OUTS) and its base. */
+			bool rep;
+			uint8_t addr_size;
+			uint8_t seg;
+			uint64_t seg_base;
 		} io;
 		struct {
 			uint32_t index;

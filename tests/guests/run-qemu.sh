@@ -83,4 +83,5 @@ run_case intruder.triple-fault qemu64 30
 run_case spinner qemu64 3
 run_case mbinfo qemu64 30 1 "$G/mbinfo-a.mod alpha beta=1,$G/mbinfo-b.mod"
 run_case pc qemu64 30 2
+run_case insn.strio qemu64 30
 check_trap_report

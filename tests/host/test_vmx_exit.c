@@ -52,6 +52,55 @@ static void test_io(void **state)
 	assert_true(e.io.in);
 }
 
+static void decode_io(uint64_t qual, bool io_info, uint32_t insn_info, struct vm_exit *e)
+{
+	struct vmx_exit_info x = {.reason = VMX_EXIT_IO,
+	                          .qual = qual,
+	                          .insn_len = 3,
+	                          .insn_info = insn_info,
+	                          .io_info = io_info};
+
+	memset(e, 0xa5, sizeof(*e));
+	vmx_exit_decode(&x, e);
+}
+
+/* INS/OUTS (§28.2.1, §28.2.5): REP only with a string form; address size
+ * (bits 9:7) and segment (17:15, OUTS only) where IA32_VMX_BASIC[54] says
+ * the instruction information has them, else address size 0 (vmx.c
+ * decodes the prefixes). */
+static void test_io_string(void **state)
+{
+	struct vm_exit e;
+
+	(void)state;
+	decode_io((0x3f8ull << 16) | IO_QUAL_STRING | IO_QUAL_REP, true, (1u << 7) | (4u << 15),
+	          &e);
+	assert_true(e.io.string);
+	assert_true(e.io.rep);
+	assert_false(e.io.in);
+	assert_int_equal(e.io.addr_size, 4);
+	assert_int_equal(e.io.seg, 4); /* FS */
+	decode_io((0x2e0ull << 16) | IO_QUAL_STRING | IO_QUAL_IN | 1, true, (2u << 7) | (3u << 15),
+	          &e);
+	assert_false(e.io.rep);
+	assert_true(e.io.in);
+	assert_int_equal(e.io.size, 2);
+	assert_int_equal(e.io.addr_size, 8);
+	assert_int_equal(e.io.seg, 0); /* INS: ES, whatever the field says */
+	decode_io((0x80ull << 16) | IO_QUAL_STRING, true, 0, &e);
+	assert_int_equal(e.io.addr_size, 2);
+	assert_int_equal(e.io.seg, 0);
+	decode_io((0x80ull << 16) | IO_QUAL_STRING | IO_QUAL_REP, false, (2u << 7) | (5u << 15),
+	          &e);
+	assert_true(e.io.rep);
+	assert_int_equal(e.io.addr_size, 0);
+	assert_int_equal(e.insn_len, 3);
+	/* REP IN is plain IN. */
+	decode_io((0x80ull << 16) | IO_QUAL_REP | IO_QUAL_IN, true, 0, &e);
+	assert_false(e.io.string);
+	assert_false(e.io.rep);
+}
+
 static void test_ept(void **state)
 {
 	struct vm_exit e;
@@ -389,6 +438,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_io),
+	    cmocka_unit_test(test_io_string),
 	    cmocka_unit_test(test_ept),
 	    cmocka_unit_test(test_vmx_instructions),
 	    cmocka_unit_test(test_instructions),

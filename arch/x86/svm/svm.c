@@ -30,7 +30,9 @@
  *                                          RAM is ordinary write-back memory
  *   0x078        HLT                       EXIT_HLT (len)
  *   0x07a        INVLPGA                   EXIT_REFUSED_INSN #UD
- *   0x07b        IOIO                      EXIT_IO (len = EXITINFO2 - RIP)
+ *   0x07b        IOIO                      EXIT_IO (len = EXITINFO2 - RIP); INS/OUTS
+ *                                          whose bytes at RIP are not one:
+ *                                          EXIT_OTHER "string I/O not decoded"
  *   0x07c        RDMSR, WRMSR              EXIT_MSR_READ / EXIT_MSR_WRITE (len)
  *   0x07d        task switch               EXIT_OTHER "hardware task switch
  *                                          (not emulated)"
@@ -405,17 +407,29 @@ static void svm_guest_paging(struct vcpu *v, struct guest_paging *p)
 	svm_paging(&((struct svm_vcpu *)v->arch)->vmcb->save, p);
 }
 
-static void svm_decode_io(struct vcpu *v, const struct vmcb_control *c, struct vm_exit *e)
+/*
+ * IOIO (APM vol. 2 §15.10.2): port, size, direction; for INS/OUTS also REP
+ * and the address size (A16/A32/A64), the segment from the prefixes
+ * (svm_emul_io). REP before IN/OUT does nothing.
+ */
+static void svm_decode_io(struct vcpu *v, const struct vmcb *vmcb, struct vm_exit *e)
 {
+	const struct vmcb_control *c = &vmcb->ctl;
 	uint32_t info = (uint32_t)c->exit_info1;
 
 	e->kind = EXIT_IO;
+	memset(&e->io, 0, sizeof(e->io)); /* the union held other.why */
 	e->io.port = info >> 16;
 	e->io.size = (info >> IOIO_SZ_SHIFT) & 7;
 	e->io.size = e->io.size == 4 ? 4 : e->io.size == 2 ? 2 : 1;
 	e->io.in = info & IOIO_IN;
-	e->io.string = info & (IOIO_STR | IOIO_REP);
+	e->io.string = info & IOIO_STR;
 	e->insn_len = (unsigned)(c->exit_info2 - v->regs.rip); /* EXITINFO2 = next RIP */
+	if (!e->io.string)
+		return;
+	e->io.rep = info & IOIO_REP;
+	e->io.addr_size = (info & IOIO_A64) ? 8 : (info & IOIO_A32) ? 4 : (info & IOIO_A16) ? 2 : 0;
+	svm_emul_io(v, vmcb, e);
 }
 
 static void svm_decode_npf(const struct vmcb_control *c, struct vm_exit *e)
@@ -539,7 +553,7 @@ static void svm_decode(struct vcpu *v, struct svm_vcpu *sv, struct vm_exit *e)
 		return;
 	switch (code) {
 	case SVM_EXIT_IOIO:
-		svm_decode_io(v, &vmcb->ctl, e);
+		svm_decode_io(v, vmcb, e);
 		break;
 	case SVM_EXIT_NPF:
 		svm_decode_npf(&vmcb->ctl, e);

@@ -35,6 +35,14 @@ void svm_paging(const struct vmcb_save *s, struct guest_paging *p);
  */
 bool svm_emul_len(struct vcpu *v, const struct vmcb *vmcb, enum insn_op op, struct vm_exit *e);
 
+/*
+ * The segment (and, where EXITINFO1 has no A16/A32/A64 bit, the address
+ * size) of the INS/OUTS at RIP, from its prefixes (arch/x86/io_insn.c):
+ * the IOIO exit gives the segment only with decode assists. False, with e
+ * set to EXIT_OTHER, when the bytes at RIP are not that instruction.
+ */
+bool svm_emul_io(struct vcpu *v, const struct vmcb *vmcb, struct vm_exit *e);
+
 /* #UD intercepted: VMCALL with any prefixes is a hypercall, anything else
  * goes back to the guest. */
 void svm_emul_ud(struct vcpu *v, struct vmcb *vmcb, struct vm_exit *e);

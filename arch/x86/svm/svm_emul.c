@@ -23,6 +23,7 @@
  * legacy prefix, which CPUs ignore) ends there.
  */
 #include "arch/x86/cpu.h"
+#include "arch/x86/io_insn.h"
 #include "arch/x86/svm/svm.h"
 #include "hv/vm.h"
 #include "lab/fix.h"
@@ -98,6 +99,35 @@ bool svm_emul_len(struct vcpu *v, const struct vmcb *vmcb, enum insn_op op, stru
 		return false;
 	}
 	e->insn_len = in.len;
+	return true;
+}
+
+/* Segment `seg` (0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS) of the VMCB. */
+static const struct vmcb_seg *svm_seg(const struct vmcb_save *s, unsigned seg)
+{
+	const struct vmcb_seg *const segs[6] = {&s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs};
+
+	return segs[seg % 6];
+}
+
+bool svm_emul_io(struct vcpu *v, const struct vmcb *vmcb, struct vm_exit *e)
+{
+	uint8_t buf[INSN_MAX_LEN];
+	struct io_insn io;
+	enum insn_err err = io_insn_decode(buf, svm_fetch(v, vmcb, buf), v->long_mode,
+	                                   vmcb->save.cs.attrib & VMCB_SEG_DB, e->io.in, &io);
+
+	if (err != INSN_OK) {
+		log_printf("svm: vm %u: %s at rip 0x%lx: %s\n", v->vm->id,
+		           e->io.in ? "ins" : "outs", v->regs.rip, insn_err_name(err));
+		e->kind = EXIT_OTHER;
+		e->other.why = "string I/O not decoded";
+		return false;
+	}
+	if (!e->io.addr_size)
+		e->io.addr_size = io.addr_size;
+	e->io.seg = io.seg;
+	e->io.seg_base = svm_seg(&vmcb->save, io.seg)->base;
 	return true;
 }
 

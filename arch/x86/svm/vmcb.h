@@ -178,6 +178,9 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define IOIO_STR      (1u << 2)
 #define IOIO_REP      (1u << 3)
 #define IOIO_SZ_SHIFT 4
+#define IOIO_A16      (1u << 7) /* A16/A32/A64: the address size of INS/OUTS */
+#define IOIO_A32      (1u << 8)
+#define IOIO_A64      (1u << 9)
 
 /* NPF EXITINFO1: the #PF error-code bits (APM vol. 2 §15.25.6). */
 #define NPF_PRESENT (1ull << 0)
@@ -193,7 +196,8 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define INT_SHADOW (1ull << 0)
 
 /* Segment attributes (struct vmcb_seg.attrib). */
-#define VMCB_SEG_L (1u << 9)
+#define VMCB_SEG_L  (1u << 9)
+#define VMCB_SEG_DB (1u << 10)
 
 /* VINTR (APM vol. 2 §15.21.1): bit 24 V_INTR_MASKING. */
 #define VINTR_MASKING (1ull << 24)

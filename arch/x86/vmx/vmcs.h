@@ -37,6 +37,7 @@
 #define VMX_BASIC_ADDR32      (1ull << 48)
 #define VMX_BASIC_MEMTYPE(b)  ((unsigned)(((b) >> 50) & 0xfu))
 #define VMX_BASIC_MEMTYPE_WB  6u
+#define VMX_BASIC_INS_OUTS    (1ull << 54) /* INS/OUTS fill the instruction information */
 #define VMX_BASIC_TRUE_CTLS   (1ull << 55)
 
 /* IA32_VMX_MISC (A.6): the VMX-preemption timer counts down by 1 every
@@ -107,6 +108,7 @@ enum vmcs_field {
 	VMCS_IDT_VECTORING_INFO = 0x4408,
 	VMCS_IDT_VECTORING_ERROR = 0x440a,
 	VMCS_EXIT_INSN_LEN = 0x440c,
+	VMCS_EXIT_INSN_INFO = 0x440e,
 	VMCS_GUEST_ES_LIMIT = 0x4800, /* ES .. TR: +2 each */
 	VMCS_GUEST_GDTR_LIMIT = 0x4810,
 	VMCS_GUEST_IDTR_LIMIT = 0x4812,
@@ -356,6 +358,11 @@ enum vmx_exit_reason {
 #define IO_QUAL_STRING  (1u << 4)
 #define IO_QUAL_REP     (1u << 5)
 #define IO_QUAL_PORT(q) ((uint16_t)((q) >> 16))
+/* VM-exit instruction information for INS/OUTS (§28.2.5, with
+ * IA32_VMX_BASIC[54]): address size 9:7 (0: 16, 1: 32, 2: 64 bits), the
+ * segment 17:15 (OUTS; INS is always ES). */
+#define IO_INFO_ADDR_SIZE(i) (2u << (((i) >> 7) & 3u))
+#define IO_INFO_SEG(i)       ((uint8_t)(((i) >> 15) & 7u))
 
 /* Exit qualification of EPT violations (§28.2.1, "Exit Qualification
  * for EPT Violations"): the access

@@ -591,6 +591,8 @@ static void vmx_exit_read(const struct vcpu *v, struct vmx_exit_info *xi)
 	xi->intr_info = (uint32_t)vmcs_read(VMCS_EXIT_INTR_INFO);
 	xi->rcx = v->regs.rcx;
 	basic = VMX_EXIT_REASON_BASIC(xi->reason);
+	xi->io_info = vmx_caps.basic & VMX_BASIC_INS_OUTS;
+	xi->insn_info = basic == VMX_EXIT_IO ? (uint32_t)vmcs_read(VMCS_EXIT_INSN_INFO) : 0;
 	xi->gpa = (basic == VMX_EXIT_EPT_VIOLATION || basic == VMX_EXIT_EPT_MISCONFIG)
 	              ? vmcs_read(VMCS_GUEST_PHYS_ADDR)
 	              : 0;
@@ -691,6 +693,8 @@ static void vmx_decode(struct vcpu *v, struct vm_exit *e)
 	vmx_reinject_vectoring(&xi);
 	switch (vmx_exit_decode(&xi, e)) {
 	case VMX_ACT_REPORT:
+		if (e->kind == EXIT_IO && e->io.string)
+			vmx_emul_io(v, e);
 		if (e->kind == EXIT_ENTRY_FAILED)
 			log_printf(
 			    "vmx: VM entry failed: %s (exit reason 0x%x, qualification 0x%llx)\n",

@@ -59,6 +59,10 @@ void vmx_vmcs_preempt_rearm(bool alone);
 /* vmx_emul.c: exits the backend answers itself (see there); each leaves
  * *e as EXIT_NONE when it did, or sets what hv/ must see. */
 void vmx_emul_ud(struct vcpu *v, struct vm_exit *e);
+/* INS/OUTS: the segment's base, and the address size and segment from the
+ * prefixes when the exit did not give them (EXIT_OTHER if the bytes at RIP
+ * are not that instruction). */
+void vmx_emul_io(struct vcpu *v, struct vm_exit *e);
 void vmx_emul_mov_cr(struct vcpu *v, struct vm_exit *e, uint64_t qual);
 void vmx_emul_cr8(struct vcpu *v, struct vm_exit *e, uint64_t qual);
 void vmx_emul_db(struct vcpu *v, struct vm_exit *e, uint64_t qual);

@@ -22,9 +22,12 @@
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/insn.h"
+#include "arch/x86/io_insn.h"
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
+#include "hv/vm.h"
+#include "lab/log.h"
 #include "lab/string.h"
 
 /* Linear address of the guest's RIP: CS.base + RIP, truncated to 32 bits
@@ -60,6 +63,31 @@ void vmx_emul_ud(struct vcpu *v, struct vm_exit *e)
 	}
 	vmx_inject_exception(v->arch, VECTOR_UD, 0);
 	e->kind = EXIT_NONE;
+}
+
+void vmx_emul_io(struct vcpu *v, struct vm_exit *e)
+{
+	if (!e->io.addr_size) {
+		struct guest_paging p;
+		uint8_t buf[INSN_MAX_LEN];
+		struct io_insn io;
+
+		v->ops->paging(v, &p);
+		size_t n = gmem_fetch(v->vm, &p, vmx_emul_rip_linear(v, p.cs_base), !v->long_mode,
+		                      buf, sizeof(buf));
+		enum insn_err err = io_insn_decode(
+		    buf, n, v->long_mode, vmcs_read(VMCS_GUEST_CS_AR) & AR_DB, e->io.in, &io);
+		if (err != INSN_OK) {
+			log_printf("vmx: vm %u: %s at rip 0x%lx: %s\n", v->vm->id,
+			           e->io.in ? "ins" : "outs", v->regs.rip, insn_err_name(err));
+			e->kind = EXIT_OTHER;
+			e->other.why = "string I/O not decoded";
+			return;
+		}
+		e->io.addr_size = io.addr_size;
+		e->io.seg = io.seg;
+	}
+	e->io.seg_base = vmcs_read(VMCS_GUEST_ES_BASE + 2 * (e->io.seg % 6));
 }
 
 /* MOV to CR0/CR4 that exited because of the guest/host masks: only CR4

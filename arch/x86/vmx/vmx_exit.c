@@ -31,7 +31,9 @@
  *   28 control-register access   MOV to CR4 setting VMXE: #GP (EXIT_NONE);
  *                                MOV to/from CR8: EXIT_EMULATED (virtual
  *                                TPR) or #GP; anything else EXIT_OTHER
- *   30 I/O                       EXIT_IO
+ *   30 I/O                       EXIT_IO (INS/OUTS: address size and
+ *                                segment from the instruction information,
+ *                                or vmx.c decodes the prefixes)
  *   31, 32 RDMSR, WRMSR          EXIT_MSR_READ, EXIT_MSR_WRITE
  *   36 MWAIT, 39 MONITOR         EXIT_REFUSED_INSN #UD (CPUID hides them)
  *   48 EPT violation             EXIT_S2_FAULT
@@ -49,6 +51,8 @@
  */
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmcs.h"
+#include "hv/guest_x86.h"
+#include "lab/string.h"
 
 static const char *const reason_names[] = {
     [VMX_EXIT_EXCEPTION_NMI] = "exception or NMI",
@@ -162,14 +166,31 @@ static void vmx_exit_refuse(const struct vmx_exit_info *x, struct vm_exit *e, co
 	e->insn.vector = vector;
 }
 
-/* I/O exit qualification (§28.2.1). */
-static void vmx_exit_io(uint64_t q, struct vm_exit *e)
+/*
+ * I/O exit qualification (§28.2.1); for INS/OUTS also REP and, where the
+ * CPU reports it (§28.2.5), the address size and segment. Without that,
+ * io.addr_size stays 0: vmx.c decodes the prefixes. REP before IN/OUT
+ * does nothing.
+ */
+static void vmx_exit_io(const struct vmx_exit_info *x, struct vm_exit *e)
 {
+	uint64_t q = x->qual;
+
 	e->kind = EXIT_IO;
+	memset(&e->io, 0, sizeof(e->io)); /* the union held other.why */
 	e->io.port = IO_QUAL_PORT(q);
 	e->io.size = (uint8_t)IO_QUAL_SIZE(q);
 	e->io.in = (q & IO_QUAL_IN) != 0;
-	e->io.string = (q & (IO_QUAL_STRING | IO_QUAL_REP)) != 0;
+	e->io.string = (q & IO_QUAL_STRING) != 0;
+	if (!e->io.string)
+		return;
+	e->io.rep = (q & IO_QUAL_REP) != 0;
+	e->io.seg = GUEST_SEG_ES;
+	if (!x->io_info)
+		return;
+	e->io.addr_size = (uint8_t)IO_INFO_ADDR_SIZE(x->insn_info);
+	if (!e->io.in)
+		e->io.seg = IO_INFO_SEG(x->insn_info);
 }
 
 /* EPT violation qualification (§28.2.1): an instruction fetch, else a
@@ -300,7 +321,7 @@ static bool vmx_exit_instruction(uint32_t basic, const struct vmx_exit_info *x, 
 		vmx_exit_refuse(x, e, reason_names[basic], VECTOR_UD);
 		return true;
 	case VMX_EXIT_IO:
-		vmx_exit_io(x->qual, e);
+		vmx_exit_io(x, e);
 		e->insn_len = x->insn_len;
 		return true;
 	case VMX_EXIT_RDMSR:

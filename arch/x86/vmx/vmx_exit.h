@@ -16,6 +16,8 @@ struct vmx_exit_info {
 	uint32_t intr_info; /* VM-exit interruption information */
 	uint64_t gpa;       /* guest-physical address (EPT exits) */
 	uint64_t rcx;       /* the guest's RCX (MSR index of RDMSR/WRMSR) */
+	uint32_t insn_info; /* VM-exit instruction information */
+	bool io_info;       /* IA32_VMX_BASIC[54]: it describes INS/OUTS too */
 };
 
 /* What the backend does with a decoded exit. */
