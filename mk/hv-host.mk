@@ -5,4 +5,5 @@
 # hypercalls, the exit dispatcher, the scheduler, devices, the audit service,
 # the virtual local APIC.
 HOST_HV_SRCS := hv/gmem.c hv/loader.c hv/manifest.c hv/vm.c hv/hypercall.c hv/exit.c \
-	hv/sched.c hv/devices.c hv/fwcfg.c hv/audit_svc.c hv/tlb.c hv/vlapic.c hv/msr.c
+	hv/sched.c hv/devices.c hv/fwcfg.c hv/audit_svc.c hv/tlb.c hv/vlapic.c hv/msr.c \
+	hv/apic.c

@@ -698,7 +698,7 @@ static void test_vcpu_on(void **state)
 
 	(void)state;
 	assert_int_equal(vm->vcpu_count, 3);
-	assert_int_equal(hc(vm, HC_VERSION, 0, 0, 0), 2);
+	assert_int_equal(hc(vm, HC_VERSION, 0, 0, 0), ABI_VERSION);
 	assert_int_equal(hc(vm, HC_SELF, 0, 0, 0), 1);
 	assert_int_equal(hc(vm, HC_VCPU_ON, 0, 0x1000, 0), -LAB_EINVAL);
 	assert_int_equal(hc(vm, HC_VCPU_ON, 3, 0x1000, 0), -LAB_EINVAL);
@@ -1110,9 +1110,11 @@ static void test_msr_storage(void **state)
 	(void)state;
 	assert_int_equal(msr_rd(v, MSR_APIC_BASE), 0xfee00900ull); /* BSP, enabled */
 	assert_int_equal(msr_rd(&a->vcpus[1], MSR_APIC_BASE), 0xfee00800ull);
-	msr_check_value(v, MSR_APIC_BASE, 0xfed00800ull, 0xfed00c00ull); /* EXTD: no x2APIC */
-	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00a00ull), 13);   /* bit 9 */
-	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00801ull), 13);   /* bit 0 */
+	msr_check_value(v, MSR_APIC_BASE, 0xfed00900ull, 0xfed00d00ull);   /* EXTD: no x2APIC */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfed00800ull), MSR_OK); /* BSP: read-only */
+	assert_int_equal(msr_rd(v, MSR_APIC_BASE), 0xfed00900ull);
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00a00ull), 13); /* bit 9 */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00801ull), 13); /* bit 0 */
 	assert_int_equal(msr_wr(v, MSR_APIC_BASE, maxphy | 0x800), 13);
 	assert_int_equal(msr_rd(&b->vcpus[0], MSR_APIC_BASE), 0xfee00900ull);
 
