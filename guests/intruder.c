@@ -384,8 +384,7 @@ static void attack_apic_mmio(void)
 	                VEC_GP);
 	intruder_expect("apic-byte-gp", APIC_TRY("movb (%%rdi), %%al", APIC_PAGE + 0x30), VEC_GP);
 	intruder_expect("apic-qword-gp", APIC_TRY("movq (%%rdi), %%rax", APIC_PAGE + 0x30), VEC_GP);
-	intruder_expect("apic-string-gp", APIC_TRY("movq %%rdi, %%rsi\n\tlodsl", APIC_PAGE + 0x30),
-	                VEC_GP);
+	intruder_expect("apic-string-gp", APIC_TRY("stosl", APIC_PAGE + 0x30), VEC_GP);
 	intruder_expect("apic-crossing-gp", APIC_TRY("movl (%%rdi), %%eax", APIC_PAGE + 0xffe),
 	                VEC_GP);
 	intruder_expect("apic-lock-add-gp", APIC_TRY("lock addl $0, (%%rdi)", APIC_PAGE + 0x80),

@@ -471,11 +471,11 @@ static void check_apic_periodic(void)
 	wait_irqs(v, 5);
 	apic_wr(APIC_TMICT, 0);
 	irq_window();
-	unsigned n = irq_count[v];
+	unsigned n = irq_count[v]; /* 5, or more if periods passed while in the handler */
 	uint64_t t0 = rdtsc();
 	while (rdtsc() - t0 < 5000000ull) /* a few ms: no more may come */
 		irq_window();
-	check(n >= 5 && n <= 6 && irq_count[v] == n, "apic-timer-periodic",
+	check(n >= 5 && irq_count[v] == n, "apic-timer-periodic",
 	      "%u interrupts, then %u after TMICT 0", n, irq_count[v]);
 	apic_wr(APIC_LVT_TIMER, LVT_MASKED | v);
 }
@@ -549,11 +549,13 @@ static void check_apic_stray(void)
 /* An IPI to APIC ID 5, which no vCPU has: dropped by Labyrinth (logged). */
 static void apic_hv_missing(void)
 {
+	unsigned before = irq_count[vbase + V_SELF];
+
 	apic_wr(APIC_ICR_HI, 5u << 24);
 	apic_wr(APIC_ICR_LO, vbase + V_SELF);
 	irq_window();
-	check(irq_count[vbase + V_SELF] == 0, "apic-ipi-missing-dropped", "%u interrupts",
-	      irq_count[vbase + V_SELF]);
+	check(irq_count[vbase + V_SELF] == before, "apic-ipi-missing-dropped",
+	      "%u interrupts, want %u", irq_count[vbase + V_SELF], before);
 }
 
 _Noreturn static void apic_storm(void)
