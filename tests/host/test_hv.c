@@ -96,10 +96,10 @@ static void fake_run(struct vcpu *v)
 		;
 	/* test_sched_moves: the unpinned vCPU waits (bounded) on CPU 0 until
 	 * CPU 1 has asked for it, however late the host schedules CPU 1. */
-	for (unsigned spins = 0; cpu1_started && cpu == 0 && !v->pinned && f->runs >= 10 &&
-	                         !__atomic_load_n(&v->vm->moves, __ATOMIC_RELAXED) &&
-	                         __atomic_load_n(&v->move_to, __ATOMIC_ACQUIRE) == VCPU_NO_CPU &&
-	                         spins < 1000000000;
+	for (unsigned spins = 0;
+	     cpu1_started && cpu == 0 && !v->pinned && f->runs >= 10 &&
+	     !__atomic_load_n(&v->vm->moves, __ATOMIC_RELAXED) &&
+	     __atomic_load_n(&v->move_to, __ATOMIC_ACQUIRE) == VCPU_NO_CPU && spins < 1000000000;
 	     spins++)
 		;
 }
