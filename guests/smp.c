@@ -14,7 +14,7 @@
  *       writes its own word of each of SHARED_PAGES untouched RAM pages, so
  *       first-touch faults of one GPA race on several CPUs: every word must
  *       be there afterwards (one frame per GPA, shared by all vCPUs).
- *   tlb-reader round=free|donate [p=<hex>] [target=<id> gpa=<hex>] [iters=<n>]
+ *   tlb-reader round=free|donate [p=<hex>] [target=<id> gpa=<hex>] [iters=<n>] [kick=1]
  *       The stale-TLB attack (needs vcpus=2). vCPU 0 allocates heap page P
  *       (default 0x100000000) and fills it with this VM's marker; vCPU 1
  *       loops `iters` times (default 2^27) reading a word of P, checking
@@ -26,7 +26,10 @@
  *       donate, after the target's consent). vCPU 1's next access to P must
  *       be an isolation fault: the VM ends stopped. "v1: SAW FOREIGN DATA"
  *       means it read another VM's data through a stale translation; a loop
- *       that ends means P stayed usable after the call returned.
+ *       that ends means P stayed usable after the call returned. kick=1:
+ *       before that call vCPU 0 allocates and frees heap page P + 2 pages
+ *       once, so vCPU 1's CPU has been kicked out of guest mode once before
+ *       (a backend that mishandles a second kick is then caught).
  *   tlb-secret gpa=<hex> [rounds=<n>] [yields=<n>]
  *       The target of the donate round: consents to one page at gpa, waits
  *       (at most `yields` YIELDs) for it, checks it arrived with the
@@ -302,10 +305,11 @@ static long tlb_call(bool donate, uint64_t target, uint64_t gpa)
 static void tlb_reader_main(void)
 {
 	char round[16] = "";
-	uint64_t p = TLB_DEFAULT_P, iters = TLB_ITERS, target = 0, gpa = 0;
+	uint64_t p = TLB_DEFAULT_P, iters = TLB_ITERS, target = 0, gpa = 0, kick = 0;
 
 	args_hex("p", &p);
 	args_dec("iters", &iters);
+	args_dec("kick", &kick);
 	for (unsigned i = 0; args_word(i, round, sizeof(round)); i++)
 		if (strncmp(round, "round=", 6) == 0)
 			break;
@@ -324,6 +328,9 @@ static void tlb_reader_main(void)
 		return;
 	if (!check_eq("start-reader", vcpu_start(1, tlb_reader), 0) ||
 	    !check(smp_wait(&tlb_started, 1), "reader-started", "vCPU 1 never read P"))
+		return;
+	if (kick && (!check_eq("kick-alloc", hc_page_alloc(p + 2 * PAGE_SIZE), 0) ||
+	             !check_eq("kick-free", hc_page_free(p + 2 * PAGE_SIZE), 0)))
 		return;
 	long r = tlb_call(donate, target, gpa);
 	if (r)
