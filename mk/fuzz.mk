@@ -18,7 +18,7 @@
 FUZZ_CC           := clang
 FUZZ_TARGETS      ?= hypercalls exits loader
 FUZZ_SECONDS      ?= 60
-FUZZ_TEST_SECONDS ?= 12
+FUZZ_TEST_SECONDS ?= 6
 FUZZ_OUT          := $(BUILD)/fuzz
 FUZZ_CFLAGS        = $(HOST_CFLAGS) -fsanitize=fuzzer-no-link \
 	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
