@@ -55,12 +55,11 @@ start=$EPOCHREALTIME
 # LOG.times: every serial line with the seconds since Bochs started
 # (tools/boot-times.sh); echoed to stdout unless -q.
 stamp_lines() {
-	local line
-	while IFS= read -r line; do
-		line=${line%$'\r'}
-		printf '%s %s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}')" "$line" >> "$log.times"
-		[ $echo = 1 ] && printf '%s\n' "$line"
-	done
+	if [ $echo = 1 ]; then
+		"$(dirname "$0")/stamp-lines" "$start" "$log.times" --echo
+	else
+		"$(dirname "$0")/stamp-lines" "$start" "$log.times"
+	fi
 }
 : > "$log.times"
 tail -n +1 -f "$log" | stamp_lines &

@@ -28,15 +28,15 @@ mkdir -p "$(dirname "$log")"
 : > "$log.times"
 : > "$log.running"
 start=$EPOCHREALTIME
+tools=$(dirname "$0")
 # Every serial line goes to LOG, and to LOG.times with the seconds since QEMU
 # started (tools/boot-times.sh reads them), and to stdout unless -q.
 stamp_lines() {
-	local line
-	while IFS= read -r line || [ -n "$line" ]; do
-		printf '%s\n' "$line" >> "$log"
-		printf '%s %s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}')" "$line" >> "$log.times"
-		[ $echo = 1 ] && printf '%s\n' "$line"
-	done
+	if [ $echo = 1 ]; then
+		"$tools/stamp-lines" "$start" "$log.times" "$log" --echo
+	else
+		"$tools/stamp-lines" "$start" "$log.times" "$log"
+	fi
 }
 # shellcheck disable=SC2086
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
@@ -46,7 +46,7 @@ timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
 	-drive if=pflash,format=raw,unit=1,file="$vars" \
 	-drive format=raw,file="$esp" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	-serial stdio -serial file:"$log.running" $extra </dev/null | tr -d '\r' | stamp_lines
+	-serial stdio -serial file:"$log.running" $extra </dev/null | stamp_lines
 rc=${PIPESTATUS[0]}
 end=$EPOCHREALTIME
 echo "qemu: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s, exit code $rc" >> "$log.meta"

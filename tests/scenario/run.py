@@ -35,6 +35,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guests"))
 import expect  # noqa: E402
@@ -218,6 +219,7 @@ def main(suite, scenario, efi, launcher):
         sc["log"].append(rf"^audit-inject: {re.escape(sc['inject'])} at pfn 0x[0-9a-f]+: "
                          r"0 violations before, [1-9][0-9]* after; invariant [1-5] reported: yes$")
     rec = Recorder(f"{suite}/{name}", collect=bool(sc["must_fail"]))
+    t0 = time.monotonic()
     if sc["cpus"] > 1 and not any("{cpus}" in a for a in launcher):
         rec("cpus", False, f"# cpus {sc['cpus']}, but the launcher has no {{cpus}}")
     rc, log = boot(sc, name, efi, launcher)
@@ -247,7 +249,11 @@ def main(suite, scenario, efi, launcher):
     check_journal(rec, log)
     if sc["must_fail"]:
         record_negative(rec, sc)
-    print(f"{'ok' if rec.failed == 0 else 'FAIL'}   {suite}/{name}: {rec.passed} passed, {rec.failed} failed (log: {log})")
+    secs = time.monotonic() - t0
+    print(f"{'ok' if rec.failed == 0 else 'FAIL'}   {suite}/{name}: {rec.passed} passed, {rec.failed} failed "
+          f"in {secs:.0f} s (log: {log})")
+    with open(os.path.join(BUILD, "scenario-times.txt"), "a", encoding="utf-8") as f:
+        f.write(f"{suite}/{name} {secs:.0f}\n")
 
 
 if __name__ == "__main__":
