@@ -148,7 +148,7 @@ TEST_LANE_MAIN  = $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
 	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests
-	$(Q)rm -f $(BUILD)/test-times.txt
+	$(Q)rm -f $(BUILD)/test-times.txt $(BUILD)/scenario-times.txt
 	$(Q)( for s in $(TEST_LANE_BOCHS); do t0=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \
 		echo "bochs lane: $$s $$(( $$(date +%s) - t0 )) s" >> $(BUILD)/test-times.txt; \
@@ -159,6 +159,7 @@ test: deps
 	done; \
 	wait $$lane; cat $(BUILD)/test-lane-bochs.log
 	$(Q)cat $(BUILD)/test-times.txt
+	$(Q)echo "slowest scenarios (s):"; sort -k2 -n -r $(BUILD)/scenario-times.txt 2>/dev/null | head -n 8 | sed 's/^/  /'
 	$(Q)tools/summary.sh $(BUILD)/results.txt
 
 test-host: $(HOST_TESTS)
