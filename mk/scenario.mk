@@ -7,7 +7,7 @@ TEST_SUITES += test-scenario-svm
 test-scenario-svm: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_SVM); do \
 		tests/scenario/run.py scenario-svm $$s $(EFI_APP) \
-			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m '{mem}M' -n '{cpus}' -l '{log}'; \
 	done
 
 # The same scenarios again on 4 CPUs (those with no `# cpus` line of their
@@ -17,7 +17,7 @@ test-scenario-svm-smp4: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_SVM); do \
 		grep -q '^# cpus ' $$s && continue; \
 		SCENARIO_CPUS=4 SCENARIO_TAG=-smp4 tests/scenario/run.py scenario-svm-smp4 $$s $(EFI_APP) \
-			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m '{mem}M' -n '{cpus}' -l '{log}'; \
 	done
 
 # The test build (LAB_TESTING: corruption injection, allocator fault
@@ -45,5 +45,5 @@ TEST_SUITES += test-negative-svm
 test-negative-svm: $(TEST_EFI) guests
 	$(Q)for s in $(NEG_SVM); do \
 		tests/scenario/run.py negative-svm $$s $(TEST_EFI) \
-			tools/qemu.sh '{esp}' -q -t '{timeout}' -m 1G -n '{cpus}' -l '{log}'; \
+			tools/qemu.sh '{esp}' -q -t '{timeout}' -m '{mem}M' -n '{cpus}' -l '{log}'; \
 	done

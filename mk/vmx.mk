@@ -10,13 +10,13 @@ HOST_LIB_SRCS += $(VMX_HOST_SRCS)
 # `# cpus` line (default 1). About 80 s per scenario.
 SCENARIOS_VMX := $(sort $(wildcard tests/scenario/vmx-*.cfg))
 VMX_BOCHS_LAUNCH := sh -c 'tools/mkiso.sh "$$1.iso" "$$1" >/dev/null && \
-	tools/bochs.sh "$$1.iso" -q -t "$$3" -m 512 -n "$$4" -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
-	bochs-esp '{esp}' '{log}' '{timeout}' '{cpus}'
+	tools/bochs.sh "$$1.iso" -q -t "$$3" -m "$$5" -n "$$4" -l "$$2"; rc=$$?; rm -f "$$1.iso"; exit $$rc' \
+	bochs-esp '{esp}' '{log}' '{timeout}' '{cpus}' '{mem}'
 TEST_SUITES += test-scenario-vmx
 .PHONY: test-scenario-vmx
 test-scenario-vmx: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_VMX); do \
-		SCENARIO_TIMEOUT=600 tests/scenario/run.py scenario-vmx $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
+		SCENARIO_TIMEOUT=600 SCENARIO_MEM=512 tests/scenario/run.py scenario-vmx $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
 	done
 
 # The same scenarios again on 2 CPUs (those with no `# cpus` line of their
@@ -28,7 +28,7 @@ TEST_SUITES += test-scenario-vmx-smp2
 test-scenario-vmx-smp2: $(EFI_APP) guests
 	$(Q)for s in $(SCENARIOS_VMX_SMP); do \
 		grep -q '^# cpus ' $$s && continue; \
-		SCENARIO_TIMEOUT=600 SCENARIO_CPUS=2 SCENARIO_TAG=-smp2 tests/scenario/run.py \
+		SCENARIO_TIMEOUT=600 SCENARIO_MEM=512 SCENARIO_CPUS=2 SCENARIO_TAG=-smp2 tests/scenario/run.py \
 			scenario-vmx-smp2 $$s $(EFI_APP) $(VMX_BOCHS_LAUNCH); \
 	done
 
@@ -38,5 +38,5 @@ TEST_SUITES += test-negative-vmx
 .PHONY: test-negative-vmx test-negative-svm
 test-negative-vmx: $(TEST_EFI) guests
 	$(Q)for s in $(NEG_VMX); do \
-		SCENARIO_TIMEOUT=600 tests/scenario/run.py negative-vmx $$s $(TEST_EFI) $(VMX_BOCHS_LAUNCH); \
+		SCENARIO_TIMEOUT=600 SCENARIO_MEM=512 tests/scenario/run.py negative-vmx $$s $(TEST_EFI) $(VMX_BOCHS_LAUNCH); \
 	done

@@ -20,6 +20,9 @@ recorded. `# timeout SECONDS` replaces `{timeout}` in the launcher (default
 the suites' second pass runs every scenario that names no count on
 several CPUs, its files suffixed with $SCENARIO_TAG): the machine's CPU
 count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
+`# mem MIB` replaces `{mem}` in the launcher (default $SCENARIO_MEM, else
+1024): the machine's RAM in MiB, smaller for the scenarios that drain the
+allocator (their time grows with it).
 Every run's log also goes through tools/journal-check (the ownership journal
 replayed: one case, journal-check). `# status N`: the hypervisor's expected exit status (default 0; 7 for a
 manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
@@ -72,7 +75,8 @@ def parse_scenario(path):
           "fix_off": None, "must_fail": [], "status": 0,
           "cpus": int(os.environ.get("SCENARIO_CPUS", "1")),
           "absent": [], "fault_in_page": set(),
-          "timeout": os.environ.get("SCENARIO_TIMEOUT", "300")}
+          "timeout": os.environ.get("SCENARIO_TIMEOUT", "300"),
+          "mem": os.environ.get("SCENARIO_MEM", "1024")}
     for line in open(path):
         line = line.rstrip("\n")
         if line.startswith("vm "):
@@ -95,6 +99,8 @@ def parse_scenario(path):
             sc["status"] = int(line.split()[2])
         elif line.startswith("# cpus "):
             sc["cpus"] = int(line.split()[2])
+        elif line.startswith("# mem "):
+            sc["mem"] = line.split()[2]
         elif line.startswith("# absent "):
             vm, _, regex = line[len("# absent "):].partition(" ")
             sc["absent"].append((vm, regex))
@@ -117,7 +123,7 @@ def boot(sc, name, efi, launcher):
     guests = sorted(os.path.join(BUILD, "guests", g) for g in os.listdir(os.path.join(BUILD, "guests"))
                     if g.endswith((".elf", ".bin", ".mod")))  # images and Multiboot modules
     subprocess.run(["tools/mkesp.sh", esp, efi, cfg] + guests, check=True)
-    cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"], cpus=sc["cpus"]) for a in launcher]
+    cmd = [a.format(esp=esp, log=log, timeout=sc["timeout"], cpus=sc["cpus"], mem=sc["mem"]) for a in launcher]
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
     os.remove(esp)
     return rc, log
