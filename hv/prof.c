@@ -29,12 +29,13 @@ enum prof_class {
 };
 
 static const char *const class_names[PROF_CLASSES] = {
-    "version", "page_alloc", "page_free", "page_donate", "hypercall_other",
-    "s2_fault", "other",     "prof_ctl",  "foreign",
+    "version",  "page_alloc", "page_free", "page_donate", "hypercall_other",
+    "s2_fault", "other",      "prof_ctl",  "foreign",
 };
 
 static const char *const phase_names[PROF_PHASES] = {
-    "guest", "decode", "dispatch", "fetch", "promise", "walk", "alloc", "zero", "journal", "inval", "return", "self", "cal",
+    "guest", "decode",  "dispatch", "fetch",  "promise", "walk", "alloc",
+    "zero",  "journal", "inval",    "return", "self",    "cal",
 };
 
 struct prof_cpu {
@@ -187,9 +188,11 @@ static void prof_dump(uint64_t label)
 		if (!exits)
 			continue;
 		char line[512];
-		int n = lab_snprintf(line, sizeof(line), "prof| window %lu class %s exits %lu mark %lu",
-		                     label, class_names[k], exits, prof_mark_ticks);
-		for (unsigned p = PROF_DECODE; p < PROF_CAL && n > 0 && (size_t)n < sizeof(line); p++)
+		int n =
+		    lab_snprintf(line, sizeof(line), "prof| window %lu class %s exits %lu mark %lu",
+		                 label, class_names[k], exits, prof_mark_ticks);
+		for (unsigned p = PROF_DECODE; p < PROF_CAL && n > 0 && (size_t)n < sizeof(line);
+		     p++)
 			n += lab_snprintf(line + n, sizeof(line) - (size_t)n, " %s %lu/%lu",
 			                  phase_names[p], sum[p], marks[p]);
 		log_printf("%s\n", line);
