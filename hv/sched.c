@@ -21,6 +21,7 @@
 #include "arch/arch.h"
 #include "hv/devices.h"
 #include "hv/exit.h"
+#include "hv/prof.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"
@@ -147,7 +148,9 @@ static void run_once(struct vcpu *v)
 	v->ops->run(v);
 	tlb_exit(); /* before anything that may take a lock (hv/tlb.h) */
 	v->ops->decode(v, &e);
+	PROF_DISPATCH(v, &e);
 	exit_handle(v, &e);
+	PROF_MARK(PROF_RETURN);
 }
 
 /* Run `v` until its slice ends, its VM ends or this CPU is kicked. */

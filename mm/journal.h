@@ -22,6 +22,7 @@
 #pragma once
 
 #include "arch/arch.h"
+#include "hv/prof.h"
 #include "lab/atomic.h"
 #include "mm/pdb.h"
 
@@ -87,6 +88,7 @@ static inline uint64_t journal_claim(uint64_t *n)
 /* The hook: record that frame `pfn` went from `old` to `new`. */
 static inline void journal_note(pfn_t pfn, uint64_t old, uint64_t new, enum journal_cause cause)
 {
+	PROF_SCOPE(PROF_JOURNAL);
 	struct journal_cpu *jc = &journal_cpus[arch_cpu_id_inline()];
 	uint64_t seq = atomic_fetch_add_relaxed(&journal_seq, 1) + 1;
 	uint64_t n = journal_claim(&jc->n), k = n >> JOURNAL_CHUNK_SHIFT;

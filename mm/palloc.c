@@ -9,6 +9,7 @@
  * the whole ownership check on free); no lock, no shared counter.
  */
 #include "lab/string.h"
+#include "hv/prof.h"
 #include "mm/journal.h"
 #include "mm/palloc_internal.h"
 
@@ -42,6 +43,7 @@ const char *palloc_zone_name(enum palloc_zone z)
  */
 void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 {
+	PROF_SCOPE(PROF_ALLOC);
 	uint64_t word = pdb_make(owner, id, 0), old = PALLOC_WORD_CLEAN;
 	struct palloc_cpu *pc;
 	struct palloc_cache *c;
@@ -94,6 +96,7 @@ slow:
  */
 enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 {
+	PROF_SCOPE(PROF_ALLOC);
 	/*
 	 * The frame number minus 1, with the offset's low 12 bits rotated to
 	 * the top: one comparison rejects an unaligned address (bits >= 52
