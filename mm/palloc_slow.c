@@ -65,6 +65,29 @@ static void avail_give(struct palloc_zone_state *zs, unsigned n)
 		atomic_fetch_add_seq_cst(&zs->avail, (int64_t)n);
 }
 
+/* ---- the fast paths' journal slow cases ---------------------------------- */
+
+void *palloc_alloc_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn, uint64_t word)
+{
+	journal_note_slow(jc, jn, jn + 1, pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
+	return palloc_pfn_va(pfn);
+}
+
+/* palloc_free() after its compare-exchange, busy set: record, push, count. */
+enum palloc_err palloc_free_note_slow(struct journal_cpu *jc, uint64_t jn, struct palloc_cache *c,
+                                      uint32_t n, uint32_t pfn, uint64_t want)
+{
+	struct palloc_cpu *pc = &palloc_cpus[palloc_cpu_index()];
+
+	journal_note_slow(jc, jn, jn + 1, pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
+	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], pfn);
+	atomic_store_release(&c->count[PALLOC_DIRTY], n + 1);
+	palloc_count(&c->ctr.frees);
+	barrier();
+	pc->busy = 0;
+	return PALLOC_OK;
+}
+
 /* ---- the executing CPU's own cache ------------------------------------- */
 
 /* Claim the top frame of an own cache array, dropping dead slots. */
