@@ -131,6 +131,8 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	pfn = idx + 1;
 	cpu = palloc_cpu_index();
 	pc = &palloc_cpus[cpu];
+	jc = &journal_cpus[cpu];
+	palloc_in_register(jc);
 	palloc_in_register(pc);
 	if (unlikely(pc->busy))
 		goto slow;
@@ -150,17 +152,16 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	 * interrupt on this CPU may take it (and record that first). The
 	 * journal's slow case finishes the free out of line (a tail call).
 	 */
-	jc = &journal_cpus[cpu];
 	jn = journal_claim(&jc->n);
 	r = journal_slot(jc, jn);
 	if (unlikely(!r))
-		return palloc_free_note_slow(jc, jn, c, (uint32_t)n, (uint32_t)pfn, want);
+		return palloc_free_note_slow(jc, jn, (uint32_t)pfn, want);
 	journal_fill(r, jn + 1, (uint32_t)pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
 	atomic_store_release(&c->count[PALLOC_DIRTY], (uint32_t)(n + 1));
 	palloc_count(&c->ctr.frees);
 	barrier();
-	pc->busy = 0;
+	palloc_cpu_of(c)->busy = 0; /* pc from c: one register fewer here */
 	return PALLOC_OK;
 slow:
 	return palloc_free_slow(palloc_pfn_va(pfn), pdb_word_owner(want), pdb_word_id(want));

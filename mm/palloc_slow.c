@@ -73,11 +73,14 @@ void *palloc_alloc_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn, 
 	return palloc_pfn_va(pfn);
 }
 
-/* palloc_free() after its compare-exchange, busy set: record, push, count. */
-enum palloc_err palloc_free_note_slow(struct journal_cpu *jc, uint64_t jn, struct palloc_cache *c,
-                                      uint32_t n, uint32_t pfn, uint64_t want)
+/* palloc_free() after its compare-exchange, busy set (so this CPU's cache
+ * and its count are as the fast path read them): record, push, count. */
+enum palloc_err palloc_free_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn,
+                                      uint64_t want)
 {
 	struct palloc_cpu *pc = &palloc_cpus[palloc_cpu_index()];
+	struct palloc_cache *c = &pc->cache[palloc_zone_of(pfn)];
+	uint32_t n = c->count[PALLOC_DIRTY];
 
 	journal_note_slow(jc, jn, jn + 1, pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], pfn);
