@@ -6,9 +6,12 @@
  * Log format (all numbers hex):
  *   jb PFN:COUNT:WORD ...       the page database at journal_start(), as runs
  *   jr CPU TOKEN ...            records of one CPU in the order it made them;
- *     TOKEN  SEQ:PFN:CAUSE:OLD:NEW  one record; SEQ is the difference from
- *                                   the line's previous record (the first:
- *                                   the seq itself: ticket << 20 | number)
+ *     TOKEN  N[@T]:PFN:CAUSE:OLD:NEW  one record; N is its number on
+ *                                   the CPU less the line's previous
+ *                                   record's (the first: the number), T,
+ *                                   only for a ticketed record, its ticket
+ *                                   less the line's previous ticket (the
+ *                                   first: the ticket); seq = T << 20 | N
  *            *P.N                   N records, each field (seq, pfn, old,
  *                                   new) 2 r[i-P] - r[i-2P] and the cause of
  *                                   r[i-P]: runs of alike transitions (a
@@ -191,10 +194,20 @@ static uint64_t run_length(unsigned cpu, uint64_t start, uint64_t i, uint64_t to
 	return m;
 }
 
+#define JOURNAL_NUMBER_MASK ((1ull << JOURNAL_TICKET_SHIFT) - 1)
+
+/* The number and (if it has one) the ticket a token is written against. */
+static void seq_advance(uint64_t seq, uint64_t *pn, uint64_t *pt)
+{
+	*pn = seq & JOURNAL_NUMBER_MASK;
+	if (seq >> JOURNAL_TICKET_SHIFT)
+		*pt = seq >> JOURNAL_TICKET_SHIFT;
+}
+
 uint64_t journal_encode_line(unsigned cpu, uint64_t from, uint64_t to, char *buf, size_t size)
 {
 	size_t len = (size_t)lab_snprintf(buf, size, "jr %x", cpu);
-	uint64_t i = from, prev = 0;
+	uint64_t i = from, pn = 0, pt = 0; /* the previous number and ticket */
 
 	while (i < to && len + 64 < size) {
 		const struct journal_rec *r = journal_get(cpu, i);
@@ -212,14 +225,20 @@ uint64_t journal_encode_line(unsigned cpu, uint64_t from, uint64_t to, char *buf
 		if (best >= 2) {
 			len += (size_t)lab_snprintf(buf + len, size - len, " *%x.%llx", bp,
 			                            (unsigned long long)best);
-			i += best;
-			prev = journal_get(cpu, i - 1)->seq;
+			for (uint64_t end = i + best; i < end; i++)
+				seq_advance(journal_get(cpu, i)->seq, &pn, &pt);
 			continue;
 		}
-		len += (size_t)lab_snprintf(buf + len, size - len, " %llx:%x:%x:%llx:%llx",
-		                            (unsigned long long)(r->seq - prev), r->pfn, r->cause,
-		                            (unsigned long long)r->old, (unsigned long long)r->new);
-		prev = r->seq;
+		uint64_t num = r->seq & JOURNAL_NUMBER_MASK, tick = r->seq >> JOURNAL_TICKET_SHIFT;
+		len += (size_t)lab_snprintf(buf + len, size - len, " %llx",
+		                            (unsigned long long)(num - pn));
+		if (tick)
+			len += (size_t)lab_snprintf(buf + len, size - len, "@%llx",
+			                            (unsigned long long)(tick - pt));
+		len += (size_t)lab_snprintf(buf + len, size - len, ":%x:%x:%llx:%llx", r->pfn,
+		                            r->cause, (unsigned long long)r->old,
+		                            (unsigned long long)r->new);
+		seq_advance(r->seq, &pn, &pt);
 		i++;
 	}
 	return i;

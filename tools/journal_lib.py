@@ -89,7 +89,7 @@ def decode_jr(line, lineno):
     """The records of one jr line (tokens described in mm/journal.c)."""
     parts = line.split()
     cpu = int(parts[1], 16)
-    recs, prev = [], 0
+    recs, pn, pt = [], 0, 0  # the previous record's number, the previous ticket
     for tok in parts[2:]:
         if tok.startswith("*"):
             p, n = (int(x, 16) for x in tok[1:].split("."))
@@ -99,14 +99,29 @@ def decode_jr(line, lineno):
                 a, b = recs[-p], recs[-2 * p]
                 recs.append(Record((2 * a.seq - b.seq) & MASK64, cpu, (2 * a.pfn - b.pfn) & 0xFFFFFFFF,
                                    a.cause, (2 * a.old - b.old) & MASK64, (2 * a.new - b.new) & MASK64))
+                pn, pt = recs[-1].number, recs[-1].ticket or pt
         else:
             f = tok.split(":")
             if len(f) != 5:
                 raise ValueError(f"line {lineno}: bad record token {tok!r}")
-            d, pfn, cause, old, new = (int(x, 16) for x in f)
-            recs.append(Record((prev + d) & MASK64, cpu, pfn, cause, old, new))
-        prev = recs[-1].seq
+            num, at, tick = f[0].partition("@")
+            pfn, cause, old, new = (int(x, 16) for x in f[1:])
+            pn += int(num, 16)
+            if at:
+                pt += int(tick, 16)
+            recs.append(Record(((pt << TICKET_SHIFT if at else 0) | pn) & MASK64, cpu, pfn, cause,
+                               old, new))
     return recs
+
+
+def encode_token(number, ticket, pfn, cause, old, new, prev):
+    """One record token (mm/journal.c's format); `prev` = [number, ticket] of the
+    line so far, updated."""
+    head = f"{number - prev[0]:x}" + (f"@{ticket - prev[1]:x}" if ticket else "")
+    prev[0] = number
+    if ticket:
+        prev[1] = ticket
+    return f"{head}:{pfn:x}:{cause:x}:{old:x}:{new:x}"
 
 
 class Journal:

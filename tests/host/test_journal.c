@@ -148,10 +148,10 @@ static void test_encode_runs(void **state)
 		journal_note(0x20 + i, 0x507, 0x507 | ((uint64_t)(0x100 + i) << 24), JOURNAL_MAP);
 	}
 	assert_int_equal(journal_encode_line(0, 5, 17, buf, sizeof(buf)), 17);
-	/* The maps take tickets 1, 2, ... (seq = ticket << 20 | number): the
-	 * deltas alternate, the fields still follow period 2. */
-	assert_string_equal(buf, "jr 0 6:20:1:1:507 100001:20:5:507:100000507 "
-	                         "fffffffffff00001:21:1:1:507 200001:21:5:507:101000507 *2.8");
+	/* The maps take tickets 1, 2, ... (seq = ticket << 20 | number): each
+	 * token's number and ticket relative to the line's previous ones. */
+	assert_string_equal(buf, "jr 0 6:20:1:1:507 1@1:20:5:507:100000507 "
+	                         "1:21:1:1:507 1@1:21:5:507:101000507 *2.8");
 }
 
 /* A line ends before the buffer does; the next line starts where it stopped. */
