@@ -5,7 +5,7 @@
  * Command line: [partner=<decimal VM id> gpa=<hex>] [prof=1]: a VM (e.g. a
  * `receiver gpa=<same gpa>`) to donate pages to; without it donate_ticks is
  * not measured. Budget: 70 window pages on both sides, RAM 2 MiB above the
- * image (for the demand faults). prof=1 (the profiling build, hv/prof.h):
+ * image (for the demand faults). prof=1 (the profiling build, include/lab/prof.h):
  * each measured loop is one profile window, 1 to 4 in the order below.
  *
  * Lines (besides the result lines):
@@ -27,7 +27,7 @@ const char guest_name[] = "bench";
 #define ALLOC_RUNS  256
 #define DONATE_RUNS 64
 
-#define HC_PROF 0x7e /* hv/prof.h's PROF_HC */
+#define HC_PROF 0x7e /* include/lab/prof.h's PROF_HC */
 
 enum { PROF_START, PROF_DUMP };
 

@@ -8,7 +8,7 @@
 #include "arch/arch.h"
 #include "hv/guest_x86.h"
 #include "hv/gmem.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "hv/vm.h"
 #include "lab/string.h"
 

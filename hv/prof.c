@@ -1,5 +1,5 @@
 /*
- * The exit-path profile (hv/prof.h), LAB_PROF builds only. The counters
+ * The exit-path profile (include/lab/prof.h), LAB_PROF builds only. The counters
  * are per CPU and touched only by their CPU, except by PROF_HC's reset and
  * dump, which read and clear every CPU's: the bench runs its measured VM
  * on one CPU, and a figure read while another CPU charges is only skewed.
@@ -7,7 +7,7 @@
 #ifdef LAB_PROF
 #include "arch/arch.h"
 #include "hv/abi.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "hv/vcpu.h"
 #include "hv/vm.h"
 #include "lab/log.h"

@@ -21,7 +21,7 @@
 #include "arch/arch.h"
 #include "hv/devices.h"
 #include "hv/exit.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"

@@ -2,7 +2,7 @@
 #include "hv/abi.h"
 #include "hv/devices.h"
 #include "hv/loader.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"

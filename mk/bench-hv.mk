@@ -6,7 +6,7 @@ bench-hv-vmx: $(EFI_APP) guests
 	$(Q)mkdir -p $(BUILD)/bench && tests/bench/hv-bench.sh vmx $(BUILD)/bench/hv-vmx.json
 
 # The profile (tests/bench/hv-prof.sh): the same scenario under the
-# profiling build (LAB_PROF, hv/prof.h), built in its own tree like the
+# profiling build (LAB_PROF, include/lab/prof.h), built in its own tree like the
 # test build; never part of make test.
 PROF_EFI := $(BUILD)/profbuild/labyrinth.efi
 .PHONY: $(PROF_EFI) bench-prof bench-prof-vmx bench-summary

@@ -28,7 +28,7 @@
 #pragma once
 
 #include "arch/arch.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "lab/atomic.h"
 #include "mm/pdb.h"
 

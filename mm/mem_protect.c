@@ -13,7 +13,7 @@
  *  - Every page a commit consumes was reserved before the first change.
  */
 #include "arch/arch.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "lab/atomic.h"
 #include "lab/check.h"
 #include "lab/fix.h"

@@ -9,7 +9,7 @@
  * the whole ownership check on free); no lock, no shared counter.
  */
 #include "lab/string.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "mm/journal.h"
 #include "mm/palloc_internal.h"
 

@@ -1,7 +1,7 @@
 /* The arch interface (arch/arch.h) for the real x86 machine. */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "lab/string.h"
 
 /* All managed RAM is identity mapped (paging.c). */

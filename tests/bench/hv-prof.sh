@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hv-prof.sh svm|vmx PROF.efi OUT.json: boot the bench scenario under the
-# profiling build (LAB_PROF: hv/prof.h) on the same emulator settings as
+# profiling build (LAB_PROF: include/lab/prof.h) on the same emulator settings as
 # hv-bench.sh, and break each figure into its phases (tools/bench-summary
 # profile). OUT.json and OUT.txt (the table, also printed) are written;
 # the normal build's figures are read from hv.json / hv-vmx.json beside

@@ -60,7 +60,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/svm/svm.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"

@@ -17,7 +17,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
-#include "hv/prof.h"
+#include "lab/prof.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
