@@ -75,6 +75,19 @@ static size_t t_drain(unsigned flags, enum pdb_owner o, unsigned id, void **out,
 	return n;
 }
 
+/* `n` HYPERVISOR frames of `flags`'s zone into v[], each filled with `byte`,
+ * then all freed: n dirty frames in the zone. */
+static void t_dirty_frames(unsigned flags, void **v, unsigned n, int byte)
+{
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = palloc_alloc(flags, PDB_HYPERVISOR, 0);
+		assert_non_null(v[i]);
+		memset(v[i], byte, PAGE_SIZE);
+	}
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(palloc_free(v[i], PDB_HYPERVISOR, 0), PALLOC_OK);
+}
+
 static void t_assert_stats_match_pdb(void)
 {
 	uint64_t clean[ZONE_COUNT], dirty[ZONE_COUNT];
@@ -364,12 +377,7 @@ static void test_scrub_batches_and_inline(void **state)
 	unsigned n;
 
 	(void)state;
-	for (int i = 0; i < 300; i++) {
-		v[i] = palloc_alloc(PALLOC_DMA | PALLOC_ATOMIC, PDB_HYPERVISOR, 0);
-		memset(v[i], 0xee, PAGE_SIZE);
-	}
-	for (int i = 0; i < 300; i++)
-		assert_int_equal(palloc_free(v[i], PDB_HYPERVISOR, 0), PALLOC_OK);
+	t_dirty_frames(PALLOC_DMA | PALLOC_ATOMIC, v, 300, 0xee);
 	assert_int_equal(t_stats(ZONE_DMA).free_dirty, 300);
 	/* Budgeted: 100 at a time, then nothing left. */
 	assert_int_equal(palloc_scrub(100), 100);
@@ -611,12 +619,7 @@ static void test_batch_claim_exclusive_and_zeroed(void **state)
 
 	(void)state;
 	/* Dirty 300 frames, free them, scrub: they come back clean, zeroed. */
-	for (unsigned i = 0; i < 300; i++) {
-		v[i] = palloc_alloc(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_HYPERVISOR, 0);
-		memset(v[i], 0xa5, PAGE_SIZE);
-	}
-	for (unsigned i = 0; i < 300; i++)
-		assert_int_equal(palloc_free(v[i], PDB_HYPERVISOR, 0), PALLOC_OK);
+	t_dirty_frames(PALLOC_DMA32 | PALLOC_ATOMIC, v, 300, 0xa5);
 	while (palloc_scrub(1 << 20))
 		;
 	journal_totals(&j0);
