@@ -173,9 +173,11 @@ static bool budget_left(const struct s2_vm *vm)
  * no TLB caches a not-present entry (SDM vol. 3C §29.4.2). Table pages are
  * added the same way and removed only by teardown.
  */
+/* Fibonacci hashing (Knuth, TAOCP vol. 3 §6.4): neighbouring GFNs, and
+ * GFNs a power of two apart, land in different entries. */
 static struct s2_copy_entry *copy_slot(struct s2_vm *vm, uint64_t gfn)
 {
-	return &vm->copy_cache[gfn % S2_COPY_CACHE_SIZE];
+	return &vm->copy_cache[(gfn * 0x9e3779b97f4a7c15ull) >> (64 - S2_COPY_CACHE_BITS)];
 }
 
 /* The host page mapped at guest page `gfn`: a live entry, or a walk that

@@ -129,11 +129,12 @@ struct s2_vm;
 typedef void (*s2_invalidate_fn)(struct s2_vm *vm);
 
 /*
- * One entry of mem_protect's copy cache (mm/mem_protect.c, "the copy cache"): the
- * host page of 4 KiB guest page `key - 1`, valid while the VM's copy_gen
- * still equals `gen`. Direct-mapped by GFN.
+ * One entry of mem_protect's copy cache (mm/mem_protect.c, "the copy
+ * cache"): the host page of 4 KiB guest page `key - 1`, valid while the
+ * VM's copy_gen still equals `gen`. Direct-mapped by a hash of the GFN.
  */
-#define S2_COPY_CACHE_SIZE 16
+#define S2_COPY_CACHE_BITS 4
+#define S2_COPY_CACHE_SIZE (1u << S2_COPY_CACHE_BITS)
 struct s2_copy_entry {
 	uint64_t key; /* gfn + 1; 0: empty */
 	uint64_t gen; /* the VM's copy_gen when filled */

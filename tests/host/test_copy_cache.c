@@ -107,24 +107,24 @@ static void test_reads_match_walk(void **state)
 	assert_true(va.copy_hits > 8);
 }
 
-/* GFNs 16 apart share an entry: each evicts the other, bytes stay right. */
+/* One more page than entries: some two share an entry and evict each
+ * other, and every byte stays right. */
 static void test_colliding_gfns(void **state)
 {
-	const uint64_t a = GFN_A, b = GFN_A + S2_COPY_CACHE_SIZE;
+	const unsigned n = S2_COPY_CACHE_SIZE + 1;
 	uint64_t x;
 
 	(void)state;
-	map_pattern(&va, a);
-	map_pattern(&va, b);
-	for (unsigned i = 0; i < 6; i++) {
-		uint64_t gfn = i % 2 ? b : a;
+	for (unsigned i = 0; i < n; i++)
+		map_pattern(&va, GFN_A + 5 * i);
+	for (unsigned i = 0; i < 3 * n; i++) {
+		uint64_t g = G(GFN_A + 5 * (i % n)).ga + 40;
 
-		assert_int_equal(mem_protect_guest_copy(&va, gpa(G(gfn).ga + 40), &x, 8, false),
-		                 MP_OK);
-		assert_memory_equal(&x, walked(&va, G(gfn).ga + 40), 8);
+		assert_int_equal(mem_protect_guest_copy(&va, gpa(g), &x, 8, false), MP_OK);
+		assert_memory_equal(&x, walked(&va, g), 8);
 	}
-	assert_int_equal(va.copy_misses, 6);
-	assert_int_equal(va.copy_hits, 0);
+	assert_true(va.copy_misses >= n + 4); /* the first round, then 2 a round at least */
+	assert_int_equal(va.copy_hits + va.copy_misses, 3 * n);
 }
 
 /* Writes across page boundaries land in the walked frames, and nowhere else. */
