@@ -166,13 +166,15 @@ static bool budget_left(const struct s2_vm *vm)
  *  - every transition that removes a leaf (unmap, donate, teardown) calls
  *    vm_invalidate() after clearing it, still under the lock and before
  *    the frame changes owner, or (teardown) before clearing anything; that
- *    call bumps copy_gen, which kills every entry at once. It is the one
- *    call all of them share, the same that invalidates the TLBs.
+ *    call bumps copy_gen (64 bits: it never wraps), which kills every
+ *    entry at once. It is the one call all of them share, the same that
+ *    invalidates the TLBs.
  * A new mapping (absent -> present) needs no invalidation: a failed walk
  * is never cached, so no live entry names a GFN that was absent, just as
  * no TLB caches a not-present entry (SDM vol. 3C §29.4.2). Table pages are
  * added the same way and removed only by teardown.
  */
+
 /* Fibonacci hashing (Knuth, TAOCP vol. 3 §6.4): neighbouring GFNs, and
  * GFNs a power of two apart, land in different entries. */
 static struct s2_copy_entry *copy_slot(struct s2_vm *vm, uint64_t gfn)
