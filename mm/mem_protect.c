@@ -40,13 +40,24 @@ const char *mem_protect_err_name(enum mem_protect_err e)
 
 /* ---- locks ------------------------------------------------------------ */
 
+/* Spins on a VM lock after which the log says so, once per wait: a
+ * lock held that long means a holder is stuck (a diagnostic, nothing
+ * else changes). */
+#define VM_LOCK_SLOW_SPINS (1ull << 27)
+
 static void vm_lock(struct s2_vm *vm)
 {
 	uint32_t expected = 0;
+	uint64_t spins = 0;
 
 	while (!atomic_cas_acq_rel(&vm->lock, &expected, 1)) {
 		while (atomic_load_relaxed(&vm->lock))
-			__builtin_ia32_pause();
+			if (++spins == VM_LOCK_SLOW_SPINS)
+				log_printf("mem_protect: CPU %u has spun %llu times on vm %u's lock; "
+				           "still waiting\n",
+				           arch_cpu_id(), (unsigned long long)spins, vm->id);
+			else
+				__builtin_ia32_pause();
 		expected = 0;
 	}
 }
