@@ -24,10 +24,10 @@ count; a launcher without `{cpus}` fails the check `cpus` when N > 1.
 1024): the machine's RAM in MiB, smaller for the scenarios that drain the
 allocator (their time grows with it). `# tcg single|multi` sets
 QEMU_TCG_THREAD for the launcher (tools/qemu.sh: single- or multi-threaded
-TCG; default $QEMU_TCG_THREAD): make test runs SVM on several CPUs
-single-threaded but for svm-tlb and its negative control, because QEMU 7.2's
-multi-threaded SVM sometimes enters a guest with the host's own registers
-(docs/security.md, section 3).
+TCG; default $QEMU_TCG_THREAD), its time limit doubled when single with
+several CPUs: svm-donate and svm-storm run single-threaded, because QEMU
+7.2's multi-threaded SVM sometimes enters a guest of theirs with the host's
+own registers (docs/security.md, section 3).
 Every run's log also goes through tools/journal-check (the ownership journal
 replayed: one case, journal-check). `# status N`: the hypervisor's expected exit status (default 0; 7 for a
 manifest with a refused line). A run that hits its time limit fails `no-timeout`, naming the VM that
