@@ -13,19 +13,22 @@
 #include "lab/bootinfo.h"
 #include "lab/fix.h"
 #include "mm/audit.h"
+#include "mm/journal.h"
 #include "mm/palloc.h"
 #include "mm/pdb.h"
 
-/* Fake physical layout (frames), as tests/host/test_s2_env.h's:
- *   [0x000, 0x0a0)  FIRMWARE      canaries
- *   [0x0a0, 0x100)  UNMANAGED
- *   [0x100, 0x101)  HYPERVISOR    the auditor's bitmap (boot/ allocates it)
- *   [0x101, 0x200)  HYPERVISOR    canaries
- *   [0x200, end)    free */
-#define FIRMWARE_END 0x0a0
-#define HOLE_END     0x100
-#define SEEN_PFN     0x100
-#define HV_END       0x200
+/* Fake physical layout (frames): tests/host/test_s2_env.h's kinds, each
+ * region small, since every check walks the whole page database after
+ * every input (FUZZ_MEM):
+ *   [0x00, 0x20)  FIRMWARE      canaries
+ *   [0x20, 0x30)  UNMANAGED
+ *   [0x30, 0x31)  HYPERVISOR    the auditor's bitmap (boot/ allocates it)
+ *   [0x31, 0x40)  HYPERVISOR    canaries
+ *   [0x40, end)   free */
+#define FIRMWARE_END 0x20
+#define HOLE_END     0x30
+#define SEEN_PFN     0x30
+#define HV_END       0x40
 #define CANARY_BYTE  0xa5
 
 static struct pdb_entry *pdb_storage;
@@ -33,6 +36,14 @@ static uint64_t free_at_start;
 static uint64_t exit_frames; /* EXIT_HANDLER frames the fake backend holds */
 static struct audit_opts audit_opts;
 static pfn_t canary_cursor;
+
+/* The ownership journal's storage: 4 chunks (16384 records), not the host
+ * build's 16 MiB. Records go in and are dumped (the AUDIT hypercall) until
+ * it is full, then every record takes the "lost" path, as with the big one
+ * after its first few seconds, without formatting half a million records
+ * per process first. */
+#define JOURNAL_FUZZ_CHUNKS 4
+static struct journal_rec journal_storage[JOURNAL_FUZZ_CHUNKS * JOURNAL_CHUNK_RECS];
 
 _Noreturn void fuzz_fail(const char *fmt, ...)
 {
@@ -307,6 +318,7 @@ void fuzz_init(void)
 			memset(arch_pa_to_va(hpa(pfn << PAGE_SHIFT)), CANARY_BYTE, PAGE_SIZE);
 	}
 	palloc_init();
+	journal_start(journal_storage, sizeof(journal_storage) / PAGE_SIZE);
 	while (palloc_scrub(4096) > 0)
 		;
 	bi.seen_base = (uint64_t)SEEN_PFN << PAGE_SHIFT;
@@ -376,28 +388,58 @@ struct leaf_count {
 	uint64_t mem_bytes;
 };
 
-static void count_leaf(void *ctx, gpa_t g, unsigned level, uint64_t e, uint64_t *slot)
+/*
+ * The harness's own walk of `vm`'s tree (not mm/s2.c's s2_visit, which the
+ * auditor and the teardown use): leaves counted by where they map. A zero
+ * entry is absent in either format (EPT and NPT both need a bit set), so
+ * it costs one load. A table entry must name one of this VM's STAGE2
+ * pages, or the walk stops there with the input reported.
+ */
+static void count_table(struct vm *vm, struct leaf_count *n, hpa_t table, unsigned level,
+                        uint64_t base)
 {
-	struct leaf_count *n = ctx;
+	const struct s2_format *f = vm->s2.tree.fmt;
+	const uint64_t *e = arch_pa_to_va(table);
+	uint64_t size = s2_level_size(level);
 
-	(void)e, (void)slot;
-	if (level)
-		n->large++;
-	else if (g.ga < n->mem_bytes)
-		n->ram++;
-	else if (g.ga >= HEAP_BASE && g.ga - HEAP_BASE < HEAP_SIZE)
-		n->heap++;
-	else
-		n->other++;
+	for (unsigned i = 0; i < S2_ENTRY_COUNT; i++) {
+		uint64_t g = base + i * size;
+		if (!e[i] || !f->present(e[i]))
+			continue;
+		if (!f->valid(e[i], level))
+			fuzz_fail("vm %u: malformed entry %#lx at level %u, GPA %#lx", vm->id, e[i],
+			          level, g);
+		if (level > 0 && !f->large(e[i], level)) {
+			pfn_t t = hpa_pfn(f->addr(e[i], level));
+			if (!pdb_pfn_valid(t) || pdb_read(t) != pdb_make(PDB_STAGE2, vm->id, 0))
+				fuzz_fail(
+				    "vm %u: table entry at level %u, GPA %#lx, names frame %#lx, "
+				    "not one of its STAGE2 pages",
+				    vm->id, level, g, t);
+			count_table(vm, n, f->addr(e[i], level), level - 1, g);
+		} else if (level) {
+			n->large++;
+		} else if (g < n->mem_bytes) {
+			n->ram++;
+		} else if (g >= HEAP_BASE && g - HEAP_BASE < HEAP_SIZE) {
+			n->heap++;
+		} else {
+			n->other++;
+		}
+	}
 }
 
 static void check_vm(struct vm *vm)
 {
-	static const struct s2_visitor visit = {.leaf = count_leaf};
 	struct leaf_count n = {.mem_bytes = vm->mem_bytes};
 	unsigned on = 0;
 
-	s2_visit(&vm->s2.tree, &visit, &n);
+	if (vm->s2.tables_owned) { /* 0: torn down, as the auditor reads it */
+		pfn_t root = hpa_pfn(vm->s2.tree.root);
+		if (!pdb_pfn_valid(root) || pdb_read(root) != pdb_make(PDB_STAGE2, vm->id, 0))
+			fuzz_fail("vm %u: root %#lx is not one of its STAGE2 pages", vm->id, root);
+		count_table(vm, &n, vm->s2.tree.root, S2_LEVELS - 1, 0);
+	}
 	if (n.large || n.other)
 		fuzz_fail("vm %u: %lu large leaves, %lu leaves outside RAM and the heap", vm->id,
 		          n.large, n.other);

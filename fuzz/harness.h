@@ -17,9 +17,13 @@
 #include "hv/loader.h"
 #include "hv/vm.h"
 
-#define FUZZ_MEM  (16ull << 20) /* fake physical memory: 4096 frames */
-#define FUZZ_VMS  3             /* VMs an input may create: ids 1..3 */
-#define FUZZ_CPUS 1             /* fake CPUs online */
+/* Fake physical memory: 2560 frames. Enough for the largest program
+ * (VMs of 4 + 2 + 2 MiB promised, their tables and heap pages, the zone's
+ * min reserve), small because the auditor and the checks walk every frame
+ * after every input. */
+#define FUZZ_MEM  (10ull << 20)
+#define FUZZ_VMS  3 /* VMs an input may create: ids 1..3 */
+#define FUZZ_CPUS 1 /* fake CPUs online */
 
 /* The input, read front to back; past its end every read is 0. */
 struct fuzz_in {

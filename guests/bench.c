@@ -2,10 +2,11 @@
  * bench: the costs of the hypervisor's guest-visible operations, in TSC
  * ticks (median of many runs), for `make bench`.
  *
- * Command line: [partner=<decimal VM id> gpa=<hex>]: a VM (e.g. a
+ * Command line: [partner=<decimal VM id> gpa=<hex>] [prof=1]: a VM (e.g. a
  * `receiver gpa=<same gpa>`) to donate pages to; without it donate_ticks is
  * not measured. Budget: 70 window pages on both sides, RAM 2 MiB above the
- * image (for the demand faults).
+ * image (for the demand faults). prof=1 (the profiling build, include/lab/prof.h):
+ * each measured loop is one profile window, 1 to 4 in the order below.
  *
  * Lines (besides the result lines):
  *   bench hypercall_ticks <t>      VERSION round trip, median of 1000
@@ -26,12 +27,24 @@ const char guest_name[] = "bench";
 #define ALLOC_RUNS  256
 #define DONATE_RUNS 64
 
+#define HC_PROF 0x7e /* include/lab/prof.h's PROF_HC */
+
+enum { PROF_START, PROF_DUMP };
+
 static uint64_t bench_ticks[HCALL_RUNS];
+static bool bench_prof;
+
+static void prof_window(uint64_t op, uint64_t window)
+{
+	if (bench_prof)
+		(void)hc_call(HC_PROF, op, window, 0, 0);
+}
 
 static void bench_hypercall(void)
 {
 	bool ok = true;
 
+	prof_window(PROF_START, 1);
 	for (int i = 0; i < HCALL_RUNS; i++) {
 		uint64_t t0 = rdtsc();
 		long r = hc_version();
@@ -39,6 +52,7 @@ static void bench_hypercall(void)
 		bench_ticks[i] = rdtsc() - t0;
 		ok &= r == 3; /* ABI v3 */
 	}
+	prof_window(PROF_DUMP, 1);
 	if (check(ok, "hypercall", "VERSION did not return 3"))
 		con_printf("bench hypercall_ticks %lu\n", median_u64(bench_ticks, HCALL_RUNS));
 }
@@ -49,6 +63,7 @@ static void bench_demand_fault(void)
 	uint64_t room = (boot.mem - (uintptr_t)image_end) / PAGE_SIZE;
 	uint64_t n = room < FAULT_PAGES ? room : FAULT_PAGES;
 
+	prof_window(PROF_START, 2);
 	for (uint64_t i = 0; i < n; i++) {
 		volatile uint64_t *p = (volatile uint64_t *)(boot.mem - (i + 1) * PAGE_SIZE);
 		uint64_t t0 = rdtsc();
@@ -56,6 +71,7 @@ static void bench_demand_fault(void)
 		*p = i;
 		bench_ticks[i] = rdtsc() - t0;
 	}
+	prof_window(PROF_DUMP, 2);
 	if (check(n > 0, "demand-fault", "no untouched RAM above the image"))
 		con_printf("bench demand_fault_ticks %lu\n", median_u64(bench_ticks, n));
 }
@@ -64,6 +80,7 @@ static void bench_alloc_free(void)
 {
 	bool ok = true;
 
+	prof_window(PROF_START, 3);
 	for (int i = 0; i < ALLOC_RUNS; i++) {
 		uint64_t t0 = rdtsc();
 		long a = hc_page_alloc(HC_WINDOW_BASE);
@@ -72,6 +89,7 @@ static void bench_alloc_free(void)
 		bench_ticks[i] = rdtsc() - t0;
 		ok &= a == 0 && f == 0;
 	}
+	prof_window(PROF_DUMP, 3);
 	if (check(ok, "alloc-free", "PAGE_ALLOC or PAGE_FREE failed"))
 		con_printf("bench alloc_free_ticks %lu\n", median_u64(bench_ticks, ALLOC_RUNS));
 }
@@ -82,6 +100,7 @@ static void bench_donate(uint64_t partner, uint64_t gpa)
 {
 	bool ok = donate_wait_consent(HC_WINDOW_BASE, partner, gpa, 200000);
 
+	prof_window(PROF_START, 4);
 	for (int i = 0; ok && i < DONATE_RUNS; i++) {
 		uint64_t src = HC_WINDOW_BASE + (uint64_t)i * PAGE_SIZE;
 
@@ -90,6 +109,7 @@ static void bench_donate(uint64_t partner, uint64_t gpa)
 		ok &= hc_page_donate(src, partner, gpa + (uint64_t)(i + 1) * PAGE_SIZE) == 0;
 		bench_ticks[i] = rdtsc() - t0;
 	}
+	prof_window(PROF_DUMP, 4);
 	if (check(ok, "donate", "PAGE_ALLOC or PAGE_DONATE failed"))
 		con_printf("bench donate_ticks %lu\n", median_u64(bench_ticks, DONATE_RUNS));
 	ok = hc_page_alloc(HC_WINDOW_BASE) == 0;
@@ -100,8 +120,9 @@ static void bench_donate(uint64_t partner, uint64_t gpa)
 
 void guest_main(void)
 {
-	uint64_t partner, gpa;
+	uint64_t partner, gpa, prof;
 
+	bench_prof = args_dec("prof", &prof) && prof == 1;
 	bench_hypercall();
 	bench_demand_fault();
 	bench_alloc_free();

@@ -8,11 +8,13 @@
 #include "arch/arch.h"
 #include "hv/guest_x86.h"
 #include "hv/gmem.h"
+#include "lab/prof.h"
 #include "hv/vm.h"
 #include "lab/string.h"
 
 void *gmem_va(struct vm *vm, gpa_t g, bool *ok)
 {
+	PROF_SCOPE(PROF_WALK);
 	hpa_t pa;
 
 	*ok = s2_lookup(&vm->s2.tree, g, &pa, NULL) == S2_OK;
@@ -152,6 +154,7 @@ bool gmem_read_linear(struct vm *vm, const struct guest_paging *p, uint64_t la, 
 size_t gmem_fetch(struct vm *vm, const struct guest_paging *p, uint64_t la, bool wrap32,
                   uint8_t *buf, size_t max)
 {
+	PROF_SCOPE(PROF_FETCH);
 	size_t first = MIN(max, (size_t)(PAGE_SIZE - (la & PAGE_MASK)));
 	uint64_t next = wrap32 ? (la + first) & 0xffffffffull : la + first;
 

@@ -29,6 +29,7 @@
 #include "hv/apic.h"
 #include "hv/devices.h"
 #include "hv/exit.h"
+#include "lab/prof.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"
@@ -158,7 +159,9 @@ static void run_once(struct vcpu *v)
 	tlb_exit(); /* before anything that may take a lock (hv/tlb.h) */
 	v->ops->decode(v, &e);
 	apic_after_exit(v);
+	PROF_DISPATCH(v, &e);
 	exit_handle(v, &e);
+	PROF_MARK(PROF_RETURN);
 }
 
 /* Run `v` until its slice ends, its VM ends, it waits in HLT or this CPU

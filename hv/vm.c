@@ -2,6 +2,7 @@
 #include "hv/abi.h"
 #include "hv/devices.h"
 #include "hv/loader.h"
+#include "lab/prof.h"
 #include "hv/sched.h"
 #include "hv/tlb.h"
 #include "hv/vm.h"
@@ -62,6 +63,7 @@ static uint64_t promised_tables(void)
 
 bool vm_promises_reserve(uint64_t frames)
 {
+	PROF_SCOPE(PROF_PROMISE);
 	uint64_t free, min;
 
 	spin_lock(&promise_lock);
@@ -75,6 +77,7 @@ bool vm_promises_reserve(uint64_t frames)
 
 void vm_promises_unreserve(uint64_t frames)
 {
+	PROF_SCOPE(PROF_PROMISE);
 	spin_lock(&promise_lock);
 	in_flight -= frames;
 	spin_unlock(&promise_lock);
@@ -137,6 +140,7 @@ unsigned vm_slots_used(void)
  * CPU (hv/tlb.h). */
 static void vm_invalidate(struct s2_vm *s2)
 {
+	PROF_SCOPE(PROF_INVAL);
 	tlb_shootdown(s2->arch);
 }
 

@@ -10,26 +10,35 @@
 #       ($(BUILD)/fuzz/corpus/T); a crash leaves its input in
 #       $(BUILD)/fuzz/artifacts/T/ and fails the run.
 #   make test-fuzz
-#       the same for FUZZ_TEST_SECONDS each (make test): one recorded case
-#       per target ("0 crashes"), the execution counts printed.
+#       the same for FUZZ_TEST_SECONDS each, one after the other (make
+#       test: the other core runs the Bochs lane): one recorded case per
+#       target ("0 crashes"), the counts and the total printed. With
+#       FUZZ_MIN_EXECS=N also fuzz/total, at least N executions in all
+#       (issue 12 asks 3 million per CI run: not reached, README "Fuzzing").
 #
 # The object lists are the host library's, read when the rules run (the
 # Makefile adds to HOST_LIB_SRCS after the fragments): second expansion.
 FUZZ_CC           := clang
 FUZZ_TARGETS      ?= hypercalls exits loader
 FUZZ_SECONDS      ?= 60
-FUZZ_TEST_SECONDS ?= 6
+FUZZ_TEST_SECONDS ?= 8
+FUZZ_MIN_EXECS    ?= 0
+FUZZ_JOBS         ?=
 FUZZ_OUT          := $(BUILD)/fuzz
-FUZZ_CFLAGS        = $(HOST_CFLAGS) -fsanitize=fuzzer-no-link \
-	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
+FUZZ_CFLAGS        = $(HOST_CFLAGS) -O2 -fsanitize=fuzzer-no-link \
+	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt \
+	-fsanitize-ignorelist=fuzz/sanitize-ignore.txt
 FUZZ_LIB_SRCS      = $(filter-out boot/%,$(HOST_LIB_SRCS)) fuzz/harness.c
 FUZZ_LIB_OBJS      = $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_BINS         := $(patsubst %,$(FUZZ_OUT)/bin/%,$(FUZZ_TARGETS))
 
 # The checkers the harness runs after every input (the auditor, the table
-# walk) are built without coverage: fuzz/coverage-ignore.txt.
+# walks) and lib/printf.c are built without coverage
+# (fuzz/coverage-ignore.txt); the walks and the auditor without ASan, which
+# sees nothing in the fake physical memory they read
+# (fuzz/sanitize-ignore.txt). -O2 as libFuzzer builds usually are.
 
-$(FUZZ_OUT)/obj/%.o: %.c fuzz/coverage-ignore.txt mk/fuzz.mk
+$(FUZZ_OUT)/obj/%.o: %.c fuzz/coverage-ignore.txt fuzz/sanitize-ignore.txt mk/fuzz.mk
 	@mkdir -p $(@D)
 	@[ "$(Q)" ] && echo "  FUZZCC  $<" || true
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) \
@@ -52,9 +61,10 @@ fuzz-build: fuzz-deps
 
 # fuzz/run.sh SECONDS MODE TARGET...: runs and reports (see there).
 fuzz: fuzz-build
-	$(Q)fuzz/run.sh $(FUZZ_SECONDS) report $(FUZZ_TARGETS)
+	$(Q)FUZZ_JOBS=$(or $(FUZZ_JOBS),1) fuzz/run.sh $(FUZZ_SECONDS) report $(FUZZ_TARGETS)
 
 TEST_SUITES += test-fuzz
 test-fuzz: fuzz-build
-	$(Q)fuzz/run.sh $(FUZZ_TEST_SECONDS) record $(FUZZ_TARGETS)
+	$(Q)FUZZ_JOBS=$(or $(FUZZ_JOBS),1) FUZZ_MIN_EXECS=$(FUZZ_MIN_EXECS) \
+		fuzz/run.sh $(FUZZ_TEST_SECONDS) record $(FUZZ_TARGETS)
 .PHONY: fuzz fuzz-build fuzz-deps test-fuzz

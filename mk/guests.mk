@@ -5,7 +5,7 @@
 #   make guests              build them all
 #   make test-guests-qemu    run the plain-QEMU suite (tests/guests/)
 
-GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack smp smpbench storm mbinfo pc
+GUEST_NAMES := hello memtouch alloc exhaust intruder donor receiver spinner bench regs hostile ring3 insn donate-attack smp smpbench storm mbinfo pc fuzzer
 GUEST_ELFS  := $(patsubst %,$(BUILD)/guests/%.elf,$(GUEST_NAMES))
 # Guests written in nasm alone (no guest library: they stay in 32-bit mode):
 # guests/<name>.asm is a Multiboot a.out-kludge image, $(BUILD)/guests/<name>.bin.

@@ -6,9 +6,12 @@
  * Log format (all numbers hex):
  *   jb PFN:COUNT:WORD ...       the page database at journal_start(), as runs
  *   jr CPU TOKEN ...            records of one CPU in the order it made them;
- *     TOKEN  SEQ:PFN:CAUSE:OLD:NEW  one record; SEQ is the difference from
- *                                   the line's previous record (the first:
- *                                   the sequence number itself)
+ *     TOKEN  N[@T]:PFN:CAUSE:OLD:NEW  one record; N is its number on
+ *                                   the CPU less the line's previous
+ *                                   record's (the first: the number), T,
+ *                                   only for a ticketed record, its ticket
+ *                                   less the line's previous ticket (the
+ *                                   first: the ticket); seq = T << 20 | N
  *            *P.N                   N records, each field (seq, pfn, old,
  *                                   new) 2 r[i-P] - r[i-2P] and the cause of
  *                                   r[i-P]: runs of alike transitions (a
@@ -22,7 +25,7 @@
 
 struct journal_cpu journal_cpus[ARCH_MAX_CPUS];
 struct journal_rec *journal_recs;
-uint64_t journal_seq;
+uint64_t journal_ticket;
 static unsigned journal_chunks;     /* chunks of storage */
 static unsigned journal_next_chunk; /* chunks handed out */
 static struct spinlock journal_dump_lock;
@@ -55,7 +58,7 @@ uint64_t journal_pages_wanted(uint64_t free)
 void journal_start(void *mem, uint64_t pages)
 {
 	memset(journal_cpus, 0, sizeof(journal_cpus));
-	journal_seq = 0;
+	journal_ticket = 0;
 	journal_next_chunk = 0;
 	journal_recs = mem;
 	journal_chunks =
@@ -84,8 +87,8 @@ static struct journal_rec *chunk_claim(struct journal_cpu *jc, uint64_t k)
 		return NULL;
 	c = atomic_load_relaxed(&journal_next_chunk);
 	do {
-		if (c >= journal_chunks)
-			return NULL;
+		if (c >= journal_chunks) /* an interrupt here may have got the last one */
+			return atomic_load_acquire(&jc->chunk[k]);
 	} while (!atomic_cas_acq_rel(&journal_next_chunk, &c, c + 1));
 	mine = &journal_recs[(uint64_t)c << JOURNAL_CHUNK_SHIFT];
 	memset(mine, 0, JOURNAL_CHUNK_RECS * sizeof(struct journal_rec));
@@ -93,6 +96,17 @@ static struct journal_rec *chunk_claim(struct journal_cpu *jc, uint64_t k)
 	if (!atomic_cas_acq_rel(&jc->chunk[k], &none, mine))
 		return none;
 	return mine;
+}
+
+/* Keep the lowest ticket lost on this CPU (an interrupt's record may have
+ * taken a later ticket and been lost first). */
+static void lost_ticket(struct journal_cpu *jc, uint64_t ticket)
+{
+	uint64_t cur = atomic_load_relaxed(&jc->first_lost_ticket);
+
+	for (unsigned t = 0; t < 4 && (!cur || ticket < cur); t++)
+		if (atomic_cas_relaxed(&jc->first_lost_ticket, &cur, ticket))
+			break;
 }
 
 void journal_note_slow(struct journal_cpu *jc, uint64_t n, uint64_t seq, uint32_t pfn, uint64_t old,
@@ -104,17 +118,20 @@ void journal_note_slow(struct journal_cpu *jc, uint64_t n, uint64_t seq, uint32_
 	if (!r)
 		r = chunk_claim(jc, k);
 	if (!r) {
+		/*
+		 * Lost, and so is every later record of this CPU (no chunk
+		 * comes free again): the kept ones are a prefix. The number
+		 * goes back, so `n` stays bounded (see struct journal_cpu).
+		 */
+		journal_unclaim(&jc->n);
 		journal_claim(&jc->lost); /* one instruction, like `n` */
-		if (!atomic_load_relaxed(&jc->first_lost_seq))
-			atomic_cas_relaxed(&jc->first_lost_seq, &first, seq);
+		if (!atomic_load_relaxed(&jc->first_lost))
+			atomic_cas_relaxed(&jc->first_lost, &first, n + 1);
+		if (journal_ordered(cause))
+			lost_ticket(jc, seq >> JOURNAL_TICKET_SHIFT);
 		return;
 	}
-	r += n & (JOURNAL_CHUNK_RECS - 1);
-	r->pfn = pfn;
-	r->cause = (uint8_t)cause;
-	r->old = old;
-	r->new = new;
-	atomic_store_release(&r->seq, seq);
+	journal_fill(r + (n & (JOURNAL_CHUNK_RECS - 1)), seq, pfn, old, new, cause);
 }
 
 const struct journal_rec *journal_get(unsigned cpu, uint64_t i)
@@ -140,14 +157,14 @@ void journal_totals(struct journal_totals *out)
 	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
 		const struct journal_cpu *jc = &journal_cpus[cpu];
 		uint64_t lost = atomic_load_relaxed(&jc->lost);
-		uint64_t first = atomic_load_relaxed(&jc->first_lost_seq);
+		uint64_t first = atomic_load_relaxed(&jc->first_lost_ticket);
 
-		out->kept += atomic_load_relaxed(&jc->n) - lost;
+		out->kept += atomic_load_relaxed(&jc->n);
 		out->lost += lost;
-		if (first && (!out->first_lost_seq || first < out->first_lost_seq))
-			out->first_lost_seq = first;
+		if (first && (!out->first_lost_ticket || first < out->first_lost_ticket))
+			out->first_lost_ticket = first;
 	}
-	out->seq = atomic_load_relaxed(&journal_seq);
+	out->tickets = atomic_load_relaxed(&journal_ticket);
 }
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -177,10 +194,20 @@ static uint64_t run_length(unsigned cpu, uint64_t start, uint64_t i, uint64_t to
 	return m;
 }
 
+#define JOURNAL_NUMBER_MASK ((1ull << JOURNAL_TICKET_SHIFT) - 1)
+
+/* The number and (if it has one) the ticket a token is written against. */
+static void seq_advance(uint64_t seq, uint64_t *pn, uint64_t *pt)
+{
+	*pn = seq & JOURNAL_NUMBER_MASK;
+	if (seq >> JOURNAL_TICKET_SHIFT)
+		*pt = seq >> JOURNAL_TICKET_SHIFT;
+}
+
 uint64_t journal_encode_line(unsigned cpu, uint64_t from, uint64_t to, char *buf, size_t size)
 {
 	size_t len = (size_t)lab_snprintf(buf, size, "jr %x", cpu);
-	uint64_t i = from, prev = 0;
+	uint64_t i = from, pn = 0, pt = 0; /* the previous number and ticket */
 
 	while (i < to && len + 64 < size) {
 		const struct journal_rec *r = journal_get(cpu, i);
@@ -198,14 +225,20 @@ uint64_t journal_encode_line(unsigned cpu, uint64_t from, uint64_t to, char *buf
 		if (best >= 2) {
 			len += (size_t)lab_snprintf(buf + len, size - len, " *%x.%llx", bp,
 			                            (unsigned long long)best);
-			i += best;
-			prev = journal_get(cpu, i - 1)->seq;
+			for (uint64_t end = i + best; i < end; i++)
+				seq_advance(journal_get(cpu, i)->seq, &pn, &pt);
 			continue;
 		}
-		len += (size_t)lab_snprintf(buf + len, size - len, " %llx:%x:%x:%llx:%llx",
-		                            (unsigned long long)(r->seq - prev), r->pfn, r->cause,
-		                            (unsigned long long)r->old, (unsigned long long)r->new);
-		prev = r->seq;
+		uint64_t num = r->seq & JOURNAL_NUMBER_MASK, tick = r->seq >> JOURNAL_TICKET_SHIFT;
+		len += (size_t)lab_snprintf(buf + len, size - len, " %llx",
+		                            (unsigned long long)(num - pn));
+		if (tick)
+			len += (size_t)lab_snprintf(buf + len, size - len, "@%llx",
+			                            (unsigned long long)(tick - pt));
+		len += (size_t)lab_snprintf(buf + len, size - len, ":%x:%x:%llx:%llx", r->pfn,
+		                            r->cause, (unsigned long long)r->old,
+		                            (unsigned long long)r->new);
+		seq_advance(r->seq, &pn, &pt);
 		i++;
 	}
 	return i;
@@ -240,7 +273,7 @@ static uint64_t undumped(void)
 	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
 		const struct journal_cpu *jc = &journal_cpus[cpu];
 
-		n += atomic_load_relaxed(&jc->n) - atomic_load_relaxed(&jc->lost) - jc->dumped;
+		n += atomic_load_relaxed(&jc->n) - jc->dumped;
 	}
 	return n;
 }
@@ -261,17 +294,19 @@ void journal_dump(const char *why)
 	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++)
 		n += dump_cpu(cpu);
 	journal_totals(&t);
-	log_printf("journal: dump %s: %llu records logged; %llu kept, %llu lost, last seq %llu\n",
+	log_printf("journal: dump %s: %llu records logged; %llu kept, %llu lost, %llu tickets\n",
 	           why, (unsigned long long)n, (unsigned long long)t.kept,
-	           (unsigned long long)t.lost, (unsigned long long)t.seq);
+	           (unsigned long long)t.lost, (unsigned long long)t.tickets);
 	for (unsigned cpu = 0; cpu < ARCH_MAX_CPUS; cpu++) {
 		const struct journal_cpu *jc = &journal_cpus[cpu];
 
 		if (atomic_load_relaxed(&jc->lost))
-			log_printf("journal: INCOMPLETE: cpu %u lost %llu records from seq %llu on "
-			           "(the journal was full)\n",
-			           cpu, (unsigned long long)atomic_load_relaxed(&jc->lost),
-			           (unsigned long long)atomic_load_relaxed(&jc->first_lost_seq));
+			log_printf(
+			    "journal: INCOMPLETE: cpu %u lost %llu records from record %llu on, "
+			    "tickets from %llu on (0: none; the journal was full)\n",
+			    cpu, (unsigned long long)atomic_load_relaxed(&jc->lost),
+			    (unsigned long long)atomic_load_relaxed(&jc->first_lost),
+			    (unsigned long long)atomic_load_relaxed(&jc->first_lost_ticket));
 	}
 	spin_unlock(&journal_dump_lock);
 }

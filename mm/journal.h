@@ -10,18 +10,25 @@
  * palloc_init() as PDB_HYPERVISOR frames, cut into chunks of
  * JOURNAL_CHUNK_RECS records; a CPU takes a chunk when its previous one is
  * full (one atomic per 4096 records), so a busy CPU can use what idle ones
- * do not. Journal full: the record is counted as lost, with the sequence
- * number of the first lost one; the dump then says the journal is
+ * do not. Journal full: the record is counted as lost, with the number of
+ * the first lost one and the lowest lost ticket; the dump then says the journal is
  * incomplete. Recording never allocates and never waits.
  *
- * Order: `seq` comes from one global counter, taken after the change it
- * records. Two changes of one frame on two CPUs can therefore carry
- * sequence numbers in the other order; journal-check orders each frame's
- * records by their old/new words where the two disagree.
+ * Order: no global counter on the allocator's paths. A record's `seq` holds
+ * its number on its CPU (1, 2, ...: the CPU's own order, exact) and, for the
+ * ordered causes (mem_protect's map, unmap, donate, leaf-clear and the
+ * invalidations: cause >= JOURNAL_MAP), a ticket from one global counter
+ * taken after the change. The allocator's records (alloc, free, scrub) take
+ * no ticket: the records of one frame are ordered across CPUs by the frame's
+ * word, which changes only by compare-exchange, so each record's old word is
+ * the new word of the record before it (tools/journal-check merges the CPUs'
+ * lists of each frame along that chain); the tickets order what the chain
+ * cannot: a VM's invalidations against its frames' leaf-clears and unmaps.
  */
 #pragma once
 
 #include "arch/arch.h"
+#include "lab/prof.h"
 #include "lab/atomic.h"
 #include "mm/pdb.h"
 
@@ -43,7 +50,8 @@ enum journal_cause {
 #define JOURNAL_NO_PFN 0xffffffffu
 
 struct journal_rec {
-	uint64_t seq; /* 1, 2, ...; written last: 0 = not yet complete */
+	uint64_t seq; /* ticket << JOURNAL_TICKET_SHIFT | number on its CPU (1, 2, ...);
+	               * written last: 0 = not yet complete */
 	uint32_t pfn;
 	uint8_t cause;
 	uint8_t pad[3];
@@ -56,19 +64,38 @@ static_assert(sizeof(struct journal_rec) == 32, "journal records are 32 bytes");
 #define JOURNAL_CHUNK_RECS  (1ull << JOURNAL_CHUNK_SHIFT)
 #define JOURNAL_CHUNKS_MAX                                                                         \
 	((unsigned)(JOURNAL_BYTES / sizeof(struct journal_rec) >> JOURNAL_CHUNK_SHIFT))
+/* A kept record's number on its CPU is at most JOURNAL_CHUNKS_MAX * 4096. */
+#define JOURNAL_TICKET_SHIFT 20
+#define JOURNAL_NUMBER_MASK  ((1ull << JOURNAL_TICKET_SHIFT) - 1)
+static_assert((uint64_t)JOURNAL_CHUNKS_MAX * JOURNAL_CHUNK_RECS < JOURNAL_NUMBER_MASK,
+              "a record's number fits below its ticket");
 
-/* One CPU's part. `n` is changed only by its CPU (interrupts included). */
+/* Causes that take a global ticket (mem_protect's steps and the events). */
+static inline bool journal_ordered(enum journal_cause cause)
+{
+	return cause >= JOURNAL_MAP;
+}
+
+/*
+ * One CPU's part. `n` is changed only by its CPU (interrupts included): each
+ * record claims the next number with one non-locked xadd, and a record that
+ * finds no room gives its number back (so n <= JOURNAL_CHUNKS_MAX * 4096 +
+ * the calls in progress on the CPU, and chunk[JOURNAL_CHUNKS_MAX], always
+ * NULL, ends the array: the hook needs no bound check).
+ */
 struct journal_cpu {
-	uint64_t n;              /* records begun on this CPU, lost ones included */
-	uint64_t dumped;         /* records [0, dumped) are in the log */
-	uint64_t lost;           /* records that found no room */
-	uint64_t first_lost_seq; /* 0: none lost */
-	struct journal_rec *chunk[JOURNAL_CHUNKS_MAX]; /* records [k * 4096, +4096), or NULL */
-} __attribute__((aligned(64)));
+	uint64_t n;                 /* records kept, or being written, on this CPU */
+	uint64_t dumped;            /* records [0, dumped) are in the log */
+	uint64_t lost;              /* records that found no room */
+	uint64_t first_lost;        /* the number of the first record lost (0: none) */
+	uint64_t first_lost_ticket; /* the lowest ticket lost (0: none) */
+	struct journal_rec *chunk[JOURNAL_CHUNKS_MAX + 1]; /* records [k * 4096, +4096), or NULL */
+} __attribute__((aligned(2048)));                          /* one shift indexes a CPU's */
+static_assert(sizeof(struct journal_cpu) == 2048, "one shift indexes a CPU's part");
 
 extern struct journal_cpu journal_cpus[ARCH_MAX_CPUS];
 extern struct journal_rec *journal_recs;
-extern uint64_t journal_seq;
+extern uint64_t journal_ticket; /* tickets taken (the ordered causes only) */
 
 /* Out of line: a CPU's first record in a chunk it does not have yet. */
 void journal_note_slow(struct journal_cpu *jc, uint64_t n, uint64_t seq, uint32_t pfn, uint64_t old,
@@ -84,24 +111,58 @@ static inline uint64_t journal_claim(uint64_t *n)
 	return v;
 }
 
-/* The hook: record that frame `pfn` went from `old` to `new`. */
-static inline void journal_note(pfn_t pfn, uint64_t old, uint64_t new, enum journal_cause cause)
+/* The record for number `n` of `jc` if its chunk is there, else NULL
+ * (then journal_note_slow() takes a chunk or counts the record lost). */
+static inline struct journal_rec *journal_slot(struct journal_cpu *jc, uint64_t n)
 {
-	struct journal_cpu *jc = &journal_cpus[arch_cpu_id_inline()];
-	uint64_t seq = atomic_fetch_add_relaxed(&journal_seq, 1) + 1;
-	uint64_t n = journal_claim(&jc->n), k = n >> JOURNAL_CHUNK_SHIFT;
-	struct journal_rec *r = likely(k < JOURNAL_CHUNKS_MAX) ? jc->chunk[k] : NULL;
+	struct journal_rec *r = jc->chunk[n >> JOURNAL_CHUNK_SHIFT];
 
-	if (unlikely(!r)) {
-		journal_note_slow(jc, n, seq, (uint32_t)pfn, old, new, cause);
-		return;
-	}
-	r += n & (JOURNAL_CHUNK_RECS - 1);
-	r->pfn = (uint32_t)pfn;
+	return likely(r) ? r + (n & (JOURNAL_CHUNK_RECS - 1)) : NULL;
+}
+
+static inline void journal_fill(struct journal_rec *r, uint64_t seq, uint32_t pfn, uint64_t old,
+                                uint64_t new, enum journal_cause cause)
+{
+	r->pfn = pfn;
 	r->cause = (uint8_t)cause;
 	r->old = old;
 	r->new = new;
 	atomic_store_release(&r->seq, seq);
+}
+
+/*
+ * The hook, given the executing CPU's index (the allocator's fast paths have
+ * it already): record that frame `pfn` went from `old` to `new`. For the
+ * allocator's causes (constant at its call sites) no atomic read-modify-write
+ * of shared memory: the CPU's own counter and record only.
+ */
+static inline void journal_note_on(unsigned cpu, pfn_t pfn, uint64_t old, uint64_t new,
+                                   enum journal_cause cause)
+{
+	PROF_SCOPE(PROF_JOURNAL);
+	struct journal_cpu *jc = &journal_cpus[cpu];
+	uint64_t n = journal_claim(&jc->n), seq = n + 1;
+	struct journal_rec *r = journal_slot(jc, n);
+
+	if (journal_ordered(cause))
+		seq |= (atomic_fetch_add_relaxed(&journal_ticket, 1) + 1) << JOURNAL_TICKET_SHIFT;
+	if (unlikely(!r)) {
+		journal_note_slow(jc, n, seq, (uint32_t)pfn, old, new, cause);
+		return;
+	}
+	journal_fill(r, seq, (uint32_t)pfn, old, new, cause);
+}
+
+/* Give back the number just claimed (a record that found no room). */
+static inline void journal_unclaim(uint64_t *n)
+{
+	__asm__ volatile("subq $1, %0" : "+m"(*n));
+}
+
+/* The hook, on the executing CPU. */
+static inline void journal_note(pfn_t pfn, uint64_t old, uint64_t new, enum journal_cause cause)
+{
+	journal_note_on(arch_cpu_id_inline(), pfn, old, new, cause);
 }
 
 /*
@@ -126,7 +187,9 @@ void journal_dump_some(const char *why, uint64_t min_new);
 void journal_log_state(void);
 
 struct journal_totals {
-	uint64_t kept, lost, first_lost_seq, seq;
+	uint64_t kept, lost;
+	uint64_t tickets;           /* tickets taken (kept and lost) */
+	uint64_t first_lost_ticket; /* the lowest ticket lost on any CPU (0: none) */
 };
 void journal_totals(struct journal_totals *out);
 

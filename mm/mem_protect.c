@@ -13,6 +13,7 @@
  *  - Every page a commit consumes was reserved before the first change.
  */
 #include "arch/arch.h"
+#include "lab/prof.h"
 #include "lab/atomic.h"
 #include "lab/check.h"
 #include "lab/fix.h"
@@ -264,6 +265,7 @@ static enum mem_protect_err free_to_guest_locked(struct s2_vm *vm, gpa_t g, unsi
 enum mem_protect_err mem_protect_free_to_guest(struct s2_vm *vm, gpa_t g, unsigned palloc_class,
                                                hpa_t *frame_out)
 {
+	PROF_SCOPE(PROF_WALK);
 	enum mem_protect_err err;
 
 	if (!gpa_ok(g) || !class_ok(palloc_class))
@@ -358,6 +360,7 @@ static enum mem_protect_err guest_to_free_locked(struct s2_vm *vm, gpa_t g)
 
 enum mem_protect_err mem_protect_guest_to_free(struct s2_vm *vm, gpa_t g)
 {
+	PROF_SCOPE(PROF_WALK);
 	enum mem_protect_err err;
 
 	if (!gpa_ok(g))
@@ -400,6 +403,7 @@ static enum mem_protect_err donate_locked(struct s2_vm *from, gpa_t g_from, stru
 enum mem_protect_err mem_protect_guest_donate_guest(struct s2_vm *from, gpa_t g_from,
                                                     struct s2_vm *to, gpa_t g_to)
 {
+	PROF_SCOPE(PROF_WALK);
 	enum mem_protect_err err;
 
 	if (!gpa_ok(g_from) || !gpa_ok(g_to) || from == to || from->id == to->id)

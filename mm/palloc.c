@@ -9,6 +9,7 @@
  * the whole ownership check on free); no lock, no shared counter.
  */
 #include "lab/string.h"
+#include "lab/prof.h"
 #include "mm/journal.h"
 #include "mm/palloc_internal.h"
 
@@ -42,11 +43,16 @@ const char *palloc_zone_name(enum palloc_zone z)
  */
 void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 {
+	PROF_SCOPE(PROF_ALLOC);
 	uint64_t word = pdb_make(owner, id, 0), old = PALLOC_WORD_CLEAN;
 	struct palloc_cpu *pc;
 	struct palloc_cache *c;
 	uintptr_t n; /* a full-width index: the slot load takes one instruction */
-	uint32_t pfn;
+	uint32_t pfn, k;
+	unsigned cpu;
+	struct journal_cpu *jc;
+	struct journal_rec *r;
+	uint64_t jn;
 
 	ASSERT(palloc_owner_ok(owner) && id <= PDB_ID_MAX);
 #ifdef LAB_TESTING
@@ -55,7 +61,8 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 #endif
 	if (unlikely(!(flags & PALLOC_ATOMIC)))
 		return palloc_alloc_slow(flags, owner, id);
-	pc = &palloc_cpus[arch_cpu_id_inline()];
+	cpu = palloc_cpu_index();
+	pc = &palloc_cpus[cpu];
 	palloc_in_register(pc);
 	if (unlikely(pc->busy))
 		goto slow;
@@ -68,17 +75,27 @@ void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id)
 	barrier();
 	c = (struct palloc_cache *)((char *)pc + palloc_first_cache[flags & 3]);
 	palloc_in_register(c);
-	n = c->count[PALLOC_CLEAN];
-	if (unlikely(n == 0))
-		goto unbusy;
-	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n - 1]);
-	atomic_store_relaxed(&c->count[PALLOC_CLEAN], (uint32_t)(n - 1));
+	if (unlikely(__builtin_sub_overflow(c->count[PALLOC_CLEAN], 1u, &k)))
+		goto unbusy; /* empty: one subtraction tests and decrements */
+	n = k;
+	pfn = atomic_load_relaxed(&c->slot[PALLOC_CLEAN][n]);
+	atomic_store_relaxed(&c->count[PALLOC_CLEAN], k);
 	if (unlikely(!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word)))
 		goto unbusy;
-	journal_note(pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
 	palloc_count(&c->ctr.allocs_clean);
 	barrier();
 	pc->busy = 0;
+	/*
+	 * The record, after busy is cleared: the frame is the caller's until
+	 * this returns, so nothing on this CPU can change it meanwhile. Its
+	 * slow case is a tail call: no value is kept across a call here.
+	 */
+	jc = &journal_cpus[cpu];
+	jn = journal_claim(&jc->n);
+	r = journal_slot(jc, jn);
+	if (unlikely(!r))
+		return palloc_alloc_note_slow(jc, jn, pfn, word);
+	journal_fill(r, jn + 1, pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
 	return palloc_pfn_va(pfn);
 unbusy:
 	barrier();
@@ -94,6 +111,7 @@ slow:
  */
 enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 {
+	PROF_SCOPE(PROF_ALLOC);
 	/*
 	 * The frame number minus 1, with the offset's low 12 bits rotated to
 	 * the top: one comparison rejects an unaligned address (bits >= 52
@@ -106,11 +124,18 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 	struct palloc_cache *c;
 	uintptr_t n; /* as in palloc_alloc() */
 	pfn_t pfn;
+	unsigned cpu;
+	struct journal_cpu *jc;
+	struct journal_rec *r;
+	uint64_t jn;
 
 	if (unlikely(idx >= palloc_pfn_span || !palloc_owner_ok(owner) || id > PDB_ID_MAX))
 		return palloc_free_slow(va, owner, id);
 	pfn = idx + 1;
-	pc = &palloc_cpus[arch_cpu_id_inline()];
+	cpu = palloc_cpu_index();
+	pc = &palloc_cpus[cpu];
+	jc = &journal_cpus[cpu];
+	palloc_in_register(jc);
 	palloc_in_register(pc);
 	if (unlikely(pc->busy))
 		goto slow;
@@ -125,12 +150,21 @@ enum palloc_err palloc_free(void *va, enum pdb_owner owner, unsigned id)
 		pc->busy = 0;
 		goto slow;
 	}
-	journal_note(pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
+	/*
+	 * The record before the push: once the frame is in the cache an
+	 * interrupt on this CPU may take it (and record that first). The
+	 * journal's slow case finishes the free out of line (a tail call).
+	 */
+	jn = journal_claim(&jc->n);
+	r = journal_slot(jc, jn);
+	if (unlikely(!r))
+		return palloc_free_note_slow(jc, jn, (uint32_t)pfn, want);
+	journal_fill(r, jn + 1, (uint32_t)pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
 	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], (uint32_t)pfn);
 	atomic_store_release(&c->count[PALLOC_DIRTY], (uint32_t)(n + 1));
 	palloc_count(&c->ctr.frees);
 	barrier();
-	pc->busy = 0;
+	palloc_cpu_of(c)->busy = 0; /* pc from c: one register fewer here */
 	return PALLOC_OK;
 slow:
 	return palloc_free_slow(palloc_pfn_va(pfn), pdb_word_owner(want), pdb_word_id(want));

@@ -84,6 +84,21 @@ void palloc_init(void);
 void *palloc_alloc(unsigned flags, enum pdb_owner owner, unsigned id);
 
 /*
+ * Allocate up to `n` zeroed frames at once (a VM's RAM promised at creation,
+ * table reservations, cache refills), as palloc_alloc(flags, owner, id)
+ * would one by one: same classes, zones, fallback and floor. Their addresses
+ * go to out[0 .. result); fewer than `n` only when palloc_alloc() would have
+ * returned NULL. Frames come from the zones' clean pools a pool word (64
+ * frames) at a time, with one compare-exchange and one journal record per
+ * frame; the rest one call each. Bounded: at most `n` frames and
+ * PALLOC_TRIES fruitless pool attempts per zone, n <= PALLOC_BATCH_MAX
+ * (more: 0, nothing taken). Same contexts as palloc_alloc().
+ */
+#define PALLOC_BATCH_MAX (1u << 20)
+unsigned palloc_alloc_batch(unsigned flags, enum pdb_owner owner, unsigned id, void **out,
+                            unsigned n);
+
+/*
  * Free a frame the caller owns as `owner`/`id` (one CAS owner -> FREE_DIRTY;
  * the frame is scrubbed later, never on this path). The frame is left
  * untouched on error, and the refusal is counted. A PDB_GUEST frame must be

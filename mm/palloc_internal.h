@@ -141,8 +141,14 @@ struct palloc_cpu {
 	 */
 	uint8_t busy __attribute__((aligned(1024)));
 	struct palloc_cache cache[ZONE_COUNT];
-};
+} __attribute__((aligned(4096))); /* palloc_cpu_of() */
 static_assert(sizeof(struct palloc_cpu) == 4096, "one shift indexes a CPU");
+
+/* The CPU whose struct a cache is in (struct palloc_cpu is 4 KiB aligned). */
+static inline struct palloc_cpu *palloc_cpu_of(struct palloc_cache *c)
+{
+	return (struct palloc_cpu *)((uintptr_t)c & ~(uintptr_t)(sizeof(struct palloc_cpu) - 1));
+}
 
 /* Frames each CPU took from another CPU's cache, per zone (slow path only;
  * outside struct palloc_cache, whose size is fixed). */
@@ -186,6 +192,21 @@ static inline unsigned palloc_popcount(uint64_t v)
  */
 #define palloc_in_register(p) __asm__("" : "+r"(p))
 
+/*
+ * The executing CPU's index on the fast paths. The hypervisor: its struct
+ * cpu through GS (arch_cpu_id_inline(), two loads). The fake arch: the
+ * thread-local struct cpu read directly (arch.h's accessor is a function
+ * there, whose call would make the fast paths save callee-saved registers).
+ */
+static inline unsigned palloc_cpu_index(void)
+{
+#ifdef LAB_HOST
+	return arch_fake_cpu.id;
+#else
+	return arch_cpu_id_inline();
+#endif
+}
+
 static inline void *palloc_pfn_va(pfn_t pfn)
 {
 	return (void *)(palloc_va_offset + (pfn << PAGE_SHIFT));
@@ -199,5 +220,11 @@ static inline bool palloc_owner_ok(enum pdb_owner o)
 }
 
 /* The slow paths (palloc_slow.c), entered from the fast paths in palloc.c. */
+struct journal_cpu;
+/* The fast paths' ends when the journal record has no chunk (tail calls):
+ * the record (journal_note_slow()), then the rest of the path. */
+void *palloc_alloc_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn, uint64_t word);
+enum palloc_err palloc_free_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn,
+                                      uint64_t want);
 void *palloc_alloc_slow(unsigned flags, enum pdb_owner owner, unsigned id);
 enum palloc_err palloc_free_slow(void *va, enum pdb_owner owner, unsigned id);

@@ -65,6 +65,32 @@ static void avail_give(struct palloc_zone_state *zs, unsigned n)
 		atomic_fetch_add_seq_cst(&zs->avail, (int64_t)n);
 }
 
+/* ---- the fast paths' journal slow cases ---------------------------------- */
+
+void *palloc_alloc_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn, uint64_t word)
+{
+	journal_note_slow(jc, jn, jn + 1, pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
+	return palloc_pfn_va(pfn);
+}
+
+/* palloc_free() after its compare-exchange, busy set (so this CPU's cache
+ * and its count are as the fast path read them): record, push, count. */
+enum palloc_err palloc_free_note_slow(struct journal_cpu *jc, uint64_t jn, uint32_t pfn,
+                                      uint64_t want)
+{
+	struct palloc_cpu *pc = &palloc_cpus[palloc_cpu_index()];
+	struct palloc_cache *c = &pc->cache[palloc_zone_of(pfn)];
+	uint32_t n = c->count[PALLOC_DIRTY];
+
+	journal_note_slow(jc, jn, jn + 1, pfn, want, PALLOC_WORD_DIRTY, JOURNAL_FREE);
+	atomic_store_relaxed(&c->slot[PALLOC_DIRTY][n], pfn);
+	atomic_store_release(&c->count[PALLOC_DIRTY], n + 1);
+	palloc_count(&c->ctr.frees);
+	barrier();
+	pc->busy = 0;
+	return PALLOC_OK;
+}
+
 /* ---- the executing CPU's own cache ------------------------------------- */
 
 /* Claim the top frame of an own cache array, dropping dead slots. */
@@ -432,6 +458,89 @@ void *palloc_alloc_slow(unsigned flags, enum pdb_owner owner, unsigned id)
 	if (dirty)
 		arch_page_zero(palloc_pfn_va(pfn));
 	return palloc_pfn_va(pfn);
+}
+
+/* ---- batch claims ---------------------------------------------------- */
+
+static void count_add(uint64_t *c, uint64_t v)
+{
+	__asm__ volatile("addq %1, %0" : "+m"(*c) : "r"(v)); /* as palloc_count() */
+}
+
+/*
+ * Up to `n` frames of one zone's clean pool: per pool word, one reservation
+ * of avail, one RMW that takes up to 64 bits (the tokens), then one
+ * compare-exchange and one record per frame. A bit whose frame is not free
+ * was stale (as in pool_claim_one()): it stays consumed. Every attempt either
+ * takes a token or counts towards PALLOC_TRIES.
+ */
+static unsigned batch_zone(unsigned cpu, struct palloc_zone_state *zs, struct palloc_cache *c,
+                           int64_t floor, uint64_t word, void **out, unsigned n)
+{
+	struct palloc_pool *p = &zs->pool[PALLOC_CLEAN];
+	unsigned got_n = 0, misses = 0;
+
+	while (got_n < n && misses < PALLOC_TRIES) {
+		int64_t w = palloc_pool_find(p, atomic_load_relaxed(&c->cursor[PALLOC_CLEAN]));
+		uint64_t bits, got;
+		unsigned r;
+
+		if (w < 0)
+			break;
+		atomic_store_relaxed(&c->cursor[PALLOC_CLEAN], (uint32_t)w);
+		bits = keep_lowest(atomic_load_relaxed(&p->leaf[w]), n - got_n);
+		r = bits ? avail_reserve(zs, palloc_popcount(bits), floor) : 0;
+		if (!r) {
+			if (bits)
+				break; /* the floor */
+			misses++;
+			continue;
+		}
+		bits = keep_lowest(bits, r);
+		got = palloc_pool_take(p, (uint64_t)w, bits);
+		avail_give(zs, r - palloc_popcount(got));
+		if (!got)
+			misses++;
+		for (; got; got &= got - 1) {
+			pfn_t pfn = p->base + (uint64_t)w * 64 + ctz64(got);
+			uint64_t old = PALLOC_WORD_CLEAN;
+
+			if (!atomic_cas_acq_rel(&pdb.entries[pfn].word, &old, word))
+				continue;
+			journal_note_on(cpu, pfn, PALLOC_WORD_CLEAN, word, JOURNAL_ALLOC);
+			out[got_n++] = palloc_pfn_va(pfn);
+		}
+	}
+	return got_n;
+}
+
+unsigned palloc_alloc_batch(unsigned flags, enum pdb_owner owner, unsigned id, void **out,
+                            unsigned n)
+{
+	unsigned cpu = arch_cpu_id(), f = flags & 3, got = 0;
+	uint64_t word = pdb_make(owner, id, 0);
+
+	if (!palloc_owner_ok(owner) || id > PDB_ID_MAX || n > PALLOC_BATCH_MAX)
+		return 0;
+	note_cpu(cpu);
+	for (unsigned i = 0; i < zone_order_count[f] && got < n; i++) {
+		enum palloc_zone z = zone_order[f][i];
+		struct palloc_zone_state *zs = &palloc_zones[z];
+		struct palloc_cache *c = &palloc_cpus[cpu].cache[z];
+		unsigned k;
+
+		if (!zs->present)
+			continue;
+		k = batch_zone(cpu, zs, c, (flags & PALLOC_ATOMIC) ? NO_FLOOR : guest_floor(zs),
+		               word, out + got, n - got);
+		count_add(&c->ctr.allocs_clean, k);
+		got += k;
+	}
+	/* What the clean pools did not have: one call each (caches, dirty
+	 * frames scrubbed inline, other CPUs' caches), stopping at a NULL. */
+	while (got < n && (out[got] = palloc_alloc(flags, owner, id)) != NULL)
+		got++;
+	return got;
 }
 
 /* ---- free: errors, full caches, nested calls ---------------------------- */

@@ -3,7 +3,7 @@
 Shared by tools/journal-check and tools/ownership-map. The log holds:
   jb PFN:COUNT:WORD ...          the page database when recording started (runs)
   jr CPU TOKEN ...               one CPU's records, in its order (see mm/journal.c)
-  journal: INCOMPLETE: cpu C lost N records from seq S on ...
+  journal: INCOMPLETE: cpu C lost N records from record R on, tickets from T on ...
   pdb: OWNER N frames ...        the page-database summaries (the last is the end state)
 All numbers in jb/jr lines are hex.
 """
@@ -12,6 +12,9 @@ import re
 
 MASK64 = (1 << 64) - 1
 NO_PFN = 0xFFFFFFFF
+TICKET_SHIFT = 20  # JOURNAL_TICKET_SHIFT: seq = ticket << 20 | number on its CPU
+NUMBER_MASK = (1 << TICKET_SHIFT) - 1
+NO_TICKET_LOST = 1 << 62  # "tickets from 0 on": no ordered record was lost
 
 # enum pdb_owner (mm/pdb.h) and the names pdb_owner_name() prints.
 UNMANAGED, FREE_DIRTY, FREE_CLEAN, HYPERVISOR, FIRMWARE, EXIT_HANDLER, STAGE2, GUEST = range(8)
@@ -59,24 +62,34 @@ def describe(w):
 
 
 class Record:
-    __slots__ = ("seq", "cpu", "pfn", "cause", "old", "new")
+    """seq: ticket << 20 | number (mm/journal.h). `number` orders a CPU's records;
+    `ticket` (ordered causes only, else 0) orders those across CPUs."""
+    __slots__ = ("seq", "cpu", "pfn", "cause", "old", "new", "cpu_index")
 
     def __init__(self, seq, cpu, pfn, cause, old, new):
         self.seq, self.cpu, self.pfn, self.cause, self.old, self.new = seq, cpu, pfn, cause, old, new
 
+    @property
+    def number(self):
+        return self.seq & NUMBER_MASK
+
+    @property
+    def ticket(self):
+        return self.seq >> TICKET_SHIFT
+
     def __repr__(self):
         what = CAUSES.get(self.cause, f"cause{self.cause}")
+        at = f"cpu {self.cpu} #{self.number}" + (f" ticket {self.ticket}" if self.ticket else "")
         if self.pfn == NO_PFN:
-            return f"seq {self.seq} cpu {self.cpu}: {what} vm {self.old}"
-        return (f"seq {self.seq} cpu {self.cpu}: {what} frame {self.pfn:#x} "
-                f"{describe(self.old)} -> {describe(self.new)}")
+            return f"{at}: {what} vm {self.old}"
+        return f"{at}: {what} frame {self.pfn:#x} {describe(self.old)} -> {describe(self.new)}"
 
 
 def decode_jr(line, lineno):
     """The records of one jr line (tokens described in mm/journal.c)."""
     parts = line.split()
     cpu = int(parts[1], 16)
-    recs, prev = [], 0
+    recs, pn, pt = [], 0, 0  # the previous record's number, the previous ticket
     for tok in parts[2:]:
         if tok.startswith("*"):
             p, n = (int(x, 16) for x in tok[1:].split("."))
@@ -86,14 +99,29 @@ def decode_jr(line, lineno):
                 a, b = recs[-p], recs[-2 * p]
                 recs.append(Record((2 * a.seq - b.seq) & MASK64, cpu, (2 * a.pfn - b.pfn) & 0xFFFFFFFF,
                                    a.cause, (2 * a.old - b.old) & MASK64, (2 * a.new - b.new) & MASK64))
+                pn, pt = recs[-1].number, recs[-1].ticket or pt
         else:
             f = tok.split(":")
             if len(f) != 5:
                 raise ValueError(f"line {lineno}: bad record token {tok!r}")
-            d, pfn, cause, old, new = (int(x, 16) for x in f)
-            recs.append(Record((prev + d) & MASK64, cpu, pfn, cause, old, new))
-        prev = recs[-1].seq
+            num, at, tick = f[0].partition("@")
+            pfn, cause, old, new = (int(x, 16) for x in f[1:])
+            pn += int(num, 16)
+            if at:
+                pt += int(tick, 16)
+            recs.append(Record(((pt << TICKET_SHIFT if at else 0) | pn) & MASK64, cpu, pfn, cause,
+                               old, new))
     return recs
+
+
+def encode_token(number, ticket, pfn, cause, old, new, prev):
+    """One record token (mm/journal.c's format); `prev` = [number, ticket] of the
+    line so far, updated."""
+    head = f"{number - prev[0]:x}" + (f"@{ticket - prev[1]:x}" if ticket else "")
+    prev[0] = number
+    if ticket:
+        prev[1] = ticket
+    return f"{head}:{pfn:x}:{cause:x}:{old:x}:{new:x}"
 
 
 class Journal:
@@ -101,8 +129,8 @@ class Journal:
 
     def __init__(self):
         self.runs = []          # (start pfn, count, word) at journal start
-        self.records = []
-        self.lost = []          # (cpu, count, first lost seq)
+        self.records = []       # every CPU's, each CPU's in its order
+        self.lost = []          # (cpu, count, lowest lost ticket or NO_TICKET_LOST)
         self.summaries = []     # {owner name: frames}, one per pdb summary block
         self.started = False
         self.dumps = 0
@@ -119,11 +147,12 @@ class Journal:
     def finish(self):
         self.runs.sort()
         self._starts = [r[0] for r in self.runs]
-        self.records.sort(key=lambda r: r.seq)
+        self.records.sort(key=lambda r: (r.cpu, r.number))
         self.pfn_end = self.runs[-1][0] + self.runs[-1][1] if self.runs else 0
 
 
-LOST_RE = re.compile(r"^journal: INCOMPLETE: cpu (\d+) lost (\d+) records from seq (\d+)")
+LOST_RE = re.compile(r"^journal: INCOMPLETE: cpu (\d+) lost (\d+) records from record \d+ on, "
+                     r"tickets from (\d+) on")
 PDB_RE = re.compile(r"^pdb: ([a-z-]+) +(\d+) frames +\d+ MiB$")
 
 
@@ -147,7 +176,7 @@ def parse(path):
                 j.dumps += 1
             elif LOST_RE.match(line):
                 m = LOST_RE.match(line)
-                j.lost.append((int(m.group(1)), int(m.group(2)), int(m.group(3))))
+                j.lost.append((int(m.group(1)), int(m.group(2)), int(m.group(3)) or NO_TICKET_LOST))
             m = PDB_RE.match(line)
             if m and m.group(1) in OWNER_NAMES:
                 if summary is None or m.group(1) in summary:
@@ -206,25 +235,32 @@ ALLOWED_DOC = {1: "free -> hypervisor/exit-handler/stage2/guest(unmapped)",
 
 
 class Replay:
-    """Replays records in sequence order over the boot state. Records of one frame
-    made on different CPUs may carry sequence numbers in the other order (the number
-    is taken after the change): a record whose old word does not match waits (at most
-    WINDOW per frame) for the one that makes it match."""
+    """Replays the journal over the boot state. A CPU's records are in its order
+    (their numbers); records of one frame from several CPUs are merged along the
+    frame's word (each record's old word is the word the one before it left: the
+    word changes only by compare-exchange), searching when several CPUs' next
+    records could follow; the tickets of the ordered records (map, unmap, donate,
+    leaf-clear, invalidations) order a VM's invalidations against its frames'
+    records. stop_seq: a ticket; each CPU's records from its first ordered record
+    with a ticket >= stop_seq on are left out (a cut: an incomplete journal's first
+    lost ticket, or ownership-map's --seq)."""
 
-    WINDOW = 8
+    BUDGET = 200000  # search states per frame
 
     def __init__(self, journal, stop_seq=None):
         self.j = journal
         self.state = {}       # pfn -> word, for frames the records touched
-        self.mapped_at = {}   # pfn -> seq of its last map (GUEST, mapped) not yet made safe
-        self.cleared_at = {}  # pfn -> seq of the leaf-clear after that map
-        self.inval = {}       # vm -> sorted seqs of invalidate records
-        self.dead = {}        # vm -> sorted seqs of invalidate-dead records
-        self.pending = {}     # pfn -> records waiting for their old word
+        self.mapped_at = {}   # pfn -> ticket of its last map (GUEST, mapped) not yet made safe
+        self.cleared_at = {}  # pfn -> ticket of the leaf-clear after that map
+        self.inval = {}       # vm -> sorted tickets of invalidate records
+        self.dead = {}        # vm -> sorted tickets of invalidate-dead records
         self.violations = []
         self.applied = 0
-        self.reordered = 0
+        self.reordered = 0    # frames whose records came from more than one CPU
+        self.searched = 0     # of those, frames whose merge had to back up
+        self.cut_frames = 0   # incomplete journal: frames whose chain needs a lost record
         self.stop_seq = stop_seq
+        self.incomplete = bool(journal.lost)
 
     def word(self, pfn):
         w = self.state.get(pfn)
@@ -253,79 +289,157 @@ class Replay:
         # A mapped GUEST frame leaves its mapping (unmap) or its VM (donate) only
         # after its leaf was cleared and then the VM's translations invalidated, or
         # after the VM was invalidated for good (teardown: never entered again).
+        # Ordered by tickets (all of these records are ordered causes).
         if _mapped(old) and (not _mapped(new) or wid(new) != wid(old)) and r.cause != 8:
             vm, since = wid(old), self.mapped_at.get(pfn, 0)
             cleared = self.cleared_at.get(pfn)
-            ok = cleared is not None and (self._invalidated(vm, cleared, r.seq) or
-                                          self._dead_since(vm, since, r.seq))
+            ok = (r.ticket and cleared is not None and
+                  (self._invalidated(vm, cleared, r.ticket) or
+                   self._dead_since(vm, since, r.ticket)))
             if not ok:
                 self.bad(r, f"left vm {vm}'s mapping without a leaf-clear and then an "
                             f"invalidation of vm {vm} before it")
         if r.cause == 8:
-            self.cleared_at[pfn] = r.seq
+            self.cleared_at[pfn] = r.ticket
         if _mapped(new) and new != old:
-            self.mapped_at[pfn] = r.seq
+            self.mapped_at[pfn] = r.ticket
             self.cleared_at.pop(pfn, None)
         self.state[pfn] = new
         self.applied += 1
 
-    def _try_pending(self, pfn):
-        q = self.pending.get(pfn)
-        while q:
-            cur = self.word(pfn)
-            hit = next((r for r in q if r.old == cur), None)
-            if hit is None:
-                return
-            q.remove(hit)
-            self.reordered += 1
-            self._apply(hit)
-        self.pending.pop(pfn, None)
+    def _cpu_lists(self):
+        """Each CPU's records in its order, numbering checked, cut at stop_seq."""
+        per = {}
+        for r in self.j.records:
+            per.setdefault(r.cpu, []).append(r)
+        out = {}
+        for cpu, recs in per.items():
+            keep = []
+            for want, r in enumerate(recs, 1):
+                if r.number != want:
+                    self.bad(r, f"cpu {cpu}'s record #{want} is missing from the log "
+                                f"(or numbered twice)")
+                    break
+                if self.stop_seq is not None and r.ticket and r.ticket >= self.stop_seq:
+                    break
+                keep.append(r)
+            out[cpu] = keep
+        return out
 
-    def step(self, r):
-        if r.pfn == NO_PFN:
-            if r.cause == 9:
-                self.inval.setdefault(r.old, []).append(r.seq)
-            elif r.cause == 10:
-                self.dead.setdefault(r.old, []).append(r.seq)
-            else:
-                self.bad(r, "a frame-less record that is not an invalidation")
-            self.applied += 1
-            return
-        cur = self.word(r.pfn)
+    def _merge(self, lists, start):
+        """An order of the frame's records (lists: one per CPU, each in its CPU's
+        order) in which each record's old word is the previous one's new word,
+        starting from `start`. Returns (order, stuck): stuck is None if every
+        record is placed, else the heads that could not follow the deepest order
+        found."""
+        k = len(lists)
+        ends = tuple(len(x) for x in lists)
+        failed = set()
+        best = ([], None)
+        pos = [0] * k
+        order = []
+        stack = []  # (candidates, index) per placed record
+        word = start
+        steps = 0
+        backed = False
+        while True:
+            if tuple(pos) == ends:
+                return order, None, backed
+            cands = [c for c in range(k) if pos[c] < ends[c] and lists[c][pos[c]].old == word]
+            cands.sort(key=lambda c: (lists[c][pos[c]].ticket or 1 << 62, c))
+            cands = [c for c in cands if tuple(pos[:c] + [pos[c] + 1] + pos[c + 1:]) not in failed]
+            steps += 1
+            if cands and steps < self.BUDGET:
+                c = cands[0]
+                stack.append((cands, 0, word))
+                order.append(lists[c][pos[c]])
+                pos[c] += 1
+                word = order[-1].new
+                continue
+            if len(order) >= len(best[0]):
+                best = (list(order), [lists[c][pos[c]] for c in range(k) if pos[c] < ends[c]])
+            # back up to the last choice with another candidate
+            while True:
+                failed.add(tuple(pos))
+                if not stack or steps >= self.BUDGET:
+                    return best[0], best[1], backed
+                cands, i, word = stack.pop()
+                r = order.pop()
+                pos[r.cpu_index] -= 1
+                backed = True
+                if i + 1 < len(cands):
+                    c = cands[i + 1]
+                    stack.append((cands, i + 1, word))
+                    order.append(lists[c][pos[c]])
+                    pos[c] += 1
+                    word = order[-1].new
+                    break
+
+    def _frame(self, pfn, lists):
+        cur = self.word(pfn)
         if cur is None:
-            self.bad(r, "frame outside the boot state")
+            for x in lists:
+                for r in x:
+                    self.bad(r, "frame outside the boot state")
             return
-        if r.old != cur or self.pending.get(r.pfn):
-            q = self.pending.setdefault(r.pfn, [])
-            q.append(r)
-            self._try_pending(r.pfn)
-            if len(self.pending.get(r.pfn, [])) > self.WINDOW:
-                self.flush_pending(r.pfn)
-            return
-        self._apply(r)
-        self._try_pending(r.pfn)
-
-    def flush_pending(self, pfn):
-        q = self.pending.pop(pfn, [])
-        if q:
-            r = q[0]
+        if len(lists) > 1:
+            self.reordered += 1
+        for ci, x in enumerate(lists):
+            for r in x:
+                r.cpu_index = ci
+        while any(lists):
+            order, stuck, backed = self._merge(lists, cur)
+            self.searched += backed
+            for r in order:
+                self._apply(r)
+            placed = set(map(id, order))
+            lists = [[r for r in x if id(r) not in placed] for x in lists]
+            if stuck is None:
+                return
+            cur = self.word(pfn)
+            if self.incomplete:
+                # The chain may go on through a lost record: not checked further.
+                self.cut_frames += 1
+                for x in lists:
+                    for r in x:  # each record's own transition is still checked
+                        if r.cause in ALLOWED and not ALLOWED[r.cause](r.old, r.new):
+                            self.bad(r, f"not an allowed {CAUSES.get(r.cause)} transition "
+                                        f"({ALLOWED_DOC[r.cause]})")
+                return
+            r = min(stuck, key=lambda x: (x.ticket or 1 << 62, x.cpu))
             self.bad(r, f"old word {describe(r.old)}, but the journal has the frame "
-                        f"{describe(self.word(pfn))}: an owner change without its record "
-                        f"(two owners in the replay)")
-            self.state[pfn] = q[-1].new  # resynchronise, so one gap is one report
+                        f"{describe(cur)}: an owner change without its record (two owners "
+                        f"in the replay)")
+            # Resynchronise on that record, so one gap is one report.
+            self.state[pfn] = r.old
+            cur = r.old
 
     def run(self):
+        frames = {}
         seen = set()
-        for r in self.j.records:
-            if self.stop_seq is not None and r.seq >= self.stop_seq:
-                break
-            if r.seq in seen:
-                self.bad(r, "sequence number used twice")
-                continue
-            seen.add(r.seq)
-            self.step(r)
-        for pfn in list(self.pending):
-            self.flush_pending(pfn)
+        for cpu, recs in sorted(self._cpu_lists().items()):
+            for r in recs:
+                if r.ticket:
+                    if r.ticket in seen:
+                        self.bad(r, "ticket used twice")
+                    seen.add(r.ticket)
+                if r.pfn == NO_PFN:
+                    if r.cause == 9:
+                        self.inval.setdefault(r.old, []).append(r.ticket)
+                    elif r.cause == 10:
+                        self.dead.setdefault(r.old, []).append(r.ticket)
+                    else:
+                        self.bad(r, "a frame-less record that is not an invalidation")
+                    if not r.ticket:
+                        self.bad(r, "an invalidation without a ticket")
+                    self.applied += 1
+                    continue
+                frames.setdefault(r.pfn, {}).setdefault(cpu, []).append(r)
+        for t in (self.inval, self.dead):
+            for v in t.values():
+                v.sort()
+        for pfn in sorted(frames):
+            self._frame(pfn, list(frames[pfn].values()))
         return self
 
     def counts(self):

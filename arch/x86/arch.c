@@ -1,6 +1,7 @@
 /* The arch interface (arch/arch.h) for the real x86 machine. */
 #include "arch/arch.h"
 #include "arch/x86/cpu.h"
+#include "lab/prof.h"
 #include "lab/string.h"
 
 /* All managed RAM is identity mapped (paging.c). */
@@ -20,6 +21,7 @@ hpa_t arch_va_to_pa(const void *va)
  */
 void arch_page_zero(void *va)
 {
+	PROF_SCOPE(PROF_ZERO);
 	size_t n = PAGE_SIZE / 8;
 
 	__asm__ volatile("rep stosq" : "+D"(va), "+c"(n) : "a"(0ul) : "memory");

@@ -827,12 +827,14 @@ static void test_tlb_shootdown(void **state)
  * there must be none, and with FIX_REMOTE_FLUSH off (nobody kicked) there
  * must be some.
  */
-#define RACE_ROUNDS 100
-#define RACE_CPUS   4
+#define RACE_ROUNDS      100
+#define RACE_CPUS        4
+#define RACE_GUEST_ITERS 4000000u /* a reader's uses per entry at most */
 
 struct race {
 	struct vm *a, *b;
 	volatile unsigned round, returned; /* alloc rounds started; unmap calls returned */
+	unsigned started;                  /* readers that published their struct cpu */
 	volatile bool stop;
 	unsigned stale[RACE_CPUS], uses[RACE_CPUS];
 };
@@ -851,9 +853,13 @@ static void *race_cpu(void *p)
 
 	fake_set_cpu(id);
 	fake_tlb.valid = false;
+	__atomic_fetch_add(&x->started, 1, __ATOMIC_SEQ_CST);
 	while (!x->stop) {
 		tlb_enter(v);
-		for (unsigned i = 0; i < 20000 && !x->stop; i++) {
+		/* In guest mode until kicked (or a long while: the test must end
+		 * when the kick never comes): a CPU that left it on its own would
+		 * flush at its next entry, hiding a missing remote flush. */
+		for (unsigned i = 0; i < RACE_GUEST_ITERS && !x->stop; i++) {
 			unsigned k = __atomic_load_n(&fake_kicks[id], __ATOMIC_ACQUIRE);
 			if (k != kicks_seen) { /* the NMI: leave guest mode at once */
 				kicks_seen = k;
@@ -886,10 +892,16 @@ static void race_run(struct race *x, bool donate)
 	struct race_arg args[RACE_CPUS];
 	unsigned base = x->returned;
 
+	__atomic_store_n(&x->started, 0, __ATOMIC_SEQ_CST);
 	for (unsigned c = 1; c < RACE_CPUS; c++) {
 		args[c] = (struct race_arg){x, c};
 		assert_int_equal(pthread_create(&t[c], NULL, race_cpu, &args[c]), 0);
 	}
+	/* Until every reader has published its struct cpu (fake_set_cpu):
+	 * before that, arch_cpu(id) still names the last run's thread, whose
+	 * guest epoch a shootdown would read. */
+	while (__atomic_load_n(&x->started, __ATOMIC_SEQ_CST) < RACE_CPUS - 1)
+		sched_yield();
 	for (unsigned r = base + 1; r <= base + RACE_ROUNDS; r++) {
 		__atomic_store_n(&x->round, r, __ATOMIC_RELEASE);
 		assert_int_equal(hc(x->a, HC_PAGE_ALLOC, W0, 0, 0), 0);

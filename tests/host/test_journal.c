@@ -1,5 +1,6 @@
 /*
- * mm/journal: the per-CPU record storage, the global sequence, the loss
+ * mm/journal: the per-CPU record storage and numbering, the tickets of the
+ * ordered causes, the loss
  * accounting when the journal is full, the compact encoding of the dump,
  * and the allocator's and mem_protect's hooks (one record per owner change).
  */
@@ -46,7 +47,8 @@ static uint64_t t_kept(void)
 	return t.kept;
 }
 
-/* Records come back as written, in each CPU's order, with one global sequence. */
+/* Records come back as written, numbered in each CPU's order; only the ordered
+ * causes (mem_protect's) take a global ticket. */
 static void test_records_in_order(void **state)
 {
 	(void)state;
@@ -65,14 +67,18 @@ static void test_records_in_order(void **state)
 	assert_null(journal_get(0, 2));
 	assert_null(journal_get(1, 0));
 	assert_int_equal(a->seq, 1);
-	assert_int_equal(b->seq, 2);
-	assert_int_equal(c->seq, 3);
+	assert_int_equal(b->seq, 1);
+	assert_int_equal(c->seq, 1ull << JOURNAL_TICKET_SHIFT | 2);
+	fake_set_cpu(3);
+	journal_note(JOURNAL_NO_PFN, 4, 4, JOURNAL_INVALIDATE);
+	fake_set_cpu(0);
+	assert_int_equal(journal_get(3, 1)->seq, 2ull << JOURNAL_TICKET_SHIFT | 2);
 	assert_int_equal(a->pfn, 0x123);
 	assert_int_equal(a->old, 1);
 	assert_int_equal(a->new, 2);
 	assert_int_equal(a->cause, JOURNAL_ALLOC);
 	assert_int_equal(b->cause, JOURNAL_FREE);
-	assert_int_equal(t_kept(), 3);
+	assert_int_equal(t_kept(), 4);
 }
 
 /* A full journal loses records, counts them and names the first one lost. */
@@ -87,20 +93,28 @@ static void test_overflow_counts_losses(void **state)
 	journal_totals(&t);
 	assert_int_equal(t.kept, cap);
 	assert_int_equal(t.lost, 5);
-	assert_int_equal(t.first_lost_seq, cap + 1);
-	assert_int_equal(t.seq, cap + 5);
+	assert_int_equal(journal_cpus[0].first_lost, cap + 1);
+	assert_int_equal(journal_cpus[0].n, cap); /* lost numbers are given back */
+	assert_int_equal(t.tickets, 0);
+	assert_int_equal(t.first_lost_ticket, 0);
 	assert_non_null(journal_get(0, cap - 1));
 	assert_null(journal_get(0, cap));
+	/* A lost ordered record: its ticket is the cut journal-check uses. */
+	journal_note(0x201, 1, 2, JOURNAL_MAP);
+	journal_totals(&t);
+	assert_int_equal(t.first_lost_ticket, 1);
+	assert_int_equal(t.lost, 6);
 	/* Another CPU finds no chunk either: lost, never written over. */
 	fake_set_cpu(1);
 	journal_note(0x300, 1, 2, JOURNAL_FREE);
 	assert_null(journal_get(1, 0));
 	journal_totals(&t);
-	assert_int_equal(t.lost, 6);
+	assert_int_equal(t.lost, 7);
 	journal_dump("test");
-	assert_non_null(strstr(fake_console_text(),
-	                       "journal: INCOMPLETE: cpu 1 lost 1 records from seq 524294 on"));
-	assert_non_null(strstr(fake_console_text(), "journal: INCOMPLETE: cpu 0 lost 5 records"));
+	assert_non_null(strstr(fake_console_text(), "journal: INCOMPLETE: cpu 1 lost 1 records "
+	                                            "from record 1 on, tickets from 0 on"));
+	assert_non_null(strstr(fake_console_text(), "journal: INCOMPLETE: cpu 0 lost 6 records "
+	                                            "from record 524289 on, tickets from 1 on"));
 }
 
 /* Chunks go to the CPU that needs them: one CPU may use more than 1/N. */
@@ -115,7 +129,7 @@ static void test_chunks_shared(void **state)
 	assert_ptr_equal(journal_cpus[0].chunk[2], journal_recs + 2 * JOURNAL_CHUNK_RECS);
 	assert_ptr_equal(journal_cpus[2].chunk[0], journal_recs + 3 * JOURNAL_CHUNK_RECS);
 	assert_null(journal_cpus[1].chunk[0]);
-	assert_int_equal(journal_get(2, 0)->seq, 3 * JOURNAL_CHUNK_RECS + 1);
+	assert_int_equal(journal_get(2, 0)->seq, 1);
 }
 
 /* The encoding: full records, then one token for a run of alike records. */
@@ -134,8 +148,10 @@ static void test_encode_runs(void **state)
 		journal_note(0x20 + i, 0x507, 0x507 | ((uint64_t)(0x100 + i) << 24), JOURNAL_MAP);
 	}
 	assert_int_equal(journal_encode_line(0, 5, 17, buf, sizeof(buf)), 17);
-	assert_string_equal(buf, "jr 0 6:20:1:1:507 1:20:5:507:100000507 1:21:1:1:507 "
-	                         "1:21:5:507:101000507 *2.8");
+	/* The maps take tickets 1, 2, ... (seq = ticket << 20 | number): each
+	 * token's number and ticket relative to the line's previous ones. */
+	assert_string_equal(buf, "jr 0 6:20:1:1:507 1@1:20:5:507:100000507 "
+	                         "1:21:1:1:507 1@1:21:5:507:101000507 *2.8");
 }
 
 /* A line ends before the buffer does; the next line starts where it stopped. */
@@ -233,7 +249,7 @@ static void test_log_state_and_dump(void **state)
 	t = fake_console_text();
 	assert_non_null(strstr(t, "jr 0 1:150:1:2:3\n"));
 	assert_non_null(
-	    strstr(t, "journal: dump one: 1 records logged; 1 kept, 0 lost, last seq 1"));
+	    strstr(t, "journal: dump one: 1 records logged; 1 kept, 0 lost, 0 tickets"));
 	fake_console_reset();
 	journal_dump("two");
 	t = fake_console_text();

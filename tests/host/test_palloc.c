@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/journal.h"
 #include "mm/palloc_internal.h"
 #include "stress/palloc_fixture.h"
 
@@ -72,6 +73,19 @@ static size_t t_drain(unsigned flags, enum pdb_owner o, unsigned id, void **out,
 		assert_true(n < (1u << 22));
 	}
 	return n;
+}
+
+/* `n` HYPERVISOR frames of `flags`'s zone into v[], each filled with `byte`,
+ * then all freed: n dirty frames in the zone. */
+static void t_dirty_frames(unsigned flags, void **v, unsigned n, int byte)
+{
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = palloc_alloc(flags, PDB_HYPERVISOR, 0);
+		assert_non_null(v[i]);
+		memset(v[i], byte, PAGE_SIZE);
+	}
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(palloc_free(v[i], PDB_HYPERVISOR, 0), PALLOC_OK);
 }
 
 static void t_assert_stats_match_pdb(void)
@@ -363,12 +377,7 @@ static void test_scrub_batches_and_inline(void **state)
 	unsigned n;
 
 	(void)state;
-	for (int i = 0; i < 300; i++) {
-		v[i] = palloc_alloc(PALLOC_DMA | PALLOC_ATOMIC, PDB_HYPERVISOR, 0);
-		memset(v[i], 0xee, PAGE_SIZE);
-	}
-	for (int i = 0; i < 300; i++)
-		assert_int_equal(palloc_free(v[i], PDB_HYPERVISOR, 0), PALLOC_OK);
+	t_dirty_frames(PALLOC_DMA | PALLOC_ATOMIC, v, 300, 0xee);
 	assert_int_equal(t_stats(ZONE_DMA).free_dirty, 300);
 	/* Budgeted: 100 at a time, then nothing left. */
 	assert_int_equal(palloc_scrub(100), 100);
@@ -578,6 +587,112 @@ static void test_stats_match_pdb_after_random_ops(void **state)
 	fake_set_cpu(0);
 }
 
+/* ---- batch claims ------------------------------------------------------ */
+
+static int t_cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Distinct, owned as asked, zeroed, and in the zones `flags` allows. */
+static void t_assert_batch(void **v, unsigned n, enum pdb_owner o, unsigned id)
+{
+	qsort(v, n, sizeof(*v), t_cmp_ptr);
+	for (unsigned i = 0; i < n; i++) {
+		assert_non_null(v[i]);
+		assert_true(i == 0 || v[i] != v[i - 1]);
+		assert_int_equal(pdb_read(pfx_pfn(v[i])), pdb_make(o, id, 0));
+		assert_true(pfx_page_is_zero(v[i]));
+	}
+}
+
+/* A batch: no frame twice, every frame zeroed (dirtied ones scrubbed first),
+ * statistics and journal records add up. */
+static void test_batch_claim_exclusive_and_zeroed(void **state)
+{
+	static void *v[6000];
+	struct palloc_zone_stats before = t_stats(ZONE_DMA32), after;
+	struct journal_totals j0, j1;
+	unsigned n;
+
+	(void)state;
+	/* Dirty 300 frames, free them, scrub: they come back clean, zeroed. */
+	t_dirty_frames(PALLOC_DMA32 | PALLOC_ATOMIC, v, 300, 0xa5);
+	while (palloc_scrub(1 << 20))
+		;
+	journal_totals(&j0);
+	n = palloc_alloc_batch(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_GUEST, 9, v, 3000);
+	assert_int_equal(n, 3000);
+	journal_totals(&j1);
+	assert_int_equal(j1.kept - j0.kept, 3000); /* one record per frame */
+	t_assert_batch(v, n, PDB_GUEST, 9);
+	for (unsigned i = 0; i < n; i++) {
+		pfn_t pfn = pfx_pfn(v[i]);
+
+		assert_true(pfn >= 0x1000 && pfn < 0x2000); /* DMA32 first */
+	}
+	after = t_stats(ZONE_DMA32);
+	assert_int_equal(after.allocs - before.allocs, 300 + 3000);
+	assert_int_equal(pfx_count_owner(PDB_GUEST, 9), 3000);
+	t_assert_stats_match_pdb();
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(palloc_free(v[i], PDB_GUEST, 9), PALLOC_OK);
+	t_assert_stats_match_pdb();
+}
+
+/* Beyond the clean pools: the zone's frames in caches (this CPU's and
+ * another's) and dirty ones, then the fallback zone; short only at the end. */
+static void test_batch_claim_takes_everything_then_stops(void **state)
+{
+	static void *v[9000];
+	struct palloc_zone_stats dma = t_stats(ZONE_DMA), dma32 = t_stats(ZONE_DMA32);
+	uint64_t failed;
+	void *keep[50];
+	unsigned n;
+
+	(void)state;
+	fake_set_cpu(1);
+	for (unsigned i = 0; i < 50; i++)
+		keep[i] = palloc_alloc(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_HYPERVISOR, 0);
+	for (unsigned i = 0; i < 50; i++) /* CPU 1's dirty cache */
+		assert_int_equal(palloc_free(keep[i], PDB_HYPERVISOR, 0), PALLOC_OK);
+	fake_set_cpu(0);
+	n = palloc_alloc_batch(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_STAGE2, 3, v, ARRAY_SIZE(v));
+	assert_int_equal(n, dma.total + dma32.total);
+	t_assert_batch(v, n, PDB_STAGE2, 3);
+	assert_int_equal(pfx_count_owner(PDB_STAGE2, 3), n);
+	/* Nothing left: one NULL, counted once, not one attempt per frame asked. */
+	failed = t_stats(ZONE_DMA32).failed;
+	assert_int_equal(palloc_alloc_batch(PALLOC_DMA32 | PALLOC_ATOMIC, PDB_STAGE2, 3, v, 1000),
+	                 0);
+	assert_int_equal(t_stats(ZONE_DMA32).failed, failed + 1);
+	t_assert_stats_match_pdb();
+	/* Out of bounds: nothing taken. */
+	assert_int_equal(palloc_alloc_batch(PALLOC_ATOMIC, PDB_STAGE2, 3, v, PALLOC_BATCH_MAX + 1),
+	                 0);
+	assert_int_equal(palloc_alloc_batch(PALLOC_ATOMIC, PDB_FREE_CLEAN, 0, v, 1), 0);
+}
+
+/* The guest class stops at the floor, as one call at a time does. */
+static void test_batch_claim_guest_floor(void **state)
+{
+	static void *v[4000];
+	struct palloc_zone_stats st = t_stats(ZONE_DMA);
+	unsigned n;
+
+	(void)state;
+	n = palloc_alloc_batch(PALLOC_DMA | PALLOC_GUEST, PDB_GUEST, 1, v, ARRAY_SIZE(v));
+	assert_int_equal(n, st.total - (st.min + 2 * palloc_cpu_seen));
+	t_assert_batch(v, n, PDB_GUEST, 1);
+	assert_null(palloc_alloc(PALLOC_DMA | PALLOC_GUEST, PDB_GUEST, 1));
+	assert_int_equal(palloc_alloc_batch(PALLOC_DMA | PALLOC_GUEST, PDB_GUEST, 1, v, 10), 0);
+	assert_int_equal(palloc_alloc_batch(PALLOC_DMA | PALLOC_ATOMIC, PDB_GUEST, 1, v, 4000),
+	                 st.min + 2 * palloc_cpu_seen);
+	t_assert_stats_match_pdb();
+}
+
 static void test_inject_failure(void **state)
 {
 	(void)state;
@@ -613,6 +728,9 @@ int main(void)
 	    T(test_dirty_cache_drains_into_pool),
 	    T(test_stats_match_pdb_after_random_ops),
 	    T(test_inject_failure),
+	    T(test_batch_claim_exclusive_and_zeroed),
+	    T(test_batch_claim_takes_everything_then_stops),
+	    T(test_batch_claim_guest_floor),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -621,6 +621,66 @@ fdone:
 	f = 0
 }
 
+/*
+ * palloc_alloc_batch (batch_zone, the clean pool; -DBATCH): per pool word,
+ * read it and reserve its frames from avail (one step, as pool_claim_one),
+ * take the bits and give back the reservation of those another CPU won,
+ * then per frame won one compare-exchange and the hand-out. Up to 2 frames.
+ * Not modelled: the single calls that follow a short batch (they are
+ * palloc_alloc as above), the guest floor.
+ */
+inline palloc_alloc_batch(c)
+{
+	tc = 0; t = 0;
+	do
+	:: tc < 2 && t < TRIES ->
+		d_step {
+			bits = leaf[CLEAN];
+			KEEP_LOWEST(bits, 2 - tc);
+			r = POPC(bits);
+			avail = avail - r; CHECK_AVAIL
+		};
+		if
+		:: !bits -> break
+		:: else -> skip
+		fi;
+		d_step {
+#ifdef MUT_BATCH_NO_TAKE
+			got = bits;
+#else
+			POOL_TAKE(CLEAN, bits, got);
+#endif
+			avail = avail + r - POPC(got); r = 0; CHECK_AVAIL
+		};
+		if :: !got -> t++ :: else -> skip fi;
+		f = 1;
+		do
+		:: f <= 3 && (got & BIT(f)) ->
+			d_step {
+#ifdef MUT_BATCH_NO_CLAIM
+				pdb[f] = me; ok = true; NOTE;
+#else
+				CAS_PDB(f, W_FC, me, ok);
+#endif
+				if
+				:: ok ->
+					assert(holder[f] == 0);
+					holder[f] = me;
+					mine = mine | BIT(f);
+					tc++
+				:: else -> skip
+				fi;
+				got = got & ~BIT(f)
+			}
+		:: f <= 3 && !(got & BIT(f)) -> f++
+		:: else -> break
+		od
+	:: else -> break
+	od;
+	skip;
+	d_step { tc = 0; t = 0; bits = 0; got = 0; f = 0; ok = false }
+}
+
 /* ---- palloc_flush, palloc_scrub (budget 1) ---- */
 
 inline palloc_flush(c)
@@ -693,6 +753,9 @@ proctype thread(byte c) provided (!irqon[c])
 		:: palloc_flush(c)
 #ifndef NO_SCRUB
 		:: palloc_scrub(c)
+#endif
+#ifdef BATCH
+		:: palloc_alloc_batch(c)
 #endif
 		fi;
 		incall[c] = false

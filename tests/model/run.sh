@@ -94,3 +94,8 @@ verify palloc-mutation-steal-no-claim safety caught -DOPS=1 -DNIRQ=1 -DMUT_STEAL
 verify palloc-mutation-steal-no-slotcas safety caught -DOPS=2 -DNO_IRQ -DINIT_STEAL -DMUT_STEAL_NO_SLOTCAS
 verify palloc-mutation-reserve-after safety caught -DOPS=1 -DNIRQ=1 -DMUT_RESERVE_AFTER
 verify palloc-mutation-free-push-first safety caught -DOPS=2 -DNO_IRQ -DMUT_FREE_PUSH_FIRST
+# The batch claim (palloc_alloc_batch) beside every other call: 2 calls per
+# thread, no interrupt (it keeps off the caches and the busy flag).
+verify palloc-batch-2ops safety ok -DOPS=2 -DNO_IRQ -DBATCH
+verify palloc-mutation-batch-no-take safety caught -DOPS=2 -DNO_IRQ -DBATCH -DMUT_BATCH_NO_TAKE
+verify palloc-mutation-batch-no-claim safety caught -DOPS=2 -DNO_IRQ -DBATCH -DMUT_BATCH_NO_CLAIM

@@ -105,6 +105,23 @@ static void st_alloc(struct st_thread *t, uint64_t r)
 	void *va;
 
 	flags |= atomic_class ? PALLOC_ATOMIC : PALLOC_GUEST;
+	if ((r >> 20) % 8 == 0 && t->n + 8 <= ST_LOCAL_MAX) {
+		/* A batch claim of up to 8 (palloc_alloc_batch): each frame checked
+		 * like a single one (the shadow byte catches a frame twice). */
+		void *v[8];
+		unsigned want = 1 + (unsigned)((r >> 24) % 8);
+		unsigned got = palloc_alloc_batch(flags, PDB_GUEST, t->holder, v, want);
+
+		t->ops++;
+		if (got < want && atomic_class)
+			ps_error("atomic batch short in the mixed phase (%u of %u)\n", got, want);
+		for (unsigned i = 0; i < got; i++) {
+			t->allocs++;
+			ps_take(v[i], t->holder, PDB_GUEST, t->holder);
+			t->held[t->n++] = v[i];
+		}
+		return;
+	}
 	va = palloc_alloc(flags, PDB_GUEST, t->holder);
 	t->ops++;
 	if (!va) {

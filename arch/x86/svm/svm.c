@@ -63,6 +63,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/svm/svm.h"
+#include "lab/prof.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -772,9 +773,11 @@ static void svm_run(struct vcpu *v)
 	 * (GIF=0) clear IF before GIF is set again. A pending tick is then taken
 	 * by hv/ in arch_irq_window().
 	 */
+	PROF_VM_ENTRY();
 	__asm__ volatile("clgi; sti" ::: "memory");
 	svm_vmrun(&v->regs, sv->vmcb_pa, arch_va_to_pa(svm_cpu_this()->host_state).pa);
 	__asm__ volatile("cli; stgi" ::: "memory");
+	PROF_VM_EXIT();
 }
 
 static void svm_decode_exit(struct vcpu *v, struct vm_exit *e)

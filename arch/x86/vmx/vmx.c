@@ -17,6 +17,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_insn.h"
+#include "lab/prof.h"
 #include "lab/fix.h"
 #include "lab/log.h"
 #include "lab/string.h"
@@ -725,7 +726,9 @@ static void vmx_run(struct vcpu *v)
 		x->preempt_alone = x86_this_cpu()->tick_paused;
 		vmx_vmcs_preempt_rearm(x->preempt_alone);
 	}
+	PROF_VM_ENTRY();
 	x->entry_rc = vmx_enter(&v->regs, x->launched);
+	PROF_VM_EXIT();
 }
 
 static void vmx_decode(struct vcpu *v, struct vm_exit *e)
