@@ -268,6 +268,20 @@ static void sched_idle_scrub(struct cpu *c)
 		idle_scrubbed[c->id] += n;
 }
 
+uint64_t sched_scrub_before_start(void)
+{
+	struct cpu *c = arch_this_cpu();
+	uint64_t total = 0;
+	unsigned n;
+
+	/* Bounded: palloc_scrub_idle() stops at each zone's clean target or
+	 * when no dirty frame is left. */
+	while ((n = palloc_scrub_idle(IDLE_SCRUB_BATCH)))
+		total += n;
+	idle_scrubbed[c->id] += total;
+	return total;
+}
+
 uint64_t sched_idle_scrubbed(void)
 {
 	uint64_t sum = 0;

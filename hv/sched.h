@@ -39,3 +39,7 @@ void sched_end_slice(void);
 void sched_kick(unsigned cpu);
 /* Dirty frames zeroed by idle CPUs so far (all CPUs). */
 uint64_t sched_idle_scrubbed(void);
+/* Before the first VM: zero dirty frames on this CPU (which has nothing to
+ * run yet) until every zone's clean pool holds its target; counted as idle
+ * scrubbing. Returns the frames zeroed. */
+uint64_t sched_scrub_before_start(void);

@@ -123,6 +123,14 @@ void palloc_flush(void);
 
 /* Statistics of one zone; a consistent-enough snapshot (relaxed reads). */
 void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out);
+/*
+ * A lower bound of the free frames of all zones, cheap enough for a hot
+ * path: the frames in the zones' shared pools (avail), without the
+ * per-CPU caches' frames (palloc_zone_stats() counts those too, summing
+ * every CPU's counters). Never more than the free frames at any instant
+ * of the call.
+ */
+uint64_t palloc_free_lower_bound(void);
 
 /*
  * Scrub up to `budget` dirty frames (idle work; also drains the calling

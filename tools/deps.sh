@@ -4,7 +4,8 @@
 # exact command and fails.
 set -eu
 PKGS="gcc make binutils gnu-efi nasm qemu-system-x86 ovmf mtools dosfstools xorriso
-bochs bochsbios vgabios libcmocka-dev valgrind python3 clang clang-format cppcheck"
+bochs bochsbios vgabios libcmocka-dev valgrind python3 clang clang-format cppcheck
+librsvg2-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

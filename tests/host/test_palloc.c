@@ -570,6 +570,18 @@ static void test_stats_match_pdb_after_random_ops(void **state)
 		}
 		if ((r & 0xfff) == 0)
 			palloc_scrub(r % 50);
+		if ((r & 0x3f) == 0) {
+			/* The promise gate's cheap bound: never above the free frames
+			 * (caches included), equal to what the pools hold. */
+			uint64_t free = 0, pooled = 0;
+
+			for (unsigned z = 0; z < ZONE_COUNT; z++) {
+				free += t_stats(z).free_clean + t_stats(z).free_dirty;
+				pooled += (uint64_t)t_stats(z).pool_free;
+			}
+			assert_true(palloc_free_lower_bound() <= free);
+			assert_int_equal(palloc_free_lower_bound(), pooled);
+		}
 	}
 	t_assert_stats_match_pdb();
 	for (unsigned id = 0; id < 5; id++) {
