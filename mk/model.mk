@@ -1,9 +1,11 @@
 # model: the Promela models of the cross-CPU invalidation protocol
 # (tests/model/shootdown.pml, docs/security.md invariant 6) and of the
 # page allocator's claim protocol (tests/model/palloc.pml,
-# docs/allocator.md "The model"), checked exhaustively by Spin; the
-# correct protocol and each mutation are one recorded test case each
-# (tests/model/run.sh). About 45 s + 40 s of CPU.
+# docs/allocator.md "The model") and of every cross-CPU wait together
+# (tests/model/hold.pml, docs/security.md "Cross-CPU waits"), checked
+# exhaustively by Spin; the correct protocol and each mutation are one
+# recorded test case each (tests/model/run.sh). About 45 s + 40 s + 15 s
+# of CPU.
 #
 # Spin is installed the way tools/deps.sh installs the build's packages:
 # with apt-get as root, otherwise the exact command is printed.

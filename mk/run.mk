@@ -46,15 +46,16 @@ ifeq ($(wildcard $(CFG)),)
 $(error CFG: no file $(CFG))
 endif
 RUN_CFG := $(CFG)
-# The image= names of the vm lines (not comments), each found next to the
-# cfg or among the house guests; an image= outside /guests/ is refused.
-CFG_IMAGES := $(shell sed -n 's/^[[:space:]]*vm[[:space:]].*image=\([^[:space:]]*\).*/\1/p' '$(CFG)')
-$(foreach i,$(CFG_IMAGES),$(if $(filter /guests/%,$(i)),,$(error $(CFG): image=$(i): \
-	images must be /guests/NAME (NAME: a file next to $(CFG) or in $(BUILD)/guests))))
+# The files the vm lines name (not comments): each image= and each module=
+# path (tools/cfg-files), each found next to the cfg or among the house
+# guests and modules; a path outside /guests/ is refused.
+CFG_IMAGES := $(shell tools/cfg-files '$(CFG)')
+$(foreach i,$(CFG_IMAGES),$(if $(filter /guests/%,$(i)),,$(error $(CFG): $(i): \
+	images and modules must be /guests/NAME (NAME: a file next to $(CFG) or in $(BUILD)/guests))))
 cfg_image = $(firstword $(wildcard $(dir $(CFG))$(1)) \
-	$(filter $(BUILD)/guests/$(1),$(GUEST_ELFS) $(GUEST_BINS)))
-$(foreach i,$(CFG_IMAGES),$(if $(call cfg_image,$(notdir $(i))),,$(error $(CFG): image=$(i): \
-	no file $(dir $(CFG))$(notdir $(i)), and no house guest $(BUILD)/guests/$(notdir $(i)))))
+	$(filter $(BUILD)/guests/$(1),$(GUEST_ELFS) $(GUEST_BINS) $(GUEST_MODS)))
+$(foreach i,$(CFG_IMAGES),$(if $(call cfg_image,$(notdir $(i))),,$(error $(CFG): $(i): \
+	no file $(dir $(CFG))$(notdir $(i)), and no house guest or module $(BUILD)/guests/$(notdir $(i)))))
 ESP_FILES := $(sort $(foreach i,$(CFG_IMAGES),$(call cfg_image,$(notdir $(i)))))
 else
 RUN_CFG := guests/demo.cfg

@@ -14,3 +14,11 @@ test-tools:
 			tools/record.sh tools/$$t 0 1 "$$t --self-test failed"; \
 		fi; \
 	done
+# tools/cfg-files (make run CFG=): the files a manifest names, read as the
+# hypervisor's parser reads a vm line, against a fixed answer.
+	$(Q)if tools/cfg-files tests/tools/cfg-files.cfg | cmp -s - tests/tools/cfg-files.expect; then \
+		echo "ok   tools/cfg-files"; tools/record.sh tools/cfg-files 1 0; \
+	else \
+		echo "FAIL tools/cfg-files: tests/tools/cfg-files.cfg does not give tests/tools/cfg-files.expect"; \
+		tools/record.sh tools/cfg-files 0 1 "cfg-files output differs"; \
+	fi

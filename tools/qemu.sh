@@ -10,13 +10,16 @@
 #   -l LOG       serial log file (default build/qemu-serial.log)
 #   -q           do not echo the serial log
 #   -x "ARGS"    extra QEMU arguments
+#   -s           single-threaded TCG (-accel tcg,thread=single; default: one
+#                host thread per CPU, QEMU's multi-threaded TCG)
 set -u
 esp=$1; shift
 mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra="" cpus=1
-while getopts "m:c:n:t:l:qx:" o; do
+accel="-machine q35,accel=tcg"
+while getopts "m:c:n:t:l:qx:s" o; do
 	case $o in
 	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; n) cpus=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;
-	q) echo=0 ;; x) extra=$OPTARG ;; *) exit 2 ;;
+	q) echo=0 ;; x) extra=$OPTARG ;; s) accel="-machine q35 -accel tcg,thread=single" ;; *) exit 2 ;;
 	esac
 done
 code=/usr/share/OVMF/OVMF_CODE.fd
@@ -40,7 +43,7 @@ stamp_lines() {
 }
 # shellcheck disable=SC2086
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 \
-	-machine q35,accel=tcg -cpu "$cpu" -m "$mem" -smp "$cpus" \
+	$accel -cpu "$cpu" -m "$mem" -smp "$cpus" \
 	-nodefaults -display none -no-reboot -net none \
 	-drive if=pflash,format=raw,unit=0,readonly=on,file=$code \
 	-drive if=pflash,format=raw,unit=1,file="$vars" \
