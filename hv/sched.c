@@ -86,14 +86,24 @@ void sched_hold_others(void)
 	atomic_store_release(&held_gen[c->id], g);
 	for (unsigned id = 0; id < n; id++) {
 		unsigned spins = 0;
+		uint64_t t0 = arch_tsc(), slow = arch_tsc_hz() * 2;
+		bool told = false;
 		if (id == c->id || !arch_cpu(id))
 			continue;
 		arch_cpu_kick(id);
-		while (atomic_load_acquire(&held_gen[id]) != g)
-			if (++spins % 4096 == 0)
-				arch_cpu_kick(id); /* one that landed before a halt is lost */
-			else
+		while (atomic_load_acquire(&held_gen[id]) != g) {
+			if (++spins % 4096) {
 				arch_cpu_relax();
+				continue;
+			}
+			arch_cpu_kick(id); /* one that landed before a halt is lost */
+			if (!told && slow && arch_tsc() - t0 > slow) {
+				told = true; /* the TSC is read at re-kicks only */
+				log_printf("sched: CPU %u has waited 2 s for CPU %u to hold still "
+				           "(AUDIT); still waiting\n",
+				           c->id, id);
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@
 #include "hv/vm.h"
 #include "lab/atomic.h"
 #include "lab/fix.h"
+#include "lab/log.h"
 
 /* Spins between two kicks of a CPU that has not left guest mode yet. */
 #define TLB_REKICK_SPINS 4096
@@ -31,19 +32,36 @@ void tlb_exit(void)
 	atomic_store_release(&c->guest_epoch, c->guest_epoch + 1); /* even */
 }
 
+/* Seconds of waiting after which a wait says so in the log (once). */
+#define TLB_SLOW_WAIT_S 2
+
 /* Wait until CPU `id`, seen in guest mode of `vm` at epoch `e`, has left
- * it or flushed generation `gen`. */
+ * it or flushed generation `gen`. The TSC is read only at re-kicks (under
+ * multi-threaded TCG an RDTSC per spin slows every CPU down). */
 static void tlb_wait(struct vm *vm, unsigned id, struct cpu *c, uint64_t e, uint64_t gen)
 {
-	unsigned spins = 0;
+	unsigned spins = 0, kicks = 1;
+	uint64_t t0 = arch_tsc(), slow = arch_tsc_hz() * TLB_SLOW_WAIT_S;
+	bool told = false;
 
 	arch_cpu_kick(id);
 	while (atomic_load_acquire(&c->guest_epoch) == e &&
 	       atomic_load_acquire(&vm->tlb_done[id]) < gen) {
 		arch_cpu_relax();
-		if (++spins % TLB_REKICK_SPINS == 0)
-			arch_cpu_kick(id);
+		if (++spins % TLB_REKICK_SPINS)
+			continue;
+		arch_cpu_kick(id);
+		kicks++;
+		if (!told && slow && arch_tsc() - t0 > slow) {
+			told = true;
+			log_printf("tlb: CPU %u has waited %u s for CPU %u to leave guest mode of vm %u "
+			           "(epoch %lu, %u kicks); still waiting\n",
+			           arch_cpu_id(), TLB_SLOW_WAIT_S, id, vm->id, e, kicks);
+		}
 	}
+	if (told)
+		log_printf("tlb: CPU %u: CPU %u left guest mode of vm %u after %u kicks\n",
+		           arch_cpu_id(), id, vm->id, kicks);
 }
 
 void tlb_shootdown(struct vm *vm)

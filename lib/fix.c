@@ -7,8 +7,8 @@ unsigned lab_fix_off;
 #endif
 
 static const char *const fix_names[] = {
-    "cr8",      "kgs", "db",    "xcr0",         "consent",     "step",   "insn-len",
-    "soft-int", "cpl", "audit", "remote-flush", "nmi-unblock", "journal"};
+    "cr8",      "kgs", "db",    "xcr0",         "consent",     "step",    "insn-len",
+    "soft-int", "cpl", "audit", "remote-flush", "nmi-unblock", "journal", "copy-cache"};
 
 unsigned lab_fix_by_name(const char *name, size_t len)
 {

@@ -96,3 +96,17 @@ bench-palloc: $(PALLOC_BENCH)
 	$(PALLOC_BENCH) $$d/palloc.json $$d/palloc-instr.txt | tee $$d/palloc.txt; \
 	echo "bench-palloc: wrote $$d/palloc.json and $$d/palloc.txt"
 .PHONY: bench-palloc
+
+# make bench: the cost of zeroing a frame by method, hot and cold
+# (bench/zero_bench.c), on the host: how arch_page_zero()'s `rep stosq`
+# was picked (docs/allocator.md, "Scrubbing").
+ZERO_BENCH := $(BUILD)/bench/zero_bench
+$(ZERO_BENCH): bench/zero_bench.c
+	@mkdir -p $(@D)
+	@[ "$(Q)" ] && echo "  BENCH   $@" || true
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes $< -o $@
+BENCH_TARGETS += bench-zero
+bench-zero: $(ZERO_BENCH)
+	$(Q)$(ZERO_BENCH) $(BUILD)/bench/zero.json | tee $(BUILD)/bench/zero.txt; \
+	echo "bench-zero: wrote $(BUILD)/bench/zero.json and $(BUILD)/bench/zero.txt"
+.PHONY: bench-zero

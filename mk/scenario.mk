@@ -1,6 +1,11 @@
 # Guest scenarios under Labyrinth (tests/scenario/run.py): every tests/scenario/svm-*.cfg
 # booted in QEMU/OVMF (AMD SVM+NPT), with the CPU count of its `# cpus` line
-# (default 1). Each check is one test case.
+# (default 1). Each check is one test case. Several CPUs run in one host
+# thread (QEMU_TCG_THREAD=single, tools/qemu.sh) unless a scenario says
+# `# tcg multi` (svm-tlb and its negative control: the stale-TLB attack as
+# SMP-FACTS.md measured it): QEMU 7.2's multi-threaded SVM sometimes enters
+# a guest with the host's own registers (docs/security.md, section 3).
+test-scenario-svm test-scenario-svm-smp4 test-negative-svm: export QEMU_TCG_THREAD := single
 SCENARIOS_SVM := $(sort $(wildcard tests/scenario/svm-*.cfg))
 TEST_SUITES += test-scenario-svm
 

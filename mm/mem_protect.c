@@ -40,13 +40,24 @@ const char *mem_protect_err_name(enum mem_protect_err e)
 
 /* ---- locks ------------------------------------------------------------ */
 
+/* Spins on a VM lock after which the log says so, once per wait: a
+ * lock held that long means a holder is stuck (a diagnostic, nothing
+ * else changes). */
+#define VM_LOCK_SLOW_SPINS (1ull << 27)
+
 static void vm_lock(struct s2_vm *vm)
 {
 	uint32_t expected = 0;
+	uint64_t spins = 0;
 
 	while (!atomic_cas_acq_rel(&vm->lock, &expected, 1)) {
 		while (atomic_load_relaxed(&vm->lock))
-			__builtin_ia32_pause();
+			if (++spins == VM_LOCK_SLOW_SPINS)
+				log_printf("mem_protect: CPU %u has spun %llu times on vm %u's lock; "
+				           "still waiting\n",
+				           arch_cpu_id(), (unsigned long long)spins, vm->id);
+			else
+				__builtin_ia32_pause();
 		expected = 0;
 	}
 }
@@ -55,6 +66,14 @@ static void vm_unlock(struct s2_vm *vm)
 {
 	atomic_store_release(&vm->lock, 0);
 }
+
+#ifdef LAB_DEBUG
+/* Someone holds the VM lock (it records no holder: the best check there is). */
+static bool vm_locked(const struct s2_vm *vm)
+{
+	return atomic_load_relaxed(&vm->lock) != 0;
+}
+#endif
 
 /* Donate's two locks: lower VM id first, everywhere. */
 static void vm_lock_two(struct s2_vm *a, struct s2_vm *b)
@@ -141,6 +160,67 @@ static bool budget_left(const struct s2_vm *vm)
 	return vm->frames_owned < vm->frame_budget;
 }
 
+/* ---- the copy cache ------------------------------------------------------ */
+
+/*
+ * Without next-RIP save (QEMU's SVM) every exit reads the guest's
+ * instruction through the guest's own page tables (hv/gmem.c): four table
+ * reads and a code read, each a mem_protect_guest_copy() of the same few
+ * pages. So a copy first looks for its page in a small per-VM cache of
+ * leaf translations, GFN -> host page, before it walks the tree.
+ *
+ * The cache holds translations as a TLB does, and invariant 6 covers it
+ * the same way:
+ *  - it is read and filled only under the VM lock, and filled only from a
+ *    walk that succeeded under that lock: a live entry always equals the
+ *    tree's translation of its GFN as long as no leaf was removed;
+ *  - every transition that removes a leaf (unmap, donate, teardown) calls
+ *    vm_invalidate() after clearing it, still under the lock and before
+ *    the frame changes owner, or (teardown) before clearing anything; that
+ *    call bumps copy_gen (64 bits: it never wraps), which kills every
+ *    entry at once. It is the one call all of them share, the same that
+ *    invalidates the TLBs.
+ * A new mapping (absent -> present) needs no invalidation: a failed walk
+ * is never cached, so no live entry names a GFN that was absent, just as
+ * no TLB caches a not-present entry (SDM vol. 3C §29.4.2). Table pages are
+ * added the same way and removed only by teardown.
+ */
+
+/* Fibonacci hashing (Knuth, TAOCP vol. 3 §6.4): neighbouring GFNs, and
+ * GFNs a power of two apart, land in different entries. */
+static struct s2_copy_entry *copy_slot(struct s2_vm *vm, uint64_t gfn)
+{
+	return &vm->copy_cache[(gfn * 0x9e3779b97f4a7c15ull) >> (64 - S2_COPY_CACHE_BITS)];
+}
+
+/* The host page mapped at guest page `gfn`: a live entry, or a walk that
+ * fills one. False where today's walk fails (nothing is cached then). */
+static bool copy_translate(struct s2_vm *vm, uint64_t gfn, hpa_t *page)
+{
+	struct s2_copy_entry *e = copy_slot(vm, gfn);
+
+	ASSERT(vm_locked(vm));
+	if (e->key == gfn + 1 && e->gen == vm->copy_gen) {
+		vm->copy_hits++;
+		*page = e->page;
+		return true;
+	}
+	vm->copy_misses++;
+	if (s2_lookup(&vm->tree, gpa(gfn << PAGE_SHIFT), page, NULL) != S2_OK)
+		return false;
+	*e = (struct s2_copy_entry){.key = gfn + 1, .gen = vm->copy_gen, .page = *page};
+	return true;
+}
+
+/* Every entry dead. fix_off=copy-cache (test builds) skips it: the
+ * negative control of tests/host/test_copy_cache.c. */
+static void copy_cache_invalidate(struct s2_vm *vm)
+{
+	ASSERT(vm_locked(vm));
+	if (lab_fix_on(FIX_COPY_CACHE))
+		vm->copy_gen++;
+}
+
 /* ---- reservations and invalidation --------------------------------------- */
 
 static void reserve_release(struct s2_vm *vm, struct s2_reserve *r)
@@ -180,6 +260,7 @@ static void map_commit(struct s2_vm *vm, gpa_t g, hpa_t frame, struct s2_reserve
  * `dead`: the VM is never entered again (teardown). */
 static void vm_invalidate(struct s2_vm *vm, bool dead)
 {
+	copy_cache_invalidate(vm);
 #ifdef LAB_TESTING
 	if (mem_protect_test_skip_invalidate)
 		return;
@@ -428,7 +509,7 @@ enum mem_protect_err mem_protect_guest_copy(struct s2_vm *vm, gpa_t g, void *buf
 	while (len && err == MP_OK) {
 		size_t n = MIN(len, PAGE_SIZE - (g.ga & PAGE_MASK));
 		hpa_t pa;
-		if (s2_lookup(&vm->tree, gpa(ALIGN_DOWN(g.ga, PAGE_SIZE)), &pa, NULL) != S2_OK) {
+		if (!copy_translate(vm, g.ga >> PAGE_SHIFT, &pa)) {
 			err = MP_ENOENT;
 			break;
 		}

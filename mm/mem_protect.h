@@ -126,6 +126,7 @@ void mem_protect_vm_teardown(struct s2_vm *vm, struct mem_protect_teardown *out)
  * Copy `len` bytes between `buf` and `vm`'s mapped memory at `g` (into the
  * guest if `to_guest`), under the VM's lock: no frame of the range can
  * change owner during the copy (another CPU freeing or donating it waits).
+ * Pages are translated through the VM's copy cache (mem_protect.c).
  * MP_ENOENT at the first unmapped page (the pages before it are copied).
  */
 enum mem_protect_err mem_protect_guest_copy(struct s2_vm *vm, gpa_t g, void *buf, size_t len,

@@ -129,6 +129,19 @@ struct s2_vm;
 typedef void (*s2_invalidate_fn)(struct s2_vm *vm);
 
 /*
+ * One entry of mem_protect's copy cache (mm/mem_protect.c, "the copy
+ * cache"): the host page of 4 KiB guest page `key - 1`, valid while the
+ * VM's copy_gen still equals `gen`. Direct-mapped by a hash of the GFN.
+ */
+#define S2_COPY_CACHE_BITS 4
+#define S2_COPY_CACHE_SIZE (1u << S2_COPY_CACHE_BITS)
+struct s2_copy_entry {
+	uint64_t key; /* gfn + 1; 0: empty */
+	uint64_t gen; /* the VM's copy_gen when filled */
+	hpa_t page;
+};
+
+/*
  * A VM's second-level state as mm/ sees it. hv/ embeds or points to one
  * per VM; mem_protect_vm_init() sets it up. Fields after `lock` are
  * guarded by it.
@@ -143,4 +156,8 @@ struct s2_vm {
 	uint64_t frames_owned;  /* GUEST(id) frames charged to it */
 	uint64_t tables_owned;  /* STAGE2(id) pages in its tree, root included */
 	uint64_t invalidations; /* calls of `invalidate`, for tests and stats */
+	uint64_t copy_gen;      /* bumped by every invalidation: older copy entries are dead */
+	uint64_t copy_hits;     /* copy cache hits and misses, for tests and stats */
+	uint64_t copy_misses;
+	struct s2_copy_entry copy_cache[S2_COPY_CACHE_SIZE];
 };

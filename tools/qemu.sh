@@ -10,12 +10,14 @@
 #   -l LOG       serial log file (default build/qemu-serial.log)
 #   -q           do not echo the serial log
 #   -x "ARGS"    extra QEMU arguments
-#   -s           single-threaded TCG (-accel tcg,thread=single; default: one
-#                host thread per CPU, QEMU's multi-threaded TCG)
+#   -s           single-threaded TCG (-accel tcg,thread=single), as does
+#                QEMU_TCG_THREAD=single in the environment; default: QEMU's
+#                multi-threaded TCG, one host thread per CPU
 set -u
 esp=$1; shift
 mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra="" cpus=1
 accel="-machine q35,accel=tcg"
+[ "${QEMU_TCG_THREAD:-}" = single ] && accel="-machine q35 -accel tcg,thread=single"
 while getopts "m:c:n:t:l:qx:s" o; do
 	case $o in
 	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; n) cpus=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;

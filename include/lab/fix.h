@@ -27,6 +27,7 @@ enum lab_fix {
 	FIX_NMI_UNBLOCK = 1u << 11,   /* VMX: a guest's "blocking by NMI" cleared after an NMI
 	                               * exit (Bochs saves it set: later kicks were blocked) */
 	FIX_JOURNAL = 1u << 12,       /* every owner change has its journal record (mm/journal.h) */
+	FIX_COPY_CACHE = 1u << 13,    /* mem_protect's copy cache is invalidated with the TLBs */
 };
 
 #ifdef LAB_TESTING
