@@ -239,10 +239,11 @@ void apic_before_entry(struct vcpu *v)
 	int vec = vlapic_pending(l);
 	if (vec >= 0 && o->intr_ready(v)) {
 		if (apic_first(v, APIC_LOG_FIRST_INTR))
-			log_printf("hv: vm %u (%s): vCPU %u takes its first interrupt: vector %d at rip "
-			           "0x%lx (timer %s, LVT timer 0x%x, SVR 0x%x; logged once)\n",
-			           v->vm->id, v->vm->name, v->index, vec, v->regs.rip,
-			           l->timer_armed ? "armed" : "off", l->lvt[VLAPIC_LVT_I_TIMER], l->spiv);
+			log_printf(
+			    "hv: vm %u (%s): vCPU %u takes its first interrupt: vector %d at rip "
+			    "0x%lx (timer %s, LVT timer 0x%x, SVR 0x%x; logged once)\n",
+			    v->vm->id, v->vm->name, v->index, vec, v->regs.rip,
+			    l->timer_armed ? "armed" : "off", l->lvt[VLAPIC_LVT_I_TIMER], l->spiv);
 		vlapic_ack(l);
 		o->intr_inject(v, (uint8_t)vec);
 		vec = vlapic_pending(l);
