@@ -124,8 +124,8 @@ int main(int argc, char **argv)
 		printf("%-11s %12.1f %10.1f %12.1f %10.1f\n", m[i].name, hot, FRAME / hot, cld,
 		       FRAME / cld);
 		if (out)
-			fprintf(out, "%s\"%s\": {\"hot_ns\": %.1f, \"cold_ns\": %.1f}", i ? ", " : "",
-			        m[i].name, hot, cld);
+			fprintf(out, "%s\"%s\": {\"hot_ns\": %.1f, \"cold_ns\": %.1f}",
+			        i ? ", " : "", m[i].name, hot, cld);
 	}
 	if (out) {
 		fprintf(out, "}\n");

@@ -54,9 +54,10 @@ static void tlb_wait(struct vm *vm, unsigned id, struct cpu *c, uint64_t e, uint
 		kicks++;
 		if (!told && slow && arch_tsc() - t0 > slow) {
 			told = true;
-			log_printf("tlb: CPU %u has waited %u s for CPU %u to leave guest mode of vm %u "
-			           "(epoch %lu, %u kicks); still waiting\n",
-			           arch_cpu_id(), TLB_SLOW_WAIT_S, id, vm->id, e, kicks);
+			log_printf(
+			    "tlb: CPU %u has waited %u s for CPU %u to leave guest mode of vm %u "
+			    "(epoch %lu, %u kicks); still waiting\n",
+			    arch_cpu_id(), TLB_SLOW_WAIT_S, id, vm->id, e, kicks);
 		}
 	}
 	if (told)

@@ -53,9 +53,10 @@ static void vm_lock(struct s2_vm *vm)
 	while (!atomic_cas_acq_rel(&vm->lock, &expected, 1)) {
 		while (atomic_load_relaxed(&vm->lock))
 			if (++spins == VM_LOCK_SLOW_SPINS)
-				log_printf("mem_protect: CPU %u has spun %llu times on vm %u's lock; "
-				           "still waiting\n",
-				           arch_cpu_id(), (unsigned long long)spins, vm->id);
+				log_printf(
+				    "mem_protect: CPU %u has spun %llu times on vm %u's lock; "
+				    "still waiting\n",
+				    arch_cpu_id(), (unsigned long long)spins, vm->id);
 			else
 				__builtin_ia32_pause();
 		expected = 0;
