@@ -48,11 +48,11 @@ static void alloc_check_basics(void)
 {
 	long result;
 
-	check_eq("version", hc_version(), 2); /* ABI v2 */
-	check_eq("version-vmcall", hc_vmcall(HC_VERSION, 0, 0, 0, 0), 2);
-	check_eq("version-vmmcall", hc_vmmcall(HC_VERSION, 0, 0, 0, 0), 2);
+	check_eq("version", hc_version(), 3); /* ABI v3 */
+	check_eq("version-vmcall", hc_vmcall(HC_VERSION, 0, 0, 0, 0), 3);
+	check_eq("version-vmmcall", hc_vmmcall(HC_VERSION, 0, 0, 0, 0), 3);
 	uint32_t changed = hc_clobbered(hc_use_vmcall, HC_VERSION, &result);
-	check(changed == 0 && result == 2, "regs-preserved",
+	check(changed == 0 && result == 3, "regs-preserved",
 	      "changed mask 0x%x (bit 0 RBX, 1 RCX, 2 RDX, 3 RSI, 4 RDI, 5 RBP, "
 	      "6.. R8..R15), result %ld",
 	      changed, result);

@@ -50,10 +50,10 @@ static void bench_hypercall(void)
 		long r = hc_version();
 
 		bench_ticks[i] = rdtsc() - t0;
-		ok &= r == 2; /* ABI v2 */
+		ok &= r == 3; /* ABI v3 */
 	}
 	prof_window(PROF_DUMP, 1);
-	if (check(ok, "hypercall", "VERSION did not return 2"))
+	if (check(ok, "hypercall", "VERSION did not return 3"))
 		con_printf("bench hypercall_ticks %lu\n", median_u64(bench_ticks, HCALL_RUNS));
 }
 

@@ -427,7 +427,7 @@ static bool fz_hc_documented(uint64_t nr, const uint64_t a[4], long ret)
 {
 	switch (nr) {
 	case HC_VERSION:
-		return ret == 2;
+		return ret == 3; /* ABI v3 */
 	case HC_SELF:
 		return ret == fz_self;
 	case HC_YIELD:

@@ -109,7 +109,7 @@ static bool insn_hv_present(void)
 		                 : "=a"(r)
 		                 : "0"(HC_VERSION), "b"(0), "c"(0), "d"(0), "S"(0)
 		                 : "r11", "memory");
-	return trap_disarm() == -1 && r == 2; /* VERSION: ABI v2 */
+	return trap_disarm() == -1 && r == 3; /* VERSION: ABI v3 */
 }
 
 /* The last trap for a detail text: its name ("none") and where it was
@@ -320,7 +320,7 @@ static void insn_step_hypercall(bool vmcall, const char *label, const char *resu
 		                 : "0"(HC_VERSION), "b"(0), "c"(0), "d"(0), "S"(0)
 		                 : "r10", "r11", "memory", "cc");
 	insn_step_check(label);
-	check_eq(result_label, r, 2); /* VERSION: ABI v2 */
+	check_eq(result_label, r, 3); /* VERSION: ABI v3 */
 }
 
 static void insn_step(void)

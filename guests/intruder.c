@@ -7,7 +7,9 @@
  *   exec-outside [gpa=<hex> | off=<hex>]   jump to one
  *       default: the first byte past RAM (off=0); off= is relative to the
  *       RAM end and may be negative (off=-4: a read straddling the end);
- *       e.g. gpa=0xfee00000 for the local APIC.
+ *       e.g. gpa=0xfee00000 for the local APIC (exec-outside there: code
+ *       in the APIC page is an isolation fault; reads and writes are the
+ *       APIC's own, see apic-mmio).
  *   huge-gpa [gpa=<hex>]   read a GPA far above RAM through our own page
  *       tables: 1 << 40, or the highest 2 MiB page below 2^MAXPHYADDR if
  *       that is lower (a larger GPA would be the guest's own #PF).
@@ -26,6 +28,10 @@
  *   cpuid        CPUID shows neither VMX nor SVM
  *   msr          EFER shows no SVME and refuses it; virtualization MSRs,
  *                the x2APIC, TSC-deadline and TSC_ADJUST MSRs #GP
+ *   apic-mmio    malformed accesses to the APIC page (Labyrinth's choice,
+ *                docs/abi.md: #GP(0)): misaligned, 1 and 8 bytes, a string
+ *                instruction, one crossing into the next page, LOCK ADD;
+ *                a LOCK XCHG of a register and the plain 32-bit forms work
  *       These print ok / not ok lines and exit 0 when all pass.
  */
 #include "guest.h"
@@ -354,6 +360,44 @@ static void attack_msr(void)
 	intruder_expect("tsc-adjust-write-gp", intruder_wrmsr(0x3b, 1ul << 40), VEC_GP);
 }
 
+/* ---- the APIC page (hv/apic.c: what reaches the registers, and the
+ * #GP(0) for everything else) */
+
+#define APIC_PAGE 0xfee00000ul
+
+#define APIC_TRY(insn, addr)                                                                       \
+	({                                                                                         \
+		uint64_t a_ = (addr), d_ = 0;                                                      \
+		trap_arm();                                                                        \
+		__asm__ volatile(TRAP_GUARD(insn)                                                  \
+		                 : "+D"(a_), "+a"(d_)                                              \
+		                 :                                                                 \
+		                 : "rsi", "rcx", "r11", "memory");                                 \
+		trap_disarm();                                                                     \
+	})
+
+static void attack_apic_mmio(void)
+{
+	uint32_t ver = *(volatile uint32_t *)(APIC_PAGE + 0x30);
+	check(ver == 0x00050014u, "apic-read-version", "version 0x%x", ver);
+	intruder_expect("apic-misaligned-gp", APIC_TRY("movl 1(%%rdi), %%eax", APIC_PAGE + 0x20),
+	                VEC_GP);
+	intruder_expect("apic-byte-gp", APIC_TRY("movb (%%rdi), %%al", APIC_PAGE + 0x30), VEC_GP);
+	intruder_expect("apic-qword-gp", APIC_TRY("movq (%%rdi), %%rax", APIC_PAGE + 0x30), VEC_GP);
+	intruder_expect("apic-string-gp", APIC_TRY("stosl", APIC_PAGE + 0x30), VEC_GP);
+	intruder_expect("apic-crossing-gp", APIC_TRY("movl (%%rdi), %%eax", APIC_PAGE + 0xffe),
+	                VEC_GP);
+	intruder_expect("apic-lock-add-gp", APIC_TRY("lock addl $0, (%%rdi)", APIC_PAGE + 0x80),
+	                VEC_GP);
+	uint32_t tpr = 0x20;
+	__asm__ volatile("lock xchgl %0, (%1)" : "+r"(tpr) : "r"(APIC_PAGE + 0x80) : "memory");
+	uint32_t now = *(volatile uint32_t *)(APIC_PAGE + 0x80);
+	check(tpr == 0 && now == 0x20, "apic-lock-xchg", "old TPR 0x%x, now 0x%x", tpr, now);
+	*(volatile uint32_t *)(APIC_PAGE + 0x80) = 0;
+	ver = *(volatile uint32_t *)(APIC_PAGE + 0x30);
+	check(ver == 0x00050014u, "apic-still-works", "version 0x%x after the faults", ver);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -369,6 +413,7 @@ static const struct {
     {"cr4-vmxe", attack_cr4_vmxe},
     {"cpuid", attack_cpuid},
     {"msr", attack_msr},
+    {"apic-mmio", attack_apic_mmio},
 };
 
 void guest_main(void)

@@ -262,8 +262,8 @@ struct regs_msr {
 };
 
 /* Canonical addresses for the base MSRs, valid memory types for PAT and
- * the MTRRs, APIC_BASE moved with the BSP bit clear (the readers are
- * vCPU 0 of their VM: BSP set). */
+ * the MTRRs, APIC_BASE moved (its BSP flag is read-only, as on QEMU: the
+ * writer and the readers are vCPU 0 of their VM, BSP set). */
 static const struct regs_msr regs_msrs[] = {
     {0xc0000100u, 0x00005ec2e7d01000ul, 0}, /* FS_BASE */
     {0xc0000101u, 0x00005ec2e7d02000ul, 0}, /* GS_BASE */
@@ -276,7 +276,7 @@ static const struct regs_msr regs_msrs[] = {
     {MSR_SYSENTER_EIP, 0x00005ec2e7d06000ul, 0},
     {MSR_PAT, 0x0001040500070406ul, 0x0007040600070406ul},
     {MSR_TSC_AUX, TSC_AUX_PATTERN, 0},
-    {MSR_APIC_BASE, 0xfed00800ul, 0xfee00900ul},
+    {MSR_APIC_BASE, 0xfed00900ul, 0xfee00900ul},
     {0x2ffu, 0xc06ul, 0},              /* MTRR_DEF_TYPE: enabled, WB */
     {0x250u, 0x0606060606060606ul, 0}, /* MTRR_FIX64K_00000 */
     {0x26fu, 0x0504010005040100ul, 0}, /* MTRR_FIX4K_F8000 */

@@ -149,7 +149,8 @@ static void smp_vcpus(void)
 {
 	uint64_t n = 0, self = (uint64_t)hc_self();
 
-	check_eq("version-2", hc_version(), 2);
+	long version = hc_version();
+	check(version >= 2, "version-2", "VERSION %ld, want 2 or later (VCPU_ON)", version);
 	check(HC_SELF_VCPU(self) == 0 && HC_SELF_VM(self) >= 1 && !(self >> 48), "self-vcpu-0",
 	      "SELF 0x%lx", self);
 	if (!check(args_dec("n", &n) && n >= 2 && n <= VCPU_MAX, "args",

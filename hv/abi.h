@@ -14,7 +14,7 @@
 #define HC_MEM_STATS   0x20
 #define HC_AUDIT       0x21
 
-#define ABI_VERSION 2
+#define ABI_VERSION 3
 
 #define LAB_EPERM  1
 #define LAB_ENOENT 2

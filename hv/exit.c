@@ -5,6 +5,7 @@
  * fault; the hypervisor and the other VMs go on.
  */
 #include "arch/arch.h"
+#include "hv/apic.h"
 #include "hv/devices.h"
 #include "hv/exit.h"
 #include "hv/guest_x86.h"
@@ -111,6 +112,10 @@ static void cpuid_leaf1(struct vcpu *v, const struct guest_paging *p, struct arc
 	if ((p->cr4 & GUEST_CR4_OSXSAVE) && arch_xcr0_allowed())
 		c->ecx |= 1u << 27;
 	c->edx &= ~CPUID1_EDX_HIDE;
+	if (vlapic_hw_enabled(&v->lapic)) /* §11.4.3: follows IA32_APIC_BASE[11] */
+		c->edx |= 1u << 9;
+	else
+		c->edx &= ~(1u << 9);
 }
 
 static bool cpuid_zeroed(uint32_t leaf)
@@ -208,10 +213,28 @@ static bool exit_xsetbv(struct vcpu *v)
 	return true;
 }
 
+static void exit_complete(struct vcpu *v, const struct vm_exit *e);
+
+/* The vCPU's own APIC page (hv/apic.c): a register access, completed, or
+ * a fault the guest gets; code there is an isolation fault. */
+static void exit_apic_page(struct vcpu *v, const struct vm_exit *e)
+{
+	struct vm_exit done = *e;
+
+	if (e->fault.access == ACCESS_EXEC) {
+		vm_isolation_fault(v, "execution from the APIC page", e->fault.gpa.ga, "exec");
+		return;
+	}
+	done.insn_len = apic_mmio(v, e->fault.gpa.ga);
+	if (done.insn_len)
+		exit_complete(v, &done);
+}
+
 /*
- * A second-level fault: the first touch of a RAM page maps a fresh zeroed
- * frame (the RAM was promised: the atomic class, charged to the budget);
- * anything else is an isolation fault.
+ * A second-level fault: the vCPU's APIC page is emulated; the first touch
+ * of a RAM page maps a fresh zeroed frame (the RAM was promised: the
+ * atomic class, charged to the budget); anything else is an isolation
+ * fault.
  */
 static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 {
@@ -219,6 +242,10 @@ static void exit_s2_fault(struct vcpu *v, const struct vm_exit *e)
 	uint64_t g = e->fault.gpa.ga;
 	const char *acc = access_names[e->fault.access];
 
+	if (!e->fault.mapped && apic_page_hit(v, g)) {
+		exit_apic_page(v, e);
+		return;
+	}
 	if (e->fault.mapped || g >= vm->mem_bytes) {
 		vm_isolation_fault(v,
 		                   e->fault.mapped ? "access denied by the tables"
@@ -342,8 +369,11 @@ void exit_handle(struct vcpu *v, struct vm_exit *e)
 		exit_complete(v, e);
 		break;
 	case EXIT_HLT:
+		/* With RFLAGS.IF = 1 it waits for an interrupt (hv/apic.c);
+		 * else, or if nothing in its VM can wake it, the VM ends. */
 		exit_complete(v, e);
-		vm_end(vm, -1, "halted (no interrupt will ever wake it)");
+		if (!apic_hlt(v))
+			vm_end(vm, -1, "halted (no interrupt will ever wake it)");
 		break;
 	case EXIT_S2_FAULT:
 		exit_s2_fault(v, e);

@@ -14,6 +14,7 @@ struct vm;
 struct guest_paging {
 	uint64_t cr0, cr3, cr4, efer;
 	uint64_t cs_base;
+	bool cs_d; /* CS.D: 32-bit default operand and address size (not in 64-bit mode) */
 };
 
 /* The hypervisor address of GPA `g` if mapped (*ok), else NULL. Guest-linear

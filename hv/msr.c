@@ -15,7 +15,7 @@ enum msr_kind {
 	MK_EFER,        /* virt_ops efer_read / efer_write */
 	MK_HW,          /* virt_ops msr_get / msr_set, value checked by `check` */
 	MK_TSC,         /* host TSC + VMSR_TSC_OFFSET */
-	MK_APIC_BASE,   /* storage (the vLAPIC will follow it) */
+	MK_APIC_BASE,   /* the vCPU's vLAPIC (hv/vlapic.c) */
 	MK_MTRRCAP,     /* read-only */
 	MK_MTRR_DEF,    /* storage */
 	MK_MTRR_FIX,    /* storage */
@@ -186,12 +186,12 @@ static bool msr_def_type_ok(uint64_t val)
 	return !(val & ~0xcffull) && msr_mtrr_type_ok(val & 0xff);
 }
 
-/* IA32_APIC_BASE (§11.4.4): BSP bit 8, enable bit 11, the base below
- * MAXPHYADDR; bits 7:0 and 9 reserved, and EXTD (bit 10) too, x2APIC not
- * being offered. */
-static bool msr_apic_base_ok(uint64_t val)
+/* Bits MAXPHYADDR and up of an address the guest gives (IA32_APIC_BASE). */
+static unsigned msr_maxphyaddr(void)
 {
-	return !(val & (0x6ffull | msr_above_maxphy()));
+	unsigned bits = msr_widths().eax & 0xff;
+
+	return bits >= 32 && bits <= 52 ? bits : 36;
 }
 
 /* The storage-only MSRs at their reset values, set at the first access. */
@@ -202,7 +202,6 @@ static struct vcpu_msrs *msr_state(struct vcpu *v)
 	if (!m->ready)
 		*m = (struct vcpu_msrs){
 		    .ready = true,
-		    .apic_base = MSR_APIC_BASE_RESET | (v->index == 0 ? MSR_APIC_BASE_BSP : 0),
 		};
 	return m;
 }
@@ -254,7 +253,7 @@ bool msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 		                        : arch_tsc() + v->ops->msr_get(v, VMSR_TSC_OFFSET);
 		return true;
 	case MK_APIC_BASE:
-		*val = m->apic_base;
+		*val = vlapic_apic_base(&v->lapic);
 		return true;
 	case MK_MTRRCAP:
 		*val = MSR_MTRRCAP_VALUE;
@@ -283,11 +282,6 @@ static bool msr_write_storage(struct vcpu_msrs *m, const struct msr_entry *e, ui
                               uint64_t val)
 {
 	switch (e->kind) {
-	case MK_APIC_BASE:
-		if (!msr_apic_base_ok(val))
-			return false;
-		m->apic_base = val;
-		return true;
 	case MK_MTRR_DEF:
 		if (!msr_def_type_ok(val))
 			return false;
@@ -334,6 +328,10 @@ bool msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		return val == MSR_MISC_ENABLE_VALUE;
 	case MK_PMU:
 		return true;
+	case MK_APIC_BASE:
+		/* Reserved bits (EXTD too: no x2APIC) are #GP; clearing the
+		 * enable bit resets the APIC and removes its page (§11.4.3). */
+		return vlapic_apic_base_write(&v->lapic, val, msr_maxphyaddr());
 	default:
 		return msr_write_storage(m, e, msr, val);
 	}

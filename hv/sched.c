@@ -14,11 +14,19 @@
  * whose VMCS or VMCB it is), and the last one reclaims the VM's frames:
  * no frame is reclaimed while a vCPU of the VM can run.
  *
+ * A vCPU waiting in HLT (hv/apic.c) is not runnable until an interrupt
+ * can be delivered to it: each pass of its home CPU moves what other
+ * vCPUs posted and its expired timer into IRR and looks. A CPU keeps its
+ * tick while a vCPU there has an armed timer (running alone or waiting),
+ * so the wait for a timer ends within a tick (10 ms) of its deadline; a
+ * CPU with nothing runnable halts with its tick on, as always.
+ *
  * Extended register state (x87/SSE, DR0-3, DR6, CR2, XCR0, PKRU) is
  * switched only when another vCPU runs next; the CPU's struct cpu names
  * the vCPU whose state is live.
  */
 #include "arch/arch.h"
+#include "hv/apic.h"
 #include "hv/devices.h"
 #include "hv/exit.h"
 #include "lab/prof.h"
@@ -53,6 +61,7 @@ static uint64_t held_gen[ARCH_MAX_CPUS];
 static unsigned ready_cpus;                   /* application processors whose backend is on */
 static uint64_t idle_scrubbed[ARCH_MAX_CPUS]; /* each CPU's own */
 static unsigned runnable_here[ARCH_MAX_CPUS]; /* each CPU's count at its last pass */
+static bool timers_here[ARCH_MAX_CPUS];       /* each CPU's own: a vLAPIC timer is armed here */
 
 /* At a scheduling point of `c`: hold still while another CPU asks it. */
 static void sched_hold_still(struct cpu *c)
@@ -154,16 +163,19 @@ static void run_once(struct vcpu *v)
 {
 	struct vm_exit e;
 
+	apic_before_entry(v);
 	tlb_enter(v);
 	v->ops->run(v);
 	tlb_exit(); /* before anything that may take a lock (hv/tlb.h) */
 	v->ops->decode(v, &e);
+	apic_after_exit(v);
 	PROF_DISPATCH(v, &e);
 	exit_handle(v, &e);
 	PROF_MARK(PROF_RETURN);
 }
 
-/* Run `v` until its slice ends, its VM ends or this CPU is kicked. */
+/* Run `v` until its slice ends, its VM ends, it waits in HLT or this CPU
+ * is kicked. */
 static void run_slice(struct vcpu *v)
 {
 	struct cpu *c = arch_this_cpu();
@@ -175,7 +187,7 @@ static void run_slice(struct vcpu *v)
 	c->need_resched = false;
 	c->current = v;
 	while (atomic_load_acquire(&vm->state) == VM_RUNNING && !c->need_resched &&
-	       !atomic_load_acquire(&c->kick_pending)) {
+	       !atomic_load_acquire(&c->kick_pending) && !v->halted) {
 		sched_hold_still(c);
 		run_once(v);
 		/*
@@ -216,10 +228,11 @@ static void release(struct cpu *c, struct vcpu *v)
 }
 
 /* One pass over this CPU's vCPUs: release those of ended VMs, and count (or,
- * with `run`, run a slice of) the runnable ones. */
+ * with `run`, run a slice of) the runnable ones (not waiting in HLT). */
 static unsigned sched_pass(struct cpu *c, bool run)
 {
 	unsigned runnable = 0;
+	bool timers = false;
 
 	for (unsigned i = 0, n = vm_slots_used(); i < n; i++) {
 		struct vm *vm = vm_slot(i);
@@ -232,14 +245,20 @@ static unsigned sched_pass(struct cpu *c, bool run)
 				continue;
 			if (run)
 				sched_end_until_others();
-			if (atomic_load_acquire(&vm->state) != VM_RUNNING)
+			if (atomic_load_acquire(&vm->state) != VM_RUNNING) {
 				release(c, v);
-			else if (run)
-				run_slice(v), runnable++;
-			else
-				runnable++;
+				continue;
+			}
+			timers |= apic_timer_pending(v);
+			if (apic_halt_wait(v))
+				continue;
+			if (run)
+				run_slice(v);
+			runnable++;
 		}
 	}
+	if (!run)
+		timers_here[c->id] = timers;
 	return runnable;
 }
 
@@ -342,7 +361,8 @@ static unsigned sched_answer_requests(struct cpu *c, unsigned runnable)
 			unsigned to = atomic_load_acquire(&v->move_to);
 			if (to == VCPU_NO_CPU || v->home_cpu != c->id)
 				continue;
-			if (runnable >= 2 && atomic_load_acquire(&v->state) == VCPU_ON) {
+			if (runnable >= 2 && atomic_load_acquire(&v->state) == VCPU_ON &&
+			    !v->halted) {
 				hand_over(c, v, to);
 				runnable--;
 			} else {
@@ -365,7 +385,7 @@ void sched_run(void)
 		unsigned runnable = sched_answer_requests(c, sched_pass(c, false));
 		if (vm_all_done())
 			break;
-		bool alone = runnable == 1;
+		bool alone = runnable == 1 && !timers_here[c->id];
 		if (tick_paused[c->id] != alone)
 			arch_timer_pause(tick_paused[c->id] = alone);
 		if (runnable && sched_pass(c, true))

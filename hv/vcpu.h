@@ -13,6 +13,7 @@
 
 #include "arch/arch.h"
 #include "hv/gmem.h"
+#include "hv/vlapic.h"
 #include "lab/types.h"
 
 struct vm;
@@ -129,7 +130,6 @@ enum vcpu_msr {
 #define VCPU_MTRR_VAR   8  /* pairs at 0x200-0x20F (MTRRCAP.VCNT) */
 struct vcpu_msrs {
 	bool ready; /* reset values set (at the vCPU's first RDMSR/WRMSR) */
-	uint64_t apic_base;
 	uint64_t mtrr_def_type;
 	uint64_t mtrr_fixed[VCPU_MTRR_FIXED];
 	uint64_t mtrr_var[2 * VCPU_MTRR_VAR]; /* PHYSBASE0, PHYSMASK0, ... */
@@ -159,6 +159,19 @@ struct vcpu {
 	struct vcpu_msrs msrs;    /* (r) storage-only MSRs (hv/msr.c) */
 	char line[VCPU_LINE_MAX]; /* (r) console line being assembled */
 	unsigned line_len;        /* (r) */
+	/*
+	 * Its local APIC (hv/apic.c). Other vCPUs of the VM never touch
+	 * `lapic` (but read LDR/DFR for a logical destination, as a racing
+	 * IPI on hardware may see the old or the new value): they post
+	 * vectors in `posted` (atomic OR), which the home CPU moves to IRR
+	 * before every entry and while it waits in HLT.
+	 */
+	struct vlapic lapic; /* (r) */
+	uint32_t posted[8];  /* atomic: vectors sent to it, not yet in IRR */
+	/* HLT with RFLAGS.IF = 1 (docs/abi.md): not runnable until an
+	 * interrupt can be delivered to it. `halt_wakeable`: its own timer
+	 * may wake it. Both (l), read by its home CPU unlocked. */
+	bool halted, halt_wakeable;
 };
 
 struct virt_ops {
@@ -252,6 +265,28 @@ struct virt_ops {
 	 */
 	uint64_t (*msr_get)(struct vcpu *v, enum vcpu_msr m);
 	bool (*msr_set)(struct vcpu *v, enum vcpu_msr m, uint64_t val);
+
+	/*
+	 * Interrupt delivery (hv/apic.c, before every entry). intr_ready:
+	 * the guest can take an external interrupt at its next entry
+	 * (RFLAGS.IF = 1, no STI or MOV SS shadow left at its RIP, no event
+	 * to be injected already). intr_inject: deliver external interrupt
+	 * `vector` at the next entry (intr_ready said yes). intr_window: exit
+	 * (EXIT_NONE) as soon as the guest can take one, or stop asking.
+	 * Optional: all NULL means no interrupt is ever delivered.
+	 */
+	bool (*intr_ready)(struct vcpu *v);
+	void (*intr_inject)(struct vcpu *v, uint8_t vector);
+	void (*intr_window)(struct vcpu *v, bool on);
+
+	/*
+	 * The TPR as MOV CR8 sees it, CR8[3:0] = TPR[7:4] (Intel SDM vol. 3A
+	 * §11.8.6.1, AMD APM vol. 2 §16.6.4): wherever the backend keeps it
+	 * for CR8 (VMX: CR8 exits, SVM: V_TPR). hv/ sets it before each entry
+	 * from the vLAPIC and reads it back after each exit. Optional.
+	 */
+	uint8_t (*cr8_get)(struct vcpu *v);
+	void (*cr8_set)(struct vcpu *v, uint8_t cr8);
 };
 
 extern const struct virt_ops svm_ops; /* arch/x86/svm/svm.c */

@@ -220,6 +220,7 @@ static void vm_init_vcpus(struct vm *vm, const struct manifest_vm *p, const stru
 		v->pinned = p->cpus_count > 0;
 		v->move_to = VCPU_NO_CPU;
 		arch_extstate_reset(&v->ext);
+		vlapic_reset(&v->lapic, (uint8_t)k, k == 0); /* APIC ID = vCPU index */
 	}
 }
 

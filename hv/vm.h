@@ -61,6 +61,7 @@ struct vm {
 	 * [recv_base, recv_base + recv_pages pages), recv_left more of them. */
 	uint64_t recv_base, recv_pages, recv_left; /* (l) */
 	unsigned refused_logged;                   /* (l) refused instructions logged so far */
+	uint32_t apic_logged; /* atomic OR: the hv/apic.c events logged once (enum apic_log) */
 	uint64_t exits, preemptions, demand_faults, hypercalls; /* (v) statistics */
 	uint64_t tlb_gen;                                       /* (t) flush generation, from 1 */
 	uint64_t tlb_done[ARCH_MAX_CPUS];       /* (t) the generation each CPU last flushed */

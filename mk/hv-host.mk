@@ -6,4 +6,4 @@
 # the virtual local APIC.
 HOST_HV_SRCS := hv/gmem.c hv/loader.c hv/manifest.c hv/vm.c hv/hypercall.c hv/exit.c \
 	hv/sched.c hv/devices.c hv/fwcfg.c hv/audit_svc.c hv/tlb.c hv/vlapic.c hv/msr.c \
-	hv/strio.c
+	hv/strio.c hv/apic.c

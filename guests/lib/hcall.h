@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 enum hc_number {
-	HC_VERSION = 0x00,     /* -> 2 (1 before multi-vCPU VMs) */
+	HC_VERSION = 0x00,     /* -> 3 (2 before HLT waits, 1 before multi-vCPU VMs) */
 	HC_SELF = 0x01,        /* -> VM id (>= 1) in bits 31:0, vCPU index in 47:32 */
 	HC_EXIT = 0x02,        /* RBX = status; does not return */
 	HC_YIELD = 0x03,       /* -> 0 */

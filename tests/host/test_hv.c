@@ -5,6 +5,7 @@
  * scheduler's rotation run against the real code with ASan and UBSan.
  */
 #include "hv/abi.h"
+#include "hv/apic.h"
 #include "hv/exit.h"
 #include "hv/hypercall.h"
 #include "hv/msr.h"
@@ -708,7 +709,7 @@ static void test_vcpu_on(void **state)
 
 	(void)state;
 	assert_int_equal(vm->vcpu_count, 3);
-	assert_int_equal(hc(vm, HC_VERSION, 0, 0, 0), 2);
+	assert_int_equal(hc(vm, HC_VERSION, 0, 0, 0), ABI_VERSION);
 	assert_int_equal(hc(vm, HC_SELF, 0, 0, 0), 1);
 	assert_int_equal(hc(vm, HC_VCPU_ON, 0, 0x1000, 0), -LAB_EINVAL);
 	assert_int_equal(hc(vm, HC_VCPU_ON, 3, 0x1000, 0), -LAB_EINVAL);
@@ -1132,9 +1133,11 @@ static void test_msr_storage(void **state)
 	(void)state;
 	assert_int_equal(msr_rd(v, MSR_APIC_BASE), 0xfee00900ull); /* BSP, enabled */
 	assert_int_equal(msr_rd(&a->vcpus[1], MSR_APIC_BASE), 0xfee00800ull);
-	msr_check_value(v, MSR_APIC_BASE, 0xfed00800ull, 0xfed00c00ull); /* EXTD: no x2APIC */
-	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00a00ull), 13);   /* bit 9 */
-	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00801ull), 13);   /* bit 0 */
+	msr_check_value(v, MSR_APIC_BASE, 0xfed00900ull, 0xfed00d00ull);   /* EXTD: no x2APIC */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfed00800ull), MSR_OK); /* BSP: read-only */
+	assert_int_equal(msr_rd(v, MSR_APIC_BASE), 0xfed00900ull);
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00a00ull), 13); /* bit 9 */
+	assert_int_equal(msr_wr(v, MSR_APIC_BASE, 0xfee00801ull), 13); /* bit 0 */
 	assert_int_equal(msr_wr(v, MSR_APIC_BASE, maxphy | 0x800), 13);
 	assert_int_equal(msr_rd(&b->vcpus[0], MSR_APIC_BASE), 0xfee00900ull);
 
@@ -1280,6 +1283,255 @@ static void test_cpuid_hidden(void **state)
 	assert_int_equal(r[0], arch_cpuid(0, 0).eax); /* passed through */
 }
 
+/* ---- the local APIC at work (hv/apic.c): the APIC page decoded, IPIs
+ * among a VM's own vCPUs, interrupt delivery, HLT waiting and waking */
+
+static int apic_injected[VM_MAX + 1][VM_VCPUS_MAX]; /* the last vector, -1: none */
+static bool apic_window[VM_MAX + 1][VM_VCPUS_MAX];
+
+static unsigned apic_tag(struct vcpu *v)
+{
+	return v->vm->id;
+}
+
+/* Paging off, CS.D = 1: linear = physical, 32-bit forms. */
+static void apic_fake_paging(struct vcpu *v, struct guest_paging *p)
+{
+	(void)v;
+	*p = (struct guest_paging){.cr0 = 0x11, .cs_d = true};
+}
+
+static bool apic_fake_ready(struct vcpu *v)
+{
+	return (v->regs.rflags & (1u << 9)) && apic_injected[apic_tag(v)][v->index] < 0;
+}
+
+static void apic_fake_inject(struct vcpu *v, uint8_t vector)
+{
+	apic_injected[apic_tag(v)][v->index] = vector;
+}
+
+static void apic_fake_window(struct vcpu *v, bool on)
+{
+	apic_window[apic_tag(v)][v->index] = on;
+}
+
+static const struct virt_ops apic_fake_ops = {
+    .name = "fake+apic",
+    .s2_format = &npt_format,
+    .cpu_init = fake_cpu_init,
+    .vcpu_init = fake_vcpu_init,
+    .vcpu_fini = fake_vcpu_fini,
+    .run = fake_run,
+    .decode = fake_decode,
+    .inject = fake_inject,
+    .inject_step_db = fake_step_db,
+    .cpl = fake_cpl_of,
+    .paging = apic_fake_paging,
+    .s2_flush_local = fake_s2_flush_local,
+    .intr_ready = apic_fake_ready,
+    .intr_inject = apic_fake_inject,
+    .intr_window = apic_fake_window,
+};
+
+#define APIC_CODE 0x100180ull /* inside the loaded image page */
+
+static struct vm *apic_vm(unsigned id, const char *name, unsigned vcpus)
+{
+	struct manifest_vm p = {.id = id, .ok = true, .mem_bytes = 4 * MiB, .vcpus = vcpus};
+
+	strcpy(p.name, name);
+	strcpy(p.image, "/x.elf");
+	struct vm *vm = vm_create(&p, &apic_fake_ops, image, sizeof(image), NULL);
+	assert_non_null(vm);
+	for (unsigned k = 0; k < VM_VCPUS_MAX; k++)
+		apic_injected[id][k] = -1;
+	vm->vcpus[0].long_mode = false;
+	return vm;
+}
+
+/* The instruction `code` at RIP faults at `gpa` (a read or a write). */
+static void apic_exec(struct vcpu *v, const void *code, size_t len, uint64_t at, bool write)
+{
+	struct vm_exit e = {.kind = EXIT_S2_FAULT};
+
+	assert_true(gmem_copy_to(v->vm, gpa(APIC_CODE), code, len));
+	v->regs.rip = APIC_CODE;
+	e.fault.gpa = gpa(at);
+	e.fault.access = write ? ACCESS_WRITE : ACCESS_READ;
+	((struct fake_vcpu *)v->arch)->last_vector = -1;
+	exit_handle(v, &e);
+}
+
+static void test_apic_page(void **state)
+{
+	struct vm *vm = apic_vm(1, "apic", 1);
+	struct vcpu *v = &vm->vcpus[0];
+	struct fake_vcpu *f = v->arch;
+
+	(void)state;
+	/* A1 moffs32: mov eax, [0xfee00030] (the version). */
+	apic_exec(v, "\xa1\x30\x00\xe0\xfe", 5, 0xfee00030, false);
+	assert_int_equal(v->regs.rax, VLAPIC_VERSION);
+	assert_int_equal(v->regs.rip, APIC_CODE + 5);
+	assert_int_equal(f->last_vector, -1);
+	/* C7 05: mov dword [0xfee000f0], 0x1ff (SPIV: enabled). */
+	apic_exec(v, "\xc7\x05\xf0\x00\xe0\xfe\xff\x01\x00\x00", 10, 0xfee000f0, true);
+	assert_int_equal(v->lapic.spiv, 0x1ff);
+	assert_int_equal(v->regs.rip, APIC_CODE + 10);
+	/* 8B 1D: mov ebx, [0xfee00020] (the ID: vCPU 0). */
+	v->regs.rbx = 0xdeadbeef;
+	apic_exec(v, "\x8b\x1d\x20\x00\xe0\xfe", 6, 0xfee00020, false);
+	assert_int_equal(v->regs.rbx, 0);
+	/* Malformed: misaligned, one byte, crossing the page, a string
+	 * instruction, LOCK MOV: the guest's fault, RIP unchanged, the VM on,
+	 * each kind logged once. */
+	apic_exec(v, "\xa1\x31\x00\xe0\xfe", 5, 0xfee00031, false);
+	assert_int_equal(f->last_vector, 13);
+	assert_int_equal(v->regs.rip, APIC_CODE);
+	apic_exec(v, "\xa0\x30\x00\xe0\xfe", 5, 0xfee00030, false);
+	assert_int_equal(f->last_vector, 13);
+	apic_exec(v, "\xa1\xfe\x0f\xe0\xfe", 5, 0xfee00ffe, false);
+	assert_int_equal(f->last_vector, 13);
+	apic_exec(v, "\xad", 1, 0xfee00030, false); /* lodsd */
+	assert_int_equal(f->last_vector, 13);
+	apic_exec(v, "\xf0\x89\x05\x80\x00\xe0\xfe", 7, 0xfee00080, true); /* lock mov */
+	assert_int_equal(f->last_vector, 6);
+	assert_int_equal(vm->state, VM_RUNNING);
+	uint32_t logged = vm->apic_logged;
+	apic_exec(v, "\xa1\x31\x00\xe0\xfe", 5, 0xfee00031, false);
+	assert_int_equal(vm->apic_logged, logged);
+	/* Code in the APIC page: an isolation fault. */
+	struct vm_exit e = {.kind = EXIT_S2_FAULT};
+	e.fault.gpa = gpa(0xfee00000);
+	e.fault.access = ACCESS_EXEC;
+	exit_handle(v, &e);
+	assert_int_equal(vm->state, VM_ENDED);
+}
+
+static void test_apic_delivery(void **state)
+{
+	struct vm *vm = apic_vm(1, "apic", 1);
+	struct vcpu *v = &vm->vcpus[0];
+
+	(void)state;
+	apic_exec(v, "\xc7\x05\xf0\x00\xe0\xfe\xff\x01\x00\x00", 10, 0xfee000f0, true);
+	/* A self-IPI (ICR 0x40050) with IF = 0: pending, a window asked for. */
+	apic_exec(v, "\xc7\x05\x00\x03\xe0\xfe\x50\x00\x04\x00", 10, 0xfee00300, true);
+	assert_int_equal(vlapic_pending(&v->lapic), 0x50);
+	v->regs.rflags = 2;
+	apic_before_entry(v);
+	assert_int_equal(apic_injected[1][0], -1);
+	assert_true(apic_window[1][0]);
+	/* IF = 1: injected, IRR -> ISR, no window left. */
+	v->regs.rflags = 2 | (1u << 9);
+	apic_before_entry(v);
+	assert_int_equal(apic_injected[1][0], 0x50);
+	assert_false(apic_window[1][0]);
+	assert_int_equal(vlapic_pending(&v->lapic), -1);
+	assert_true(v->lapic.isr[0x50 / 32] & (1u << (0x50 % 32)));
+	/* EOI through the page: ISR empty. */
+	apic_exec(v, "\xc7\x05\xb0\x00\xe0\xfe\x00\x00\x00\x00", 10, 0xfee000b0, true);
+	assert_int_equal(v->lapic.isr[0x50 / 32], 0);
+}
+
+static void test_apic_ipi_routing(void **state)
+{
+	struct vm *vm = apic_vm(1, "two", 2), *other = apic_vm(2, "other", 2);
+	struct vcpu *v0 = &vm->vcpus[0], *v1 = &vm->vcpus[1];
+
+	(void)state;
+	assert_int_equal(hc(vm, HC_VCPU_ON, 1, 0x100000, 0), 0);
+	assert_int_equal(hc(other, HC_VCPU_ON, 1, 0x100000, 0), 0);
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t on = 0x1ff;
+		struct vlapic_effect eff;
+		vlapic_write(&vm->vcpus[k].lapic, VLAPIC_SPIV, on, 0, &eff);
+		vlapic_write(&other->vcpus[k].lapic, VLAPIC_SPIV, on, 0, &eff);
+	}
+	/* vCPU 0 -> APIC ID 1: ICR high 1 << 24, then low 0x61. */
+	apic_exec(v0, "\xc7\x05\x10\x03\xe0\xfe\x00\x00\x00\x01", 10, 0xfee00310, true);
+	apic_exec(v0, "\xc7\x05\x00\x03\xe0\xfe\x61\x00\x00\x00", 10, 0xfee00300, true);
+	assert_int_equal(v1->posted[0x61 / 32], 1u << (0x61 % 32));
+	assert_int_equal(vlapic_pending(&v0->lapic), -1);
+	v1->regs.rflags = 2 | (1u << 9);
+	apic_before_entry(v1);
+	assert_int_equal(apic_injected[1][1], 0x61);
+	assert_int_equal(v1->posted[0x61 / 32], 0);
+	/* To APIC ID 5, which the VM does not have: dropped, logged once. */
+	uint32_t before = vm->apic_logged;
+	apic_exec(v0, "\xc7\x05\x10\x03\xe0\xfe\x00\x00\x00\x05", 10, 0xfee00310, true);
+	apic_exec(v0, "\xc7\x05\x00\x03\xe0\xfe\x62\x00\x00\x00", 10, 0xfee00300, true);
+	assert_int_not_equal(vm->apic_logged, before);
+	/* Broadcast (all excluding self, ICR 0xC0063): only the VM's own. */
+	apic_exec(v0, "\xc7\x05\x00\x03\xe0\xfe\x63\x00\x0c\x00", 10, 0xfee00300, true);
+	assert_int_equal(v1->posted[0x63 / 32], 1u << (0x63 % 32));
+	assert_int_equal(vlapic_pending(&v0->lapic), -1);
+	for (unsigned k = 0; k < 2; k++) {
+		for (unsigned w = 0; w < 8; w++)
+			assert_int_equal(other->vcpus[k].posted[w], 0);
+		assert_int_equal(vlapic_pending(&other->vcpus[k].lapic), -1);
+	}
+	/* NMI IPIs are dropped (no NMIs for guests): nothing posted. */
+	apic_exec(v0, "\xc7\x05\x00\x03\xe0\xfe\x00\x04\x0c\x00", 10, 0xfee00300, true);
+	assert_int_equal(v1->posted[0], 0);
+}
+
+static void apic_hlt_exit(struct vcpu *v, uint64_t rflags)
+{
+	struct vm_exit e = {.kind = EXIT_HLT, .insn_len = 1};
+
+	v->regs.rflags = rflags;
+	exit_handle(v, &e);
+}
+
+static void test_apic_hlt(void **state)
+{
+	struct vm *a = apic_vm(1, "cli-hlt", 1), *b = apic_vm(2, "sti-hlt", 1);
+	struct vm *c = apic_vm(3, "timer", 1), *d = apic_vm(4, "pair", 2);
+	struct vlapic_effect eff;
+
+	(void)state;
+	/* IF = 0: nothing can wake it, the VM ends (as ABI v2). */
+	apic_hlt_exit(&a->vcpus[0], 2);
+	assert_int_equal(a->state, VM_ENDED);
+	/* IF = 1 but no timer and no other vCPU: it would never wake. */
+	apic_hlt_exit(&b->vcpus[0], 2 | (1u << 9));
+	assert_int_equal(b->state, VM_ENDED);
+	/* IF = 1 with a one-shot timer: waits, then wakes once it expired. */
+	struct vcpu *t = &c->vcpus[0];
+	vlapic_write(&t->lapic, VLAPIC_SPIV, 0x1ff, 0, &eff);
+	vlapic_write(&t->lapic, VLAPIC_TDCR, 0xb, 0, &eff);
+	vlapic_write(&t->lapic, VLAPIC_LVT_TIMER, 0x40, 0, &eff);
+	vlapic_write(&t->lapic, VLAPIC_TMICT, 2000000, apic_now(), &eff); /* 2 ms */
+	apic_hlt_exit(t, 2 | (1u << 9));
+	assert_int_equal(c->state, VM_RUNNING);
+	assert_true(t->halted && t->halt_wakeable);
+	assert_true(apic_halt_wait(t));
+	uint64_t t0 = apic_now();
+	while (apic_halt_wait(t))
+		assert_true(apic_now() - t0 < 2000000000ull);
+	assert_false(t->halted);
+	assert_int_equal(vlapic_pending(&t->lapic), 0x40);
+	/* Two vCPUs: one waits; the other's IPI wakes it. */
+	assert_int_equal(hc(d, HC_VCPU_ON, 1, 0x100000, 0), 0);
+	struct vcpu *w = &d->vcpus[1], *s = &d->vcpus[0];
+	vlapic_write(&w->lapic, VLAPIC_SPIV, 0x1ff, 0, &eff);
+	apic_hlt_exit(w, 2 | (1u << 9));
+	assert_true(w->halted);
+	assert_true(apic_halt_wait(w));
+	apic_exec(s, "\xc7\x05\x10\x03\xe0\xfe\x00\x00\x00\x01", 10, 0xfee00310, true);
+	apic_exec(s, "\xc7\x05\x00\x03\xe0\xfe\x71\x00\x00\x00", 10, 0xfee00300, true);
+	assert_false(apic_halt_wait(w));
+	assert_int_equal(vlapic_pending(&w->lapic), 0x71);
+	/* Both halted, no timer: the last one to halt ends the VM. */
+	w->lapic.irr[0x71 / 32] = 0;
+	apic_hlt_exit(w, 2 | (1u << 9));
+	assert_int_equal(d->state, VM_RUNNING);
+	apic_hlt_exit(s, 2 | (1u << 9));
+	assert_int_equal(d->state, VM_ENDED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1306,6 +1558,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msr_storage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msr_pmu_and_unknown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpuid_hidden, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apic_page, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apic_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apic_ipi_routing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apic_hlt, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

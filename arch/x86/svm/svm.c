@@ -24,6 +24,9 @@
  *                                          (len); else reflected: EXIT_NONE
  *   0x051        #AC                       reflected, error code 0: EXIT_NONE
  *   0x060-0x063  INTR, NMI, SMI, INIT      EXIT_INTR
+ *   0x064        VINTR (the interrupt      EXIT_NONE: hv/ injects the pending
+ *                window svm_intr_window    interrupt at the next VMRUN
+ *                asked for)
  *   0x06f        RDPMC                     EXIT_REFUSED_INSN #GP (no PMU offered)
  *   0x072        CPUID                     EXIT_CPUID (len)
  *   0x076        INVD                      EXIT_EMULATED (len): a no-op, guest
@@ -358,6 +361,60 @@ void svm_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 }
 
 /*
+ * Interrupt delivery (virt_ops intr_*, hv/apic.c). An external interrupt
+ * goes through EVENTINJ (type 0, APM vol. 2 §15.20) when the guest can
+ * take it: RFLAGS.IF = 1, no interrupt shadow left at its RIP (one hv/
+ * moved RIP past is cleared at VMRUN, svm_regs_to_vmcb) and no event to
+ * inject already. Otherwise the window: a virtual interrupt (V_IRQ) that
+ * ignores V_TPR, and the VINTR intercept, which exits just before the
+ * guest would take it (§15.21.4): the real one is injected then.
+ */
+static bool svm_intr_ready(struct vcpu *v)
+{
+	struct svm_vcpu *sv = v->arch;
+	const struct vmcb_control *c = &sv->vmcb->ctl;
+
+	if (!(v->regs.rflags & RFLAGS_IF) || (c->event_inj & EVENTINJ_VALID))
+		return false;
+	return v->regs.rip != sv->exit_rip || !(c->int_shadow & INT_SHADOW);
+}
+
+static void svm_intr_inject(struct vcpu *v, uint8_t vector)
+{
+	struct vmcb *vmcb = ((struct svm_vcpu *)v->arch)->vmcb;
+
+	vmcb->ctl.event_inj = vector | EVENTINJ_TYPE_INTR | EVENTINJ_VALID;
+}
+
+static void svm_intr_window(struct vcpu *v, bool on)
+{
+	struct vmcb_control *c = &((struct svm_vcpu *)v->arch)->vmcb->ctl;
+	uint64_t vintr = c->vintr & ~(VINTR_IRQ | VINTR_PRIO_MASK | VINTR_IGN_TPR);
+
+	if (on) {
+		c->vintr = vintr | VINTR_IRQ | VINTR_IGN_TPR | VINTR_PRIO_MASK;
+		c->intercept_misc1 |= INTERCEPT_VINTR;
+	} else {
+		c->vintr = vintr;
+		c->intercept_misc1 &= ~INTERCEPT_VINTR;
+	}
+}
+
+/* V_TPR: with V_INTR_MASKING, the guest's MOV CR8 reads and writes it
+ * without an exit (APM vol. 2 §15.21.1). */
+static uint8_t svm_cr8_get(struct vcpu *v)
+{
+	return ((struct svm_vcpu *)v->arch)->vmcb->ctl.vintr & VINTR_TPR_MASK;
+}
+
+static void svm_cr8_set(struct vcpu *v, uint8_t cr8)
+{
+	struct vmcb_control *c = &((struct svm_vcpu *)v->arch)->vmcb->ctl;
+
+	c->vintr = (c->vintr & ~VINTR_TPR_MASK) | (cr8 & VINTR_TPR_MASK);
+}
+
+/*
  * The single-step trap of an instruction hv/ completed (it ran with
  * RFLAGS.TF): DR6.BS in the VMCB, whose DR6 VMRUN loads, and #DB. The
  * intercepted instruction never executed, so the CPU has no single-step
@@ -400,7 +457,8 @@ void svm_paging(const struct vmcb_save *s, struct guest_paging *p)
 	                           .cr3 = s->cr3,
 	                           .cr4 = s->cr4,
 	                           .efer = s->efer & ~EFER_SVME,
-	                           .cs_base = s->cs.base};
+	                           .cs_base = s->cs.base,
+	                           .cs_d = (s->cs.attrib & VMCB_SEG_DB) != 0};
 }
 
 static void svm_guest_paging(struct vcpu *v, struct guest_paging *p)
@@ -572,6 +630,9 @@ static void svm_decode(struct vcpu *v, struct svm_vcpu *sv, struct vm_exit *e)
 	case SVM_EXIT_SMI:
 	case SVM_EXIT_INIT:
 		e->kind = EXIT_INTR;
+		break;
+	case SVM_EXIT_VINTR:
+		e->kind = EXIT_NONE;
 		break;
 	case SVM_EXIT_SHUTDOWN:
 		e->kind = EXIT_SHUTDOWN;
@@ -841,6 +902,11 @@ const struct virt_ops svm_ops = {
     .decode = svm_decode_exit,
     .inject = svm_inject,
     .inject_step_db = svm_inject_step_db,
+    .intr_ready = svm_intr_ready,
+    .intr_inject = svm_intr_inject,
+    .intr_window = svm_intr_window,
+    .cr8_get = svm_cr8_get,
+    .cr8_set = svm_cr8_set,
     .cpl = svm_cpl,
     .paging = svm_guest_paging,
     .s2_flush_local = svm_s2_flush_local,

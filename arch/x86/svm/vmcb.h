@@ -103,6 +103,7 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define INTERCEPT_NMI      (1u << 1)
 #define INTERCEPT_SMI      (1u << 2)
 #define INTERCEPT_INIT     (1u << 3)
+#define INTERCEPT_VINTR    (1u << 4)
 #define INTERCEPT_RDPMC    (1u << 15)
 #define INTERCEPT_CPUID    (1u << 18)
 #define INTERCEPT_INVD     (1u << 22)
@@ -135,6 +136,7 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define SVM_EXIT_NMI       0x061
 #define SVM_EXIT_SMI       0x062
 #define SVM_EXIT_INIT      0x063
+#define SVM_EXIT_VINTR     0x064
 #define SVM_EXIT_RDPMC     0x06f
 #define SVM_EXIT_CPUID     0x072
 #define SVM_EXIT_INVD      0x076
@@ -170,6 +172,7 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define EVENTINJ_TYPE(e)   (((e) >> 8) & 7)
 #define EVENTINJ_VECTOR(e) ((e)&0xff)
 #define EVENTINJ_TYPE_EXC  (3ull << 8)
+#define EVENTINJ_TYPE_INTR (0ull << 8) /* external (maskable) interrupt */
 #define EVENT_TYPE_EXC     3
 #define EVENT_TYPE_SOFT    4
 
@@ -199,5 +202,11 @@ static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "G_PAT");
 #define VMCB_SEG_L  (1u << 9)
 #define VMCB_SEG_DB (1u << 10)
 
-/* VINTR (APM vol. 2 §15.21.1): bit 24 V_INTR_MASKING. */
-#define VINTR_MASKING (1ull << 24)
+/* VINTR (APM vol. 2 §15.21.1, Table B-1): V_TPR 3:0, V_IRQ 8, V_INTR_PRIO
+ * 19:16, V_IGN_TPR 20, V_INTR_MASKING 24. */
+#define VINTR_TPR_MASK   0xfull
+#define VINTR_IRQ        (1ull << 8)
+#define VINTR_PRIO_SHIFT 16
+#define VINTR_PRIO_MASK  (0xfull << VINTR_PRIO_SHIFT)
+#define VINTR_IGN_TPR    (1ull << 20)
+#define VINTR_MASKING    (1ull << 24)

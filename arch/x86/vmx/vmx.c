@@ -339,6 +339,7 @@ static void vmx_paging(struct vcpu *v, struct guest_paging *p)
 	    .cr4 = (vmcs_read(VMCS_GUEST_CR4) & ~mask) | (vmcs_read(VMCS_CR4_SHADOW) & mask),
 	    .efer = vmcs_read(VMCS_GUEST_EFER),
 	    .cs_base = vmcs_read(VMCS_GUEST_CS_BASE),
+	    .cs_d = (vmcs_read(VMCS_GUEST_CS_AR) & AR_DB) != 0,
 	};
 }
 
@@ -526,6 +527,57 @@ static bool vmx_msr_set(struct vcpu *v, enum vcpu_msr m, uint64_t val)
 	if (msr && vmx_msrs_live(x))
 		wrmsr(msr, val);
 	return true;
+}
+
+/*
+ * Interrupt delivery (virt_ops intr_*, hv/apic.c). An external interrupt
+ * is injected through the VM-entry interruption-information field (type
+ * 0, §27.6.1), which VM entry accepts only with RFLAGS.IF = 1 and no
+ * blocking by STI or MOV SS (§27.3.1.5); a shadow hv/ moved RIP past is
+ * cleared at entry (vmx_regs_to_vmcs). Interrupt-window exiting (§26.2,
+ * reason 7) brings the guest out as soon as it can take one.
+ */
+static bool vmx_intr_ready(struct vcpu *v)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	if (!(v->regs.rflags & RFLAGS_IF))
+		return false;
+	vmx_load(x);
+	if (vmcs_read(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID)
+		return false;
+	return v->regs.rip != x->exit_rip || !(vmcs_read(VMCS_GUEST_INTERRUPTIBILITY) &
+	                                       (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+}
+
+static void vmx_intr_inject(struct vcpu *v, uint8_t vector)
+{
+	vmx_load(v->arch);
+	vmcs_write(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_EXTERNAL << 8) | vector);
+}
+
+static void vmx_intr_window(struct vcpu *v, bool on)
+{
+	struct vmx_vcpu *x = v->arch;
+
+	if (x->intr_window == on || !((vmx_caps.proc >> 32) & PROC_INTR_WINDOW))
+		return;
+	vmx_load(x);
+	uint64_t ctls = vmcs_read(VMCS_PROC_CTLS);
+	vmcs_write(VMCS_PROC_CTLS,
+	           on ? ctls | PROC_INTR_WINDOW : ctls & ~(uint64_t)PROC_INTR_WINDOW);
+	x->intr_window = on;
+}
+
+/* The virtual TPR that CR8 exits read and write (vmx_emul_cr8). */
+static uint8_t vmx_cr8_get(struct vcpu *v)
+{
+	return ((struct vmx_vcpu *)v->arch)->tpr;
+}
+
+static void vmx_cr8_set(struct vcpu *v, uint8_t cr8)
+{
+	((struct vmx_vcpu *)v->arch)->tpr = cr8 & 0xf;
 }
 
 /* hv/ moved RIP past an instruction it completed: blocking by STI or
@@ -747,4 +799,9 @@ const struct virt_ops vmx_ops = {
     .efer_write = vmx_efer_write,
     .msr_get = vmx_msr_get,
     .msr_set = vmx_msr_set,
+    .intr_ready = vmx_intr_ready,
+    .intr_inject = vmx_intr_inject,
+    .intr_window = vmx_intr_window,
+    .cr8_get = vmx_cr8_get,
+    .cr8_set = vmx_cr8_set,
 };

@@ -28,7 +28,8 @@ struct vmx_vcpu {
 	bool loaded;       /* VMPTRLD done on `cpu` since the VMCLEAR */
 	bool launched;     /* VMLAUNCH succeeded: VMRESUME from now on */
 	uint64_t exit_rip; /* guest RIP at the last exit (did hv/ skip?) */
-	uint8_t tpr;       /* the guest's virtual TPR (CR8 bits 3:0), reset 0 */
+	uint8_t tpr;       /* the guest's TPR[7:4] as CR8 (hv/'s vLAPIC sets it), reset 0 */
+	bool intr_window;  /* interrupt-window exiting is on */
 	/* MSRs VM entry and exit do not switch, loaded before an entry when
 	 * another vCPU's are live on the CPU (vmx_msrs_switch); PAT is storage
 	 * (EPT ignores it, EPT_IPAT). kgs is saved there, since SWAPGS writes

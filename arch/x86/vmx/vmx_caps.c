@@ -26,8 +26,10 @@
  *              avoid I/O and MSR bitmaps (so every port and every MSR
  *                    exits), CR3 load/store exiting, TPR shadow (it would
  *                    turn the CR8 exits off, §26.3), interrupt/NMI-window
- *                    exiting, monitor trap flag, INVLPG, RDTSC and MOV-DR
- *                    exiting
+ *                    exiting (interrupt-window exiting is turned on by
+ *                    vmx.c only while an interrupt waits for the guest,
+ *                    where the CPU allows it), monitor trap flag, INVLPG,
+ *                    RDTSC and MOV-DR exiting
  *   secondary  need  EPT, VPID, unrestricted guest (Multiboot entry with
  *                    paging off)
  *              want  enable RDTSCP (RDTSCP and RDPID work, with the vCPU's

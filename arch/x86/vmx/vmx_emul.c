@@ -12,11 +12,11 @@
  *  - MOV to CR4 that sets VMXE, the one bit the guest/host mask keeps:
  *    VMX is not offered to guests, so #GP as on a CPU without VMX.
  *  - MOV to/from CR8 (CR8-load/store exiting, vmx_caps.c): the guest's
- *    TPR is a per-vCPU value that only CR8 reads back (Intel SDM vol. 3A,
- *    "Task Priority in IA-32e Mode": CR8 bits 3:0 are TPR bits 7:4; the
- *    rest is reserved). Guests get no interrupts, so the value masks
- *    nothing; the physical TPR stays the host's and the host tick always
- *    gets through.
+ *    TPR (Intel SDM vol. 3A, "Task Priority in IA-32e Mode": CR8 bits 3:0
+ *    are TPR bits 7:4; the rest is reserved) is its virtual LAPIC's, which
+ *    hv/apic.c copies into x->tpr before each entry and back after each
+ *    exit (virt_ops cr8_get/cr8_set); the physical TPR stays the host's
+ *    and the host tick always gets through.
  *  - IA32_EFER, a VMCS field ("load/save IA32_EFER" controls), for hv/'s
  *    MSR policy (efer_read / efer_write in struct virt_ops).
  */

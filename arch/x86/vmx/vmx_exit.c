@@ -38,6 +38,9 @@
  *   36 MWAIT, 39 MONITOR         EXIT_REFUSED_INSN #UD (CPUID hides them)
  *   48 EPT violation             EXIT_S2_FAULT
  *   49 EPT misconfiguration      EXIT_S2_MISCONFIG
+ *   7  interrupt window          EXIT_NONE: hv/ injects the pending
+ *                                interrupt at the next entry (vmx.c turns
+ *                                the control on only while one waits)
  *   52 VMX-preemption timer      EXIT_INTR, timer rearmed
  *   55 XSETBV                    EXIT_XSETBV (hv/ checks and switches XCR0)
  *   bit 31 set (33, 34, 41)      EXIT_ENTRY_FAILED
@@ -354,6 +357,9 @@ enum vmx_exit_action vmx_exit_decode(const struct vmx_exit_info *x, struct vm_ex
 		return vmx_exit_exception(x, e);
 	case VMX_EXIT_EXTERNAL_INT:
 		e->kind = EXIT_INTR;
+		break;
+	case VMX_EXIT_INTR_WINDOW:
+		e->kind = EXIT_NONE;
 		break;
 	case VMX_EXIT_PREEMPT_TIMER:
 		e->kind = EXIT_INTR;
