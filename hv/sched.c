@@ -85,25 +85,15 @@ void sched_hold_others(void)
 	uint64_t g = atomic_fetch_add_seq_cst(&hold_gen, 1) + 1; /* odd */
 	atomic_store_release(&held_gen[c->id], g);
 	for (unsigned id = 0; id < n; id++) {
-		unsigned spins = 0;
-		uint64_t t0 = arch_tsc(), slow = arch_tsc_hz() * 2;
-		bool told = false;
+		struct kick_wait w;
 		if (id == c->id || !arch_cpu(id))
 			continue;
-		arch_cpu_kick(id);
-		while (atomic_load_acquire(&held_gen[id]) != g) {
-			if (++spins % 4096) {
-				arch_cpu_relax();
-				continue;
-			}
-			arch_cpu_kick(id); /* one that landed before a halt is lost */
-			if (!told && slow && arch_tsc() - t0 > slow) {
-				told = true; /* the TSC is read at re-kicks only */
-				log_printf("sched: CPU %u has waited 2 s for CPU %u to hold still "
+		kick_wait_start(&w, id); /* re-kicks: one that landed before a halt is lost */
+		while (atomic_load_acquire(&held_gen[id]) != g)
+			if (kick_wait_spin(&w))
+				log_printf("sched: CPU %u has waited %u s for CPU %u to hold still "
 				           "(AUDIT); still waiting\n",
-				           c->id, id);
-			}
-		}
+				           c->id, TLB_SLOW_WAIT_S, id);
 	}
 }
 

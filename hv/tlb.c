@@ -32,37 +32,42 @@ void tlb_exit(void)
 	atomic_store_release(&c->guest_epoch, c->guest_epoch + 1); /* even */
 }
 
-/* Seconds of waiting after which a wait says so in the log (once). */
-#define TLB_SLOW_WAIT_S 2
+void kick_wait_start(struct kick_wait *w, unsigned cpu)
+{
+	*w = (struct kick_wait){
+	    .cpu = cpu, .kicks = 1, .t0 = arch_tsc(), .slow = arch_tsc_hz() * TLB_SLOW_WAIT_S};
+	arch_cpu_kick(cpu);
+}
+
+bool kick_wait_spin(struct kick_wait *w)
+{
+	arch_cpu_relax();
+	if (++w->spins % TLB_REKICK_SPINS)
+		return false;
+	arch_cpu_kick(w->cpu);
+	w->kicks++;
+	if (w->told || !w->slow || arch_tsc() - w->t0 <= w->slow)
+		return false;
+	return w->told = true;
+}
 
 /* Wait until CPU `id`, seen in guest mode of `vm` at epoch `e`, has left
- * it or flushed generation `gen`. The TSC is read only at re-kicks (under
- * multi-threaded TCG an RDTSC per spin slows every CPU down). */
+ * it or flushed generation `gen`. */
 static void tlb_wait(struct vm *vm, unsigned id, struct cpu *c, uint64_t e, uint64_t gen)
 {
-	unsigned spins = 0, kicks = 1;
-	uint64_t t0 = arch_tsc(), slow = arch_tsc_hz() * TLB_SLOW_WAIT_S;
-	bool told = false;
+	struct kick_wait w;
 
-	arch_cpu_kick(id);
+	kick_wait_start(&w, id);
 	while (atomic_load_acquire(&c->guest_epoch) == e &&
-	       atomic_load_acquire(&vm->tlb_done[id]) < gen) {
-		arch_cpu_relax();
-		if (++spins % TLB_REKICK_SPINS)
-			continue;
-		arch_cpu_kick(id);
-		kicks++;
-		if (!told && slow && arch_tsc() - t0 > slow) {
-			told = true;
+	       atomic_load_acquire(&vm->tlb_done[id]) < gen)
+		if (kick_wait_spin(&w))
 			log_printf(
-			    "tlb: CPU %u has waited %u s for CPU %u to leave guest mode of vm %u "
-			    "(epoch %lu, %u kicks); still waiting\n",
-			    arch_cpu_id(), TLB_SLOW_WAIT_S, id, vm->id, e, kicks);
-		}
-	}
-	if (told)
+			    "tlb: CPU %u has waited %u s for CPU %u to leave guest mode of vm "
+			    "%u (epoch %lu, %u kicks); still waiting\n",
+			    arch_cpu_id(), TLB_SLOW_WAIT_S, id, vm->id, e, w.kicks);
+	if (w.told)
 		log_printf("tlb: CPU %u: CPU %u left guest mode of vm %u after %u kicks\n",
-		           arch_cpu_id(), id, vm->id, kicks);
+		           arch_cpu_id(), id, vm->id, w.kicks);
 }
 
 void tlb_shootdown(struct vm *vm)

@@ -50,3 +50,22 @@ void tlb_exit(void);
 /* The invalidate hook: when it returns, no CPU can use a translation of
  * `vm`'s tables that was cleared before the call. */
 void tlb_shootdown(struct vm *vm);
+
+/*
+ * A wait for another CPU that kicks it now and again (a kick that lands
+ * where it cannot act is lost) and, once it has lasted TLB_SLOW_WAIT_S,
+ * lets its caller say so in the log. The TSC is read only at re-kicks:
+ * under multi-threaded TCG an RDTSC per spin slows every CPU down. Used by
+ * tlb_shootdown's wait and sched_hold_others.
+ */
+#define TLB_SLOW_WAIT_S 2
+struct kick_wait {
+	unsigned cpu, spins, kicks;
+	uint64_t t0, slow;
+	bool told; /* the slow line was logged */
+};
+/* Kick `cpu` and start the wait. */
+void kick_wait_start(struct kick_wait *w, unsigned cpu);
+/* One spin of the wait (a re-kick every so often); true once, when the
+ * wait has just become slow. */
+bool kick_wait_spin(struct kick_wait *w);

@@ -25,11 +25,6 @@ static struct spinlock promise_lock;
 static uint64_t promised, in_flight;
 static unsigned next_cpu; /* where the next unplaced vCPU goes (round robin) */
 
-/* The sum of the zones' min watermarks, as free_and_min() last found it
- * (fixed after boot; every VM's creation computes it before any hypercall
- * can use it). Under promise_lock. */
-static uint64_t mins;
-
 /* Free frames and the sum of the zones' min watermarks. */
 static void free_and_min(uint64_t *free, uint64_t *min)
 {
@@ -40,7 +35,6 @@ static void free_and_min(uint64_t *free, uint64_t *min)
 		*free += st.free_clean + st.free_dirty;
 		*min += st.min;
 	}
-	mins = *min;
 }
 
 void vm_promise_mapped(struct vm *vm)
@@ -76,10 +70,10 @@ bool vm_promises_reserve(uint64_t frames)
 	/*
 	 * The frames in the pools are a lower bound of the free frames: when
 	 * they suffice, summing every CPU's counters (free_and_min) is not
-	 * needed. The sum of the zones' min watermarks is fixed after boot.
+	 * needed.
 	 */
 	uint64_t rest = promised + promised_tables() + in_flight + frames;
-	bool ok = mins && palloc_free_lower_bound() >= mins + rest;
+	bool ok = palloc_free_lower_bound(&min) >= min + rest;
 	if (!ok) {
 		free_and_min(&free, &min);
 		ok = free >= min + rest;

@@ -238,14 +238,17 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out)
 	out->pressure = zs->present && out->pool_free < (int64_t)zs->low;
 }
 
-uint64_t palloc_free_lower_bound(void)
+uint64_t palloc_free_lower_bound(uint64_t *mins)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, m = 0;
 
 	for (unsigned z = 0; z < ZONE_COUNT; z++) {
 		int64_t a = atomic_load_relaxed(&palloc_zones[z].avail);
 		n += a > 0 ? (uint64_t)a : 0;
+		m += palloc_zones[z].min;
 	}
+	if (mins)
+		*mins = m;
 	return n;
 }
 

@@ -128,9 +128,9 @@ void palloc_zone_stats(enum palloc_zone z, struct palloc_zone_stats *out);
  * path: the frames in the zones' shared pools (avail), without the
  * per-CPU caches' frames (palloc_zone_stats() counts those too, summing
  * every CPU's counters). Never more than the free frames at any instant
- * of the call.
+ * of the call. `mins`, if not NULL: the sum of the zones' min watermarks.
  */
-uint64_t palloc_free_lower_bound(void);
+uint64_t palloc_free_lower_bound(uint64_t *mins);
 
 /*
  * Scrub up to `budget` dirty frames (idle work; also drains the calling

@@ -16,14 +16,15 @@
 set -u
 esp=$1; shift
 mem=1G cpu="qemu64,+svm,+npt" limit=300 log=${BUILD:-build}/qemu-serial.log echo=1 extra="" cpus=1
-accel="-machine q35,accel=tcg"
-[ "${QEMU_TCG_THREAD:-}" = single ] && accel="-machine q35 -accel tcg,thread=single"
+thread=${QEMU_TCG_THREAD:-multi}
 while getopts "m:c:n:t:l:qx:s" o; do
 	case $o in
 	m) mem=$OPTARG ;; c) cpu=$OPTARG ;; n) cpus=$OPTARG ;; t) limit=$OPTARG ;; l) log=$OPTARG ;;
-	q) echo=0 ;; x) extra=$OPTARG ;; s) accel="-machine q35 -accel tcg,thread=single" ;; *) exit 2 ;;
+	q) echo=0 ;; x) extra=$OPTARG ;; s) thread=single ;; *) exit 2 ;;
 	esac
 done
+accel="-machine q35,accel=tcg"
+[ "$thread" = single ] && accel="-machine q35 -accel tcg,thread=single"
 code=/usr/share/OVMF/OVMF_CODE.fd
 vars=$(mktemp --suffix=.fd)
 trap 'rm -f "$vars"' EXIT

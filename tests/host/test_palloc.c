@@ -579,8 +579,8 @@ static void test_stats_match_pdb_after_random_ops(void **state)
 				free += t_stats(z).free_clean + t_stats(z).free_dirty;
 				pooled += (uint64_t)t_stats(z).pool_free;
 			}
-			assert_true(palloc_free_lower_bound() <= free);
-			assert_int_equal(palloc_free_lower_bound(), pooled);
+			assert_true(palloc_free_lower_bound(NULL) <= free);
+			assert_int_equal(palloc_free_lower_bound(NULL), pooled);
 		}
 	}
 	t_assert_stats_match_pdb();
