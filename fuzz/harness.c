@@ -404,6 +404,11 @@ static void count_table(struct vm *vm, struct leaf_count *n, hpa_t table, unsign
 
 	for (unsigned i = 0; i < S2_ENTRY_COUNT; i++) {
 		uint64_t g = base + i * size;
+		if (i % 8 == 0 && !(e[i] | e[i + 1] | e[i + 2] | e[i + 3] | e[i + 4] | e[i + 5] |
+		                    e[i + 6] | e[i + 7])) {
+			i += 7; /* eight absent entries */
+			continue;
+		}
 		if (!e[i] || !f->present(e[i]))
 			continue;
 		if (!f->valid(e[i], level))

@@ -195,6 +195,8 @@ static void s2_visit_entry(const struct s2_format *f, uint64_t *slot, unsigned l
 {
 	uint64_t e = s2_read(slot);
 
+	if (!e) /* absent in every format (mm/s2_format.h), and most entries */
+		return;
 	switch (s2_format_kind(f, e, level)) {
 	case S2_KIND_ABSENT:
 		return;
@@ -226,8 +228,17 @@ static void s2_visit_table(const struct s2_format *f, hpa_t table, unsigned leve
 	if (v->table && !v->table(ctx, table, level, base))
 		return;
 	entries = arch_pa_to_va(table);
-	for (unsigned i = 0; i < S2_ENTRY_COUNT; i++)
-		s2_visit_entry(f, &entries[i], level, s2_entry_gpa(base, level, i), v, ctx);
+	for (unsigned i = 0; i < S2_ENTRY_COUNT; i += 8) {
+		uint64_t any = 0;
+
+		/* Most entries are zero (absent): skip them eight at a time. */
+		for (unsigned j = 0; j < 8; j++)
+			any |= s2_read(&entries[i + j]);
+		if (!any)
+			continue;
+		for (unsigned j = i; j < i + 8; j++)
+			s2_visit_entry(f, &entries[j], level, s2_entry_gpa(base, level, j), v, ctx);
+	}
 	if (v->table_done)
 		v->table_done(ctx, table, level);
 }

@@ -42,7 +42,10 @@ enum s2_kind {
 
 struct s2_format {
 	const char *name;
-	/* The hardware would use this entry (it does not stop the walk here). */
+	/* The hardware would use this entry (it does not stop the walk here).
+	 * Never true of 0: an all-zero entry is absent in every format (the
+	 * walker skips zero entries without asking; test_ept and test_npt
+	 * check it). */
 	bool (*present)(uint64_t e);
 	/* Present entry at `level` (1 or 2) with the large-page bit set. */
 	bool (*large)(uint64_t e, unsigned level);
