@@ -54,6 +54,11 @@ static bool tick_paused[ARCH_MAX_CPUS]; /* each CPU's own */
  * it holds no lock and is in no exit handling), records that generation in
  * held_gen[] and waits until it changes. The generation keeps a CPU still
  * counted from an earlier round from being taken for one of this round.
+ * A CPU let go sees the generation again before it goes on: the next round
+ * may have begun while it waited (under QEMU's single-threaded TCG it
+ * sees the release only after the next AUDIT has begun), and that round's
+ * kick was spent on the wait, so going on would enter its guest until a
+ * re-kick (one guest that never exits held AUDIT for minutes).
  */
 static struct spinlock hold_lock;
 static uint64_t hold_gen;
@@ -66,13 +71,14 @@ static bool timers_here[ARCH_MAX_CPUS];       /* each CPU's own: a vLAPIC timer 
 /* At a scheduling point of `c`: hold still while another CPU asks it. */
 static void sched_hold_still(struct cpu *c)
 {
-	uint64_t g = atomic_load_acquire(&hold_gen);
+	uint64_t g;
 
-	if (!(g & 1) || atomic_load_relaxed(&held_gen[c->id]) == g)
-		return;
-	atomic_store_release(&held_gen[c->id], g);
-	while (atomic_load_acquire(&hold_gen) == g)
-		arch_cpu_relax();
+	while (((g = atomic_load_acquire(&hold_gen)) & 1) &&
+	       atomic_load_relaxed(&held_gen[c->id]) != g) {
+		atomic_store_release(&held_gen[c->id], g);
+		while (atomic_load_acquire(&hold_gen) == g)
+			arch_cpu_relax();
+	}
 }
 
 void sched_hold_others(void)

@@ -4,7 +4,8 @@
  *
  * Three CPUs, two VMs. Each CPU makes STEPS passes of its scheduler
  * (hv/sched.c: sched_run, run_slice), each pass
- *   1. a scheduling point: sched_hold_still (held if a hold is asked);
+ *   1. a scheduling point: sched_hold_still (held while a hold is asked
+ *      that this CPU is not counted in: again if the next one has begun);
  *   2. a guest session of either VM (run_once): tlb_enter (guest_vm, the
  *      epoch odd), VMRUN, guest mode until the guest exits on its own or a
  *      kick forces it out, tlb_exit (the epoch even) first thing after;
@@ -174,13 +175,14 @@ inline held(c)
 }
 
 /* sched_hold_still at a scheduling point (run_slice's loop before each
- * run_once, sched_run's top): held, or on at once. */
+ * run_once, sched_run's top): held, again while a newer hold is asked, or
+ * on at once. */
 inline hold_still(c)
 {
-	if
+	do
 	:: held(c)
-	:: else -> skip
-	fi
+	:: else -> break
+	od
 }
 
 /* A guest session of VM v (run_once): tlb_enter (guest_vm, then the epoch
