@@ -139,16 +139,16 @@ deps:
 # Each suite records "suite passed failed" lines in $(BUILD)/results.txt and
 # never stops the others; the summary decides the exit status.
 # Two lanes on the two cores: the Bochs scenario suites and negative
-# controls (one emulator thread each, about 18 minutes in all) beside
+# controls (one emulator thread each) and one fuzzer beside
 # everything else (about as long: build/test-times.txt); the Bochs lane's output is
 # printed after the other's, so neither interleaves. What both lanes run is
 # built first.
-TEST_LANE_BOCHS = $(filter test-scenario-vmx test-scenario-vmx-smp2 test-negative-vmx,$(TEST_SUITES))
+TEST_LANE_BOCHS = $(filter test-scenario-vmx test-scenario-vmx-smp2 test-negative-vmx test-fuzz-exits,$(TEST_SUITES))
 TEST_LANE_MAIN  = $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
-	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests
-	$(Q)rm -f $(BUILD)/test-times.txt $(BUILD)/scenario-times.txt
+	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests fuzz-build
+	$(Q)rm -f $(BUILD)/test-times.txt $(BUILD)/scenario-times.txt $(BUILD)/fuzz/*.execs
 	$(Q)( for s in $(TEST_LANE_BOCHS); do t0=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \
 		echo "bochs lane: $$s $$(( $$(date +%s) - t0 )) s" >> $(BUILD)/test-times.txt; \
@@ -158,6 +158,7 @@ test: deps
 		echo "main lane:  $$s $$(( $$(date +%s) - t0 )) s" >> $(BUILD)/test-times.txt; \
 	done; \
 	wait $$lane; cat $(BUILD)/test-lane-bochs.log
+	$(Q)$(MAKE) --no-print-directory test-fuzz-total
 	$(Q)cat $(BUILD)/test-times.txt
 	$(Q)echo "slowest scenarios (s):"; sort -k2 -n -r $(BUILD)/scenario-times.txt 2>/dev/null | head -n 8 | sed 's/^/  /'
 	$(Q)tools/summary.sh $(BUILD)/results.txt
