@@ -147,7 +147,7 @@ TEST_LANE_BOCHS = $(filter test-scenario-vmx test-scenario-vmx-smp2 test-negativ
 TEST_LANE_MAIN  = $(filter-out $(TEST_LANE_BOCHS),$(TEST_SUITES))
 test: deps
 	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/results.txt
-	$(Q)$(MAKE) --no-print-directory $(EFI_APP) $(TEST_EFI) guests fuzz-build
+	$(Q)$(MAKE) --no-print-directory -j$$(nproc) $(EFI_APP) $(TEST_EFI) guests fuzz-build
 	$(Q)rm -f $(BUILD)/test-times.txt $(BUILD)/scenario-times.txt $(BUILD)/fuzz/*.execs
 	$(Q)( for s in $(TEST_LANE_BOCHS); do t0=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || tools/record.sh "$$s" 0 1 "make $$s failed"; \

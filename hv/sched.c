@@ -68,6 +68,14 @@ static uint64_t idle_scrubbed[ARCH_MAX_CPUS]; /* each CPU's own */
 static unsigned runnable_here[ARCH_MAX_CPUS]; /* each CPU's count at its last pass */
 static bool timers_here[ARCH_MAX_CPUS];       /* each CPU's own: a vLAPIC timer is armed here */
 
+/* Another CPU asks `c` to hold still, and `c` has not yet. */
+static bool hold_asked(const struct cpu *c)
+{
+	uint64_t g = atomic_load_acquire(&hold_gen);
+
+	return (g & 1) && atomic_load_relaxed(&held_gen[c->id]) != g;
+}
+
 /* At a scheduling point of `c`: hold still while another CPU asks it. */
 static void sched_hold_still(struct cpu *c)
 {
@@ -260,16 +268,18 @@ static unsigned sched_pass(struct cpu *c, bool run)
 
 /*
  * Nothing to run here: zero dirty frames a batch at a time until enough
- * clean ones wait (palloc_scrub_idle), a kick comes (a vCPU became runnable here, a VM ended, another CPU
- * asks this one to hold still) or the run is over. Between batches the CPU
- * holds no lock and is in no allocator call, so a kick waits at most one
- * batch; an allocation on another CPU meanwhile takes frames as usual.
+ * clean ones wait (palloc_scrub_idle), a kick comes (a vCPU became
+ * runnable here, a VM ended), another CPU asks this one to hold still (a
+ * hold sets no kick_pending: its own test) or the run is over. Between
+ * batches the CPU holds no lock and is in no allocator call, so either
+ * waits at most one batch; an allocation on another CPU meanwhile takes
+ * frames as usual.
  */
 static void sched_idle_scrub(struct cpu *c)
 {
 	unsigned n;
 
-	while (!atomic_load_relaxed(&c->kick_pending) && !vm_all_done() &&
+	while (!atomic_load_relaxed(&c->kick_pending) && !hold_asked(c) && !vm_all_done() &&
 	       (n = palloc_scrub_idle(IDLE_SCRUB_BATCH)))
 		idle_scrubbed[c->id] += n;
 }
@@ -393,7 +403,7 @@ void sched_run(void)
 			arch_timer_pause(tick_paused[c->id] = false);
 		sched_ask_for_work(c); /* the answer is a kick */
 		sched_idle_scrub(c);
-		if (atomic_load_relaxed(&c->kick_pending))
+		if (atomic_load_relaxed(&c->kick_pending) || hold_asked(c))
 			continue;
 		arch_cpu_idle(); /* until the tick or a kick */
 	}

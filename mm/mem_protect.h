@@ -31,7 +31,9 @@
  * invalidate hook is called with its lock held and must take none.
  *
  * Context: any CPU, interrupts on or off (nothing here waits except for a
- * VM lock, whose holders never wait on anything else).
+ * VM lock, whose holders wait for nothing else but other CPUs leaving
+ * guest mode or flushing in the invalidate hook's shootdown, which takes
+ * no lock: docs/security.md, "Cross-CPU waits").
  */
 #pragma once
 

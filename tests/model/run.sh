@@ -70,8 +70,9 @@ verify mutation-skip-cpu-2inv safety caught -DNVM=2 -DMAXENT_INV=1 -DMUTATION_SK
 # The allocator's claim protocol (docs/allocator.md, "The model"). Two
 # CPUs; OPS calls per thread; NIRQ CPUs with an interrupt that may land
 # at any step while busy is set; INIT_* the frames' initial places.
-# pan.c of this model takes 15 s to compile at -O2 and 3 s at -O0: the
-# long run is built with -O2, the others with -O0 (they run a few seconds).
+# pan.c of this model takes 15 s to compile at -O2, 7 s at -O1 and 2 s at
+# -O0: the longest run is built with -O2, the two of about 30 s with -O1
+# (23 s instead of 34 s of run), the mutations with -O0 (a few seconds).
 model=$PWD/tests/model/palloc.pml
 pan_cflags=-DCOLLAPSE
 # mixed-2irq: both CPUs' interrupts (about 18 million states, 40 s);
@@ -79,7 +80,7 @@ pan_cflags=-DCOLLAPSE
 # cache. PALLOC_MODEL_FULL=1 adds the other initial placements (about
 # 110 s more).
 verify palloc-mixed-2irq safety ok -DOPS=1 -DNIRQ=2
-pan_cflags="-DCOLLAPSE -O0"
+pan_cflags="-DCOLLAPSE -O1"
 verify palloc-steal-2ops safety ok -DOPS=2 -DNO_IRQ -DINIT_STEAL
 if [ "${PALLOC_MODEL_FULL:-0}" = 1 ]; then
 	verify palloc-caches-2irq safety ok -DOPS=1 -DNIRQ=2 -DINIT_CACHES
@@ -88,7 +89,9 @@ if [ "${PALLOC_MODEL_FULL:-0}" = 1 ]; then
 	verify palloc-mixed-2ops safety ok -DOPS=2 -DNO_IRQ
 fi
 
-# Mutations of the allocator model: each must be caught.
+# Mutations of the allocator model: each must be caught (each in a few
+# seconds: -O0, which compiles fastest).
+pan_cflags="-DCOLLAPSE -O0"
 verify palloc-mutation-no-busy safety caught -DOPS=1 -DNIRQ=1 -DMUT_NO_BUSY
 verify palloc-mutation-steal-no-claim safety caught -DOPS=1 -DNIRQ=1 -DMUT_STEAL_NO_CLAIM
 verify palloc-mutation-steal-no-slotcas safety caught -DOPS=2 -DNO_IRQ -DINIT_STEAL -DMUT_STEAL_NO_SLOTCAS
@@ -96,7 +99,9 @@ verify palloc-mutation-reserve-after safety caught -DOPS=1 -DNIRQ=1 -DMUT_RESERV
 verify palloc-mutation-free-push-first safety caught -DOPS=2 -DNO_IRQ -DMUT_FREE_PUSH_FIRST
 # The batch claim (palloc_alloc_batch) beside every other call: 2 calls per
 # thread, no interrupt (it keeps off the caches and the busy flag).
+pan_cflags="-DCOLLAPSE -O1"
 verify palloc-batch-2ops safety ok -DOPS=2 -DNO_IRQ -DBATCH
+pan_cflags="-DCOLLAPSE -O0"
 verify palloc-mutation-batch-no-take safety caught -DOPS=2 -DNO_IRQ -DBATCH -DMUT_BATCH_NO_TAKE
 verify palloc-mutation-batch-no-claim safety caught -DOPS=2 -DNO_IRQ -DBATCH -DMUT_BATCH_NO_CLAIM
 
