@@ -338,12 +338,16 @@ void fuzz_begin(void)
 	palloc_inject_failure(0);
 }
 
+/* A plain scan: strstr() from one match to the next would have ASan's
+ * interceptor measure the rest of the text again each time. */
 unsigned fuzz_console_count(const char *needle)
 {
+	const char *t = fake_console_text();
+	size_t len = strlen(t), k = strlen(needle);
 	unsigned n = 0;
 
-	for (const char *s = fake_console_text(); (s = strstr(s, needle)); s++)
-		n++;
+	for (size_t i = 0; k && i + k <= len; i++)
+		n += t[i] == needle[0] && !memcmp(t + i, needle, k);
 	return n;
 }
 
@@ -533,4 +537,10 @@ void fuzz_teardown(void)
 	if (lab_fix_off)
 		fuzz_fail("a fix was switched off");
 	check_canaries(8);
+	/* As an idle CPU would: the frames this input freed are zeroed now,
+	 * so the next one starts from the same state (every free frame
+	 * clean), and the auditor's scan of clean frames finds its budget at
+	 * once instead of walking a database of dirty ones. */
+	while (palloc_scrub(4096) > 0)
+		;
 }
