@@ -69,26 +69,16 @@ static void console_putc(struct vcpu *v, char c)
 		devices_flush_console(v);
 }
 
-/* Under the VM's lock: its vCPUs may exit on several CPUs at once. */
 static void log_port_once(struct vm *vm, uint16_t port, bool in)
 {
-	spin_lock(&vm->lock);
-	for (unsigned i = 0; i < vm->ports_logged_count; i++)
-		if (vm->ports_logged[i] == port) {
-			spin_unlock(&vm->lock);
-			return;
-		}
-	if (vm->ports_logged_count == VM_PORTS_LOGGED) {
-		spin_unlock(&vm->lock);
-		return;
-	}
-	vm->ports_logged[vm->ports_logged_count++] = port;
-	unsigned n = vm->ports_logged_count;
-	spin_unlock(&vm->lock);
-	log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; logged "
-	           "once)%s\n",
-	           vm->id, vm->name, port, in ? "read" : "write",
-	           n == VM_PORTS_LOGGED ? "; no more ports logged" : "");
+	unsigned n =
+	    vm_log_first(vm, vm->ports_logged, &vm->ports_logged_count, VM_PORTS_LOGGED, port);
+
+	if (n)
+		log_printf("hv: vm %u (%s): port 0x%x %s ignored (reads all ones, writes dropped; "
+		           "logged once)%s\n",
+		           vm->id, vm->name, port, in ? "read" : "write",
+		           n == VM_PORTS_LOGGED ? "; no more ports logged" : "");
 }
 
 /*

@@ -206,28 +206,15 @@ static struct vcpu_msrs *msr_state(struct vcpu *v)
 	return m;
 }
 
-/* Under the VM's lock: its vCPUs may exit on several CPUs at once. */
 static void msr_log_unknown(struct vcpu *v, uint32_t msr, bool write)
 {
 	struct vm *vm = v->vm;
-	unsigned n;
+	unsigned n = vm_log_first(vm, vm->msrs_logged, &vm->msrs_logged_count, VM_MSRS_LOGGED, msr);
 
-	spin_lock(&vm->lock);
-	for (unsigned i = 0; i < vm->msrs_logged_count; i++)
-		if (vm->msrs_logged[i] == msr) {
-			spin_unlock(&vm->lock);
-			return;
-		}
-	if (vm->msrs_logged_count == VM_MSRS_LOGGED) {
-		spin_unlock(&vm->lock);
-		return;
-	}
-	vm->msrs_logged[vm->msrs_logged_count++] = msr;
-	n = vm->msrs_logged_count;
-	spin_unlock(&vm->lock);
-	log_printf("hv: vm %u (%s): %s of MSR 0x%x -> #GP (not offered; logged once)%s\n", vm->id,
-	           vm->name, write ? "wrmsr" : "rdmsr", msr,
-	           n == VM_MSRS_LOGGED ? "; no more MSRs logged" : "");
+	if (n)
+		log_printf("hv: vm %u (%s): %s of MSR 0x%x -> #GP (not offered; logged once)%s\n",
+		           vm->id, vm->name, write ? "wrmsr" : "rdmsr", msr,
+		           n == VM_MSRS_LOGGED ? "; no more MSRs logged" : "");
 }
 
 bool msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)

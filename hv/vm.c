@@ -140,6 +140,22 @@ unsigned vm_running_others(void)
 	return atomic_load_acquire(&running_others);
 }
 
+unsigned vm_log_first(struct vm *vm, uint32_t *seen, unsigned *count, unsigned max, uint32_t key)
+{
+	unsigned n = 0;
+
+	spin_lock(&vm->lock);
+	bool known = false;
+	for (unsigned i = 0; i < *count && !known; i++)
+		known = seen[i] == key;
+	if (!known && *count < max) {
+		seen[(*count)++] = key;
+		n = *count;
+	}
+	spin_unlock(&vm->lock);
+	return n;
+}
+
 unsigned vm_slots_used(void)
 {
 	return atomic_load_acquire(&slots_used);

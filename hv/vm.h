@@ -51,7 +51,7 @@ struct vm {
 	unsigned vcpu_count;                    /* (c) vCPUs it may have (vcpus=) */
 	unsigned vcpus_live;                    /* (l) started and not yet released */
 	int exit_status;                        /* (l) -1 until it ends with a status */
-	uint16_t ports_logged[VM_PORTS_LOGGED]; /* (l) ports whose first access was logged */
+	uint32_t ports_logged[VM_PORTS_LOGGED]; /* (l) ports whose first access was logged */
 	unsigned ports_logged_count;            /* (l) */
 	struct devices_vm dev;                  /* (l) PICs, fw_cfg (hv/devices.h) */
 	uint32_t msrs_logged[VM_MSRS_LOGGED];   /* (l) unknown MSRs whose first access was logged */
@@ -87,6 +87,11 @@ bool vm_all_done(void);
 /* Stop the VM of `v` for what `v` did: the logged isolation fault. */
 void vm_isolation_fault(struct vcpu *v, const char *what, uint64_t gpa_val, const char *access);
 struct vm *vm_by_id(uint64_t id);
+/* Log-once lists (ports_logged, msrs_logged): whether `key` is new to
+ * the VM's list `seen` of `max`, added if it is and there is room. Returns
+ * the list's new length, 0 if `key` was there or the list is full. Takes
+ * the VM's lock (its vCPUs may exit on several CPUs at once). */
+unsigned vm_log_first(struct vm *vm, uint32_t *seen, unsigned *count, unsigned max, uint32_t key);
 
 /*
  * Promised RAM (hv/vm.c). A VM's RAM [0, mem) is promised when it is
