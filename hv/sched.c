@@ -68,12 +68,13 @@ static uint64_t idle_scrubbed[ARCH_MAX_CPUS]; /* each CPU's own */
 static unsigned runnable_here[ARCH_MAX_CPUS]; /* each CPU's count at its last pass */
 static bool timers_here[ARCH_MAX_CPUS];       /* each CPU's own: a vLAPIC timer is armed here */
 
-/* Another CPU asks `c` to hold still, and `c` has not yet. */
-static bool hold_asked(const struct cpu *c)
+/* The hold another CPU asks `c` for and `c` has not held yet (its
+ * generation, odd), or 0. */
+static uint64_t hold_asked(const struct cpu *c)
 {
 	uint64_t g = atomic_load_acquire(&hold_gen);
 
-	return (g & 1) && atomic_load_relaxed(&held_gen[c->id]) != g;
+	return (g & 1) && atomic_load_relaxed(&held_gen[c->id]) != g ? g : 0;
 }
 
 /* At a scheduling point of `c`: hold still while another CPU asks it. */
@@ -81,8 +82,7 @@ static void sched_hold_still(struct cpu *c)
 {
 	uint64_t g;
 
-	while (((g = atomic_load_acquire(&hold_gen)) & 1) &&
-	       atomic_load_relaxed(&held_gen[c->id]) != g) {
+	while ((g = hold_asked(c))) {
 		atomic_store_release(&held_gen[c->id], g);
 		while (atomic_load_acquire(&hold_gen) == g)
 			arch_cpu_relax();
